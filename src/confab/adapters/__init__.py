@@ -1,0 +1,1 @@
+"""Concrete implementations of the ports in `confab.core.ports` (and of media's ports)."""

@@ -1,0 +1,181 @@
+"""The composition root: the only module that knows the concrete classes.
+
+It reads settings, builds the adapters behind each port, the services of the roles
+this node runs, and the ASGI app that serves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from confab.adapters.blobs_fs import FileBlobStore
+from confab.adapters.jobs_pool import LocalProcessPool
+from confab.core.errors import InvalidInput
+from confab.core.memory import InlineJobQueue, MemoryBlobStore
+from confab.core.metrics import Metrics
+from confab.core.ports import BlobStore, JobQueue
+from confab.core.secrets import load_or_create_secret
+from confab.core.settings import Settings
+from confab.media.batch.runtime import BatchRuntime
+from confab.media.fetch.fetcher import SafeFetcher
+from confab.media.fetch.policy import FetchPolicy
+from confab.media.imaging.limits import RenderLimits
+from confab.media.imaging.tasks import MEDIA_TASKS
+from confab.media.services.thumbnails import ThumbnailConfig, ThumbnailService
+from confab.media.services.uploads import UploadService
+from confab.media.web import media_routes
+from confab.node.app import NodeState, build_app
+from confab.node.server import serve_http
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Node:
+    """A running node's parts: its app, its readiness, and what to close on shutdown."""
+
+    app: ASGIApp
+    state: NodeState
+    metrics: Metrics
+    settings: Settings
+    closers: list[Closer] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close in reverse order of creation (services before the pools they use)."""
+        for close in reversed(self.closers):
+            await close()
+        self.closers.clear()
+
+
+def make_blob_store(url: str) -> BlobStore:
+    """The blob store a URL names: `file:///path` or `memory://`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return FileBlobStore(Path(parsed.path))
+    if parsed.scheme == "memory":
+        return MemoryBlobStore()
+    raise InvalidInput(f"unsupported blobs URL scheme {parsed.scheme!r}", code="bad_setting")
+
+
+def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQueue:
+    """The job queue that runs media tasks: `local://` (process pool) or `inline://` (tests)."""
+    scheme = urlparse(settings.jobs_url).scheme
+    if scheme == "local":
+        return LocalProcessPool(
+            MEDIA_TASKS,
+            processes=settings.render_processes(),
+            recycle_after=settings.media_render_recycle_after,
+            initializer="confab.media.imaging.tasks:init_worker",
+            initargs=(settings.media_vips_cache_max_ops, tuple(settings.media_extra_loaders)),
+            metrics=metrics,
+        )
+    if scheme == "inline":
+        return InlineJobQueue(MEDIA_TASKS)
+    raise InvalidInput(f"unsupported jobs URL scheme {scheme!r}", code="bad_setting")
+
+
+def render_limits(settings: Settings) -> RenderLimits:
+    """The renderer's caps, from settings."""
+    return RenderLimits(
+        max_pixels=settings.media_max_pixels,
+        max_frames=settings.media_max_frames,
+        max_output_side=settings.media_max_output_side,
+        extra_loaders=tuple(settings.media_extra_loaders),
+    )
+
+
+def media_security_key(settings: Settings) -> str:
+    """thumbor's SECURITY_KEY: the setting, or the one generated in the data dir."""
+    if settings.media_security_key is not None:
+        return settings.media_security_key.get_secret_value()
+    return load_or_create_secret(settings.data_dir, "media_security_key")
+
+
+def _build_media(
+    settings: Settings, metrics: Metrics, blobs: BlobStore, closers: list[Closer]
+) -> list[BaseRoute]:
+    jobs = make_media_jobs(settings, metrics)
+    closers.append(jobs.close)
+    fetcher = SafeFetcher(FetchPolicy.from_settings(settings), metrics=metrics)
+    closers.append(fetcher.aclose)
+    limits = render_limits(settings)
+    config = ThumbnailConfig(
+        security_key=media_security_key(settings),
+        allow_unsafe=settings.media_allow_unsafe,
+        auto_format=settings.media_auto_format,
+        result_cache=settings.media_result_cache,
+        render_timeout=settings.media_render_timeout_seconds,
+        limits=limits,
+    )
+    thumbnails = ThumbnailService(config, blobs=blobs, jobs=jobs, fetcher=fetcher, metrics=metrics)
+    uploads = UploadService(
+        blobs=blobs, jobs=jobs, limits=limits, max_bytes=settings.media_max_source_bytes,
+        probe_timeout=settings.media_render_timeout_seconds,
+    )
+    return media_routes(thumbnails, uploads)
+
+
+def build_batch_runtime(settings: Settings) -> BatchRuntime:
+    """The process pool and safe fetcher `confab thumbs` runs on (call it inside the loop)."""
+    jobs = make_media_jobs(settings)
+    fetcher = SafeFetcher(FetchPolicy.from_settings(settings))
+    return BatchRuntime(
+        jobs=jobs,
+        fetcher=fetcher,
+        limits=render_limits(settings),
+        render_timeout=settings.media_render_timeout_seconds,
+        closers=[jobs.close, fetcher.aclose],
+    )
+
+
+async def assemble(settings: Settings) -> Node:
+    """Build every part of a node for the roles in `settings`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics()
+    state = NodeState(roles=tuple(settings.roles))
+    routes: list[BaseRoute] = []
+    closers: list[Closer] = []
+    blobs = make_blob_store(settings.resolved_blobs_url())
+    if "media" in settings.roles:
+        routes += _build_media(settings, metrics, blobs, closers)
+    app = build_app(routes, state, metrics)
+    return Node(app=app, state=state, metrics=metrics, settings=settings, closers=closers)
+
+
+async def _serve(settings: Settings) -> None:
+    node = await assemble(settings)
+    try:
+        await serve_http(
+            node.app,
+            node.state,
+            host=settings.host,
+            port=settings.port,
+            grace_seconds=settings.shutdown_grace_seconds,
+            on_listening=lambda url: print(
+                f"confab: roles {','.join(settings.roles)} listening on {url}"
+                f" (data in {settings.data_dir.resolve()})",
+                flush=True,
+            ),
+        )
+    finally:
+        await node.aclose()
+
+
+def run_node(settings: Settings) -> int:
+    """Run a node until SIGTERM/SIGINT; return the process exit code."""
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows only
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve(settings))
+    return 0

@@ -1,0 +1,82 @@
+"""The `confab` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from confab.core.logging import configure_logging
+from confab.core.settings import Settings
+from confab.media.batch.command import add_thumbs_parser, run_thumbs
+from confab.media.batch.runtime import BatchRuntime
+
+
+def _node_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (CONFAB_HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (CONFAB_PORT)")
+    parser.add_argument("--data", dest="data_dir", type=Path, help="data dir (CONFAB_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="confab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run every role in one process with embedded backends")
+    _node_flags(up)
+    serve = sub.add_parser("serve", help="run a node with the roles named")
+    _node_flags(serve)
+    serve.add_argument("--roles", help="comma-separated roles: chat, media (CONFAB_ROLES)")
+    add_thumbs_parser(sub)
+    return parser
+
+
+def _overrides(args: argparse.Namespace, keys: Sequence[str]) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def _run_node(settings: Settings) -> int:
+    from confab.bootstrap import run_node
+
+    configure_logging(settings.log_level, settings.log_json)
+    return run_node(settings)
+
+
+def _batch_runtime(settings: Settings) -> BatchRuntime:
+    # Imported on use: a usage error never pays for loading the adapters.
+    from confab.bootstrap import build_batch_runtime
+
+    return build_batch_runtime(settings)
+
+
+def _run_thumbs(args: argparse.Namespace) -> int:
+    return run_thumbs(args, _batch_runtime)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `confab` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            settings = Settings(**_overrides(args, ["host", "port", "data_dir"]))
+            settings = settings.model_copy(update={"roles": ["chat", "media"]})
+            return _run_node(settings)
+        if args.command == "serve":
+            settings = Settings(**_overrides(args, ["host", "port", "data_dir", "roles"]))
+            return _run_node(settings)
+        if args.command == "thumbs":
+            return _run_thumbs(args)
+    except ValidationError as exc:
+        print(f"confab: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared kernel: settings, errors, ports and their in-memory implementations."""

@@ -1,0 +1,58 @@
+"""Prometheus metrics of one node, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """Every metric a node exports. Services get this object and record on it."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "confab_http_requests",
+            "HTTP requests served",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "confab_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("confab_http_in_flight", "HTTP requests in flight", registry=r)
+        self.renders = Counter("confab_media_renders", "Thumbnail renders", ["outcome"], registry=r)
+        self.render_seconds = Histogram(
+            "confab_media_render_duration_seconds",
+            "Render latency (queue + work)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache = Counter(
+            "confab_media_result_cache", "Result cache look-ups", ["result"], registry=r
+        )
+        self.fetch_refusals = Counter(
+            "confab_media_fetch_refusals", "Source fetches refused", ["reason"], registry=r
+        )
+        self.fetches = Counter("confab_media_fetches", "Source fetches", ["outcome"], registry=r)
+        self.jobs = Counter("confab_jobs", "Jobs run", ["task", "outcome"], registry=r)
+        self.job_seconds = Histogram(
+            "confab_job_duration_seconds",
+            "Job latency",
+            ["task"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def render_text(self) -> bytes:
+        """The Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)

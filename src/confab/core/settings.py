@@ -1,0 +1,95 @@
+"""Settings from `CONFAB_*` environment variables, overridable by CLI flags.
+
+Build them with `Settings(**overrides)`: keyword arguments win over the environment.
+Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Role = Literal["chat", "media"]
+ALL_ROLES: tuple[Role, ...] = ("chat", "media")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of a Confab node. Defaults give the embedded single-process system."""
+
+    model_config = SettingsConfigDict(env_prefix="CONFAB_", extra="ignore")
+
+    # node
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("confab-data")
+    roles: Annotated[list[Role], NoDecode] = Field(default_factory=lambda: list(ALL_ROLES))
+    log_level: str = "INFO"
+    log_json: bool = True
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+
+    # ports (None: the embedded default under data_dir)
+    database_url: str | None = None
+    bus_url: str = "memory://"
+    jobs_url: str = "local://"
+    blobs_url: str | None = None
+
+    # media: security
+    media_security_key: SecretStr | None = None
+    media_allow_unsafe: bool = False
+    media_auto_format: bool = True
+
+    # media: rendering
+    media_render_processes: int = Field(default=0, ge=0, description="0: one per core")
+    media_render_timeout_seconds: float = Field(default=20.0, gt=0)
+    media_render_recycle_after: int = Field(default=1000, ge=1)
+    media_vips_cache_max_ops: int = Field(default=0, ge=0)
+    media_max_pixels: int = Field(default=100_000_000, ge=1, description="all frames counted")
+    media_max_frames: int = Field(default=256, ge=1)
+    media_max_output_side: int = Field(default=8192, ge=16)
+    media_extra_loaders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    media_result_cache: bool = True
+
+    # media: sources
+    media_max_source_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    media_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    media_fetch_connect_timeout: float = Field(default=5.0, gt=0)
+    media_fetch_read_timeout: float = Field(default=10.0, gt=0)
+    media_fetch_total_timeout: float = Field(default=30.0, gt=0)
+    media_fetch_max_redirects: int = Field(default=5, ge=0)
+    media_fetch_concurrency: int = Field(default=64, ge=1)
+    media_fetch_per_host: int = Field(default=8, ge=1)
+    media_fetch_per_host_rate: float = Field(default=0.0, ge=0, description="per minute, 0: none")
+
+    @field_validator("roles", "media_extra_loaders", "media_allow_networks", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_not_empty(cls, value: list[Role]) -> list[Role]:
+        if not value:
+            raise ValueError("at least one role is needed")
+        return list(dict.fromkeys(value))
+
+    def render_processes(self) -> int:
+        """Number of render worker processes to start."""
+        return self.media_render_processes or (os.cpu_count() or 1)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'confab.db').resolve()}"
+
+    def resolved_blobs_url(self) -> str:
+        """The blob store URL, defaulting to a folder in the data dir."""
+        return self.blobs_url or (self.data_dir / "blobs").resolve().as_uri()

@@ -1,0 +1,1 @@
+"""Rendering with libvips (pyvips), run inside worker processes. The only pyvips user."""

@@ -1,0 +1,1 @@
+"""What every node shares on the web side: the ASGI app shell, health, metrics, errors."""
