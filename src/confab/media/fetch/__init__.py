@@ -1,0 +1,1 @@
+"""Safe fetching of web sources: SSRF-proof resolution, caps, timeouts, limits."""
