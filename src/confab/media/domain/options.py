@@ -1,0 +1,109 @@
+"""What a thumbnail request asks for, as plain immutable data.
+
+The grammar (`confab.media.domain.grammar`) builds these from a thumbor URL path; the
+renderer (`confab.media.imaging`) consumes them in a worker process (they pickle); the
+result cache keys on their normalized form (`RenderOptions.cache_key()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from confab.core import jsoncodec
+
+Fit = Literal["crop", "fit-in", "adaptive-fit-in", "full-fit-in"]
+HAlign = Literal["left", "center", "right"]
+VAlign = Literal["top", "middle", "bottom"]
+OutputFormat = Literal["jpeg", "png", "webp", "avif", "gif"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp", "avif", "gif")
+
+
+@dataclass(frozen=True, slots=True)
+class CropBox:
+    """Manual crop `AxB:CxD` in source pixels (left, top, right, bottom)."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """Everything that changes the output image. Defaults are thumbor's defaults.
+
+    `width`/`height` of 0 mean "derive from the aspect ratio" (both 0: source size);
+    `*_orig` mean "the source's own size" (thumbor's `orig`). Negative sizes in the URL
+    become the `flip_*` flags. `format` None keeps the source's format (or lets the
+    service pick one from Accept). `upscale` None means the mode's default.
+    """
+
+    width: int = 0
+    height: int = 0
+    width_orig: bool = False
+    height_orig: bool = False
+    flip_horizontal: bool = False
+    flip_vertical: bool = False
+    fit: Fit = "crop"
+    halign: HAlign = "center"
+    valign: VAlign = "middle"
+    smart: bool = False
+    trim: bool = False
+    crop: CropBox | None = None
+    # filters
+    format: OutputFormat | None = None
+    quality: int | None = None
+    strip_exif: bool = False
+    strip_icc: bool = False
+    grayscale: bool = False
+    blur: float | None = None
+    fill: str | None = None
+    background_color: str | None = None
+    upscale: bool | None = None
+    max_bytes: int | None = None
+
+    def with_format(self, fmt: OutputFormat | None) -> RenderOptions:
+        """A copy with the output format set."""
+        from dataclasses import replace
+
+        return replace(self, format=fmt)
+
+    def cache_key(self) -> str:
+        """Stable digest of the normalized options (the same for equivalent URLs)."""
+        return hashlib.sha256(jsoncodec.dumps(asdict(self))).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailRequest:
+    """A parsed thumbor URL: the signature part, the signed path, options and source."""
+
+    signature: str | None  # None for `unsafe`
+    signed_path: str  # the part after the signature, as signed
+    options: RenderOptions
+    source: str  # `upload/<id>` or an absolute http(s) URL, decoded
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What the renderer learned about a source from its header."""
+
+    width: int
+    height: int
+    format: str
+    frames: int = 1
+    orientation: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The output of one render (crosses the process boundary)."""
+
+    data: bytes
+    format: OutputFormat
+    width: int
+    height: int
+    frames: int = 1
+    source: SourceInfo | None = None
+    operations: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,1 @@
+"""Media use cases: uploads, thumbnails, metadata, link previews. No framework here."""
