@@ -1,0 +1,1 @@
+"""`confab thumbs`: the batch thumbnail pipeline (producers, bounded queue, renderers)."""
