@@ -1,0 +1,128 @@
+"""CPU time and memory of a server's whole process tree, read from /proc (Linux).
+
+CPU: the sum of utime+stime+cutime+cstime over every live process of the tree. A worker that
+exits (recycling) is reaped by its parent in the tree, and its time then shows in the
+parent's cutime/cstime, so a delta over a scenario still counts it.
+
+Memory: the sum of RSS over the tree (what the issue asks: shared pages of forked workers
+are counted once per process, for both servers alike) and the sum of PSS (shared pages
+split between sharers: closer to the real footprint), sampled by a background thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PROC = Path("/proc")
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid -> child pids for every process we can read."""
+    children: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: split after the last ")".
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def tree_pids(root: int) -> list[int]:
+    """`root` and all its live descendants."""
+    children = _children_map()
+    pids, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        stack.extend(children.get(pid, []))
+    return pids
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0
+    fields = stat[stat.rfind(")") + 2 :].split()
+    # utime, stime, cutime, cstime are fields 14-17 of stat(5); index 11-14 after the name.
+    return sum(int(value) for value in fields[11:15])
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of the tree, including reaped children."""
+    return sum(_cpu_ticks(pid) for pid in tree_pids(root)) / _TICKS
+
+
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in KiB from smaps_rollup, (0, 0) if the process is gone."""
+    rss = pss = 0
+    try:
+        text = (_PROC / str(pid) / "smaps_rollup").read_text()
+    except OSError:
+        return 0, 0
+    for line in text.splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1])
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1])
+    return rss, pss
+
+
+def tree_memory_mib(root: int) -> tuple[float, float]:
+    """(RSS, PSS) of the whole tree, in MiB."""
+    rss = pss = 0
+    for pid in tree_pids(root):
+        one_rss, one_pss = _memory_kib(pid)
+        rss += one_rss
+        pss += one_pss
+    return rss / 1024, pss / 1024
+
+
+@dataclass
+class Peak:
+    """Peak memory seen by a sampler."""
+
+    rss_mib: float = 0.0
+    pss_mib: float = 0.0
+    samples: int = 0
+
+
+class MemorySampler:
+    """Samples the tree's memory every `interval` seconds in a thread; keeps the peak."""
+
+    def __init__(self, root: int, interval: float = 0.25) -> None:
+        self.root = root
+        self.interval = interval
+        self.peak = Peak()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        """Take one sample now."""
+        rss, pss = tree_memory_mib(self.root)
+        self.peak.rss_mib = max(self.peak.rss_mib, rss)
+        self.peak.pss_mib = max(self.peak.pss_mib, pss)
+        self.peak.samples += 1
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()

@@ -1,0 +1,236 @@
+"""The servers under test: thumbor (own venv, file loader) and Confab (`confab up`).
+
+Each runs in its own session (process group) so stopping it stops every process it forked,
+and nothing else. Both get the same number of render processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+THUMBOR_VERSION = "7.8.0"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(url: str, data: bytes | None = None, timeout: float = 30.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read()
+
+
+class Server:
+    """A server process group with a base URL and a way to name corpus files in URLs."""
+
+    name = "server"
+
+    def __init__(self, work: Path, processes: int) -> None:
+        self.work = work
+        self.processes = processes
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = work / f"{self.name}.log"
+
+    @property
+    def base(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """Root pid of the process tree."""
+        assert self.process is not None
+        return self.process.pid
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment to start the server."""
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """True once the server answers."""
+        raise NotImplementedError
+
+    def path(self, options: str, source: str) -> str:
+        """The request path of `options` applied to corpus file `source`."""
+        raise NotImplementedError
+
+    def prepare(self, corpus: Path, names: list[str]) -> None:
+        """Make the corpus files available to the server (upload, or nothing)."""
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start and wait until ready; raise with the log tail if it does not come up."""
+        cmd, env = self.command()
+        self.work.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            try:
+                if self.ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready in {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left."""
+        if self.process is None:
+            return
+        pgid = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=20)
+        time.sleep(0.3)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Thumbor(Server):
+    """thumbor with its file loader, no source storage, optional file result storage."""
+
+    name = "thumbor"
+
+    def __init__(
+        self, work: Path, processes: int, venv: Path, corpus: Path, result_cache: bool
+    ) -> None:
+        super().__init__(work, processes)
+        self.venv = venv
+        self.corpus = corpus
+        self.result_cache = result_cache
+        self.result_dir = work / "thumbor-results"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        if self.result_dir.exists():
+            shutil.rmtree(self.result_dir)
+        lines = [
+            "LOADER = 'thumbor.loaders.file_loader'",
+            f"FILE_LOADER_ROOT_PATH = {str(self.corpus)!r}",
+            "ALLOW_UNSAFE_URL = True",
+            # Originals are local files already: no second copy in a source storage.
+            "STORAGE = 'thumbor.storages.no_storage'",
+            "QUALITY = 85",
+            "AUTO_WEBP = False",
+        ]
+        if self.result_cache:
+            lines += [
+                "RESULT_STORAGE = 'thumbor.result_storages.file_storage'",
+                f"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(self.result_dir)!r}",
+                "RESULT_STORAGE_STORES_UNSAFE = True",
+            ]
+        conf = self.work / "thumbor.conf"
+        self.work.mkdir(parents=True, exist_ok=True)
+        conf.write_text("\n".join(lines) + "\n")
+        cmd = [
+            str(self.venv / "bin" / "thumbor"),
+            "-c", str(conf),
+            "-i", "127.0.0.1",
+            "-p", str(self.port),
+            "-l", "warning",
+            "--processes", str(self.processes),
+        ]  # fmt: skip
+        return cmd, dict(os.environ)
+
+    def ready(self) -> bool:
+        return _http(f"{self.base}/healthcheck", timeout=2)[0] == 200
+
+    def path(self, options: str, source: str) -> str:
+        return f"/unsafe/{options}/{source}"
+
+
+class Confab(Server):
+    """`confab up` with unsafe URLs on, auto format off, the same number of render processes."""
+
+    name = "confab"
+
+    def __init__(
+        self, work: Path, processes: int, result_cache: bool, command: list[str] | None = None
+    ) -> None:
+        super().__init__(work, processes)
+        self.result_cache = result_cache
+        self.data_dir = work / "confab-data"
+        self.ids: dict[str, str] = {}
+        self.base_command = command or [str(Path(sys.executable).parent / "confab"), "up"]
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        env = {
+            **os.environ,
+            "CONFAB_MEDIA_ALLOW_UNSAFE": "true",
+            "CONFAB_MEDIA_AUTO_FORMAT": "false",
+            "CONFAB_MEDIA_RENDER_PROCESSES": str(self.processes),
+            "CONFAB_MEDIA_RESULT_CACHE": "true" if self.result_cache else "false",
+        }
+        cmd = [
+            *self.base_command,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--data", str(self.data_dir),
+        ]  # fmt: skip
+        return cmd, env
+
+    def ready(self) -> bool:
+        return _http(f"{self.base}/healthz", timeout=2)[0] == 200
+
+    def prepare(self, corpus: Path, names: list[str]) -> None:
+        for name in names:
+            status, body = _http(f"{self.base}/media/uploads", data=(corpus / name).read_bytes())
+            # 201 created, 200 when the same bytes were stored already (content-addressed).
+            if status not in (200, 201):
+                raise RuntimeError(f"upload of {name} answered {status}: {body[:300]!r}")
+            self.ids[name] = json.loads(body)["id"]
+
+    def path(self, options: str, source: str) -> str:
+        return f"/media/unsafe/{options}/upload/{self.ids[source]}"
+
+
+def ensure_thumbor(venv: Path, python: str = "python3") -> str:
+    """Create the thumbor venv if missing; return the installed thumbor version."""
+    thumbor = venv / "bin" / "thumbor"
+    if not thumbor.exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"thumbor=={THUMBOR_VERSION}"], check=True
+        )
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import thumbor; print(thumbor.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
