@@ -16,6 +16,7 @@ from confab.core import jsoncodec
 Fit = Literal["crop", "fit-in", "adaptive-fit-in", "full-fit-in"]
 HAlign = Literal["left", "center", "right"]
 VAlign = Literal["top", "middle", "bottom"]
+TrimCorner = Literal["top-left", "bottom-right"]
 OutputFormat = Literal["jpeg", "png", "webp", "avif", "gif"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp", "avif", "gif")
 
@@ -51,6 +52,8 @@ class RenderOptions:
     valign: VAlign = "middle"
     smart: bool = False
     trim: bool = False
+    trim_corner: TrimCorner = "top-left"  # the pixel whose colour trim removes
+    trim_tolerance: int = 0  # 0..442: euclidean RGB distance still trimmed
     crop: CropBox | None = None
     # filters
     format: OutputFormat | None = None
