@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import pyvips
-from confab.media.domain.signing import sign
 
+from confab.media.domain.signing import sign
 from tests.e2e.server import ServerHandle, confab_server
 from tests.e2e.sources import jpeg, origin, png, png_bomb
 
