@@ -44,6 +44,7 @@ def test_report_on_stdout_exit_codes_and_rerun(tmp_path: Path) -> None:
     out = tmp_path / "thumbs"
     with serve_folder(photos) as base:
         argv = [
+            "thumbs",
             str(photos),
             f"{base}/a.jpg",
             str(tmp_path / "missing.jpg"),

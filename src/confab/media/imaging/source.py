@@ -1,0 +1,165 @@
+"""Opening a source: read the header, refuse what we must refuse, then load the pixels.
+
+Reading a header decodes no pixels (libvips is lazy), so the format and pixel checks run
+before any real work: a 15000x15000 PNG bomb is refused in about a millisecond. Pixels are
+then loaded with the cheapest shrink-on-load the output allows, sequentially (a streaming
+decode, never the whole image in memory unless an operation needs it), and failing on
+errors so a truncated file is an error rather than a grey-filled picture.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pyvips
+
+from confab.core.errors import NotFound, TooLarge
+from confab.media.domain.options import SourceInfo
+from confab.media.imaging.failures import unsupported
+from confab.media.imaging.formats import ANIMATED_OUTPUTS, format_of_loader
+from confab.media.imaging.geometry import Size
+from confab.media.imaging.limits import RenderLimits
+from confab.media.imaging.runtime import allowed_formats
+
+Source = str | bytes
+
+# "error" fails on truncation and real decode errors, but not on the harmless warnings
+# many real-world files trigger (extraneous bytes, unknown markers).
+FAIL_ON = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the header of a source says, and the lazy image it was read from."""
+
+    source: Source
+    image: pyvips.Image
+    loader: str
+    format: str
+    width: int  # as stored (before orientation)
+    frame_height: int  # one frame, as stored
+    pages: int  # frames of an animation, at most max_frames; 1 otherwise
+    orientation: int
+    alpha: bool
+    icc: bool
+
+    @property
+    def animated(self) -> bool:
+        return self.pages > 1
+
+    @property
+    def turned(self) -> bool:
+        """Orientations 5-8 swap width and height."""
+        return self.orientation >= 5
+
+    @property
+    def size(self) -> Size:
+        """One frame's size as a viewer sees it (EXIF orientation applied)."""
+        if self.turned:
+            return Size(self.frame_height, self.width)
+        return Size(self.width, self.frame_height)
+
+    def info(self) -> SourceInfo:
+        size = self.size
+        return SourceInfo(
+            width=size.width,
+            height=size.height,
+            format=self.format,
+            frames=self.pages,
+            orientation=self.orientation,
+        )
+
+
+def read_header(source: Source, limits: RenderLimits) -> Header:
+    """Open `source` (a file path or bytes) header-only and check it against `limits`.
+
+    Raises UnsupportedMedia for what no enabled loader reads, TooLarge when the pixels
+    of every frame that could be decoded exceed `limits.max_pixels`. libvips errors
+    propagate (the caller translates them).
+    """
+    image, source = _open(source)
+    loader = str(image.get("vips-loader"))
+    compression = _get_str(image, "heif-compression")
+    fmt = format_of_loader(loader, compression)
+    if fmt not in allowed_formats(limits.extra_loaders):
+        raise unsupported(f"{fmt} images are not enabled on this server")
+    pages = _get_int(image, "n-pages", 1) if fmt in ANIMATED_OUTPUTS else 1
+    pages = max(1, min(pages, limits.max_frames))
+    frame_height = image.height  # the header loads one page
+    pixels = image.width * frame_height * pages
+    if pixels > limits.max_pixels:
+        raise TooLarge(
+            f"the image has {pixels} pixels ({image.width}x{frame_height}"
+            f"{f' x {pages} frames' if pages > 1 else ''}); the limit is {limits.max_pixels}",
+            code="too_many_pixels",
+        )
+    orientation = _get_int(image, "orientation", 1)
+    return Header(
+        source=source,
+        image=image,
+        loader=loader,
+        format=fmt,
+        width=image.width,
+        frame_height=frame_height,
+        pages=pages,
+        orientation=orientation if 1 <= orientation <= 8 else 1,
+        alpha=image.hasalpha(),
+        icc=image.get_typeof("icc-profile-data") != 0,
+    )
+
+
+def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int = 1) -> Any:
+    """The pixels of `header`'s source, `pages` frames, shrunk on load where possible.
+
+    `shrink` is a JPEG DCT shrink factor; `downscale` (<= 1) is used by loaders that can
+    scale while decoding (WebP, SVG). The header's own lazy image is reused when no option
+    differs, which saves parsing the header twice.
+    """
+    base = header.loader.split("_", 1)[0]
+    options: dict[str, Any] = {}
+    if base == "jpegload" and shrink > 1:
+        options["shrink"] = shrink
+    if base in ("webpload", "svgload") and downscale < 1.0:
+        options["scale"] = downscale
+    if pages > 1:
+        options["n"] = pages
+    if not options:
+        return header.image
+    return pyvips.Operation.call(
+        header.loader, header.source, access="sequential", fail_on=FAIL_ON, **options
+    )
+
+
+def _open(source: Source) -> tuple[Any, Source]:
+    """The header-only image and the source to load pixels from (a path or bytes)."""
+    if isinstance(source, str):
+        if not os.path.isfile(source):
+            raise NotFound("the source file is missing", code="source_not_found")
+        if "[" in source:
+            # libvips would read "[...]" in a file name as load options: read bytes instead.
+            with open(source, "rb") as handle:
+                source = handle.read()
+        else:
+            image = pyvips.Image.new_from_file(source, access="sequential", fail_on=FAIL_ON)
+            return image, source
+    if not source:
+        raise unsupported("the source is empty")
+    image = pyvips.Image.new_from_buffer(source, "", access="sequential", fail_on=FAIL_ON)
+    return image, source
+
+
+def _get_int(image: Any, name: str, default: int) -> int:
+    if image.get_typeof(name) == 0:
+        return default
+    try:
+        return int(image.get(name))
+    except (TypeError, ValueError):
+        return default
+
+
+def _get_str(image: Any, name: str) -> str | None:
+    if image.get_typeof(name) == 0:
+        return None
+    return str(image.get(name))
