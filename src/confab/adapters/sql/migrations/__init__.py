@@ -1,0 +1,1 @@
+"""Alembic migrations of the chat schema (run by confab.adapters.sql.migrate)."""
