@@ -1,0 +1,61 @@
+"""Chat use cases: accounts, rooms, messages. No framework or driver is imported here.
+
+`build_chat_services` wires them on a `ChatStore` and a `Bus`; bootstrap calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confab.chat.ports import MediaClient
+from confab.chat.services.accounts import AccountService
+from confab.chat.services.config import ChatConfig, Clock, utc_now
+from confab.chat.services.events import RoomEvents
+from confab.chat.services.messages import MessageService
+from confab.chat.services.passwords import PasswordHasher
+from confab.chat.services.rooms import RoomService
+from confab.chat.services.throttle import AttemptLimiter, MemoryAttemptLimiter
+from confab.core.chatstore import ChatStore
+from confab.core.ports import Bus
+
+__all__ = [
+    "AccountService",
+    "ChatConfig",
+    "ChatServices",
+    "MessageService",
+    "RoomService",
+    "build_chat_services",
+]
+
+
+@dataclass
+class ChatServices:
+    """Everything the chat web layer (HTTP and WebSocket) calls."""
+
+    accounts: AccountService
+    rooms: RoomService
+    messages: MessageService
+    store: ChatStore
+
+
+def build_chat_services(
+    store: ChatStore,
+    bus: Bus,
+    config: ChatConfig,
+    *,
+    limiter: AttemptLimiter | None = None,
+    clock: Clock = utc_now,
+    media: MediaClient | None = None,
+) -> ChatServices:
+    """Wire the services; `limiter` defaults to in-memory sign-in throttling.
+
+    `media`: the media role (attachments, link previews); None refuses attachments.
+    """
+    events = RoomEvents(bus)
+    if limiter is None:
+        limiter = MemoryAttemptLimiter(config.signin_attempts, config.signin_window_seconds)
+    hasher = PasswordHasher(config.hash_params, config.hash_concurrency)
+    accounts = AccountService(store, hasher, limiter, config.token_ttl, clock)
+    rooms = RoomService(store, events, clock)
+    messages = MessageService(store, rooms, events, clock, media)
+    return ChatServices(accounts=accounts, rooms=rooms, messages=messages, store=store)

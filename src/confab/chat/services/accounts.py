@@ -1,0 +1,97 @@
+"""Accounts and session tokens."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from confab.chat.domain import Token, User, check_password, normalize_username
+from confab.chat.services.config import Clock, utc_now
+from confab.chat.services.passwords import PasswordHasher
+from confab.chat.services.throttle import AttemptLimiter
+from confab.core.chatstore import ChatStore
+from confab.core.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from confab.core.ids import random_token
+
+# Longer than any token we issue: a bigger one is refused before any hashing or query.
+_MAX_TOKEN = 128
+
+
+def token_hash(token: str) -> str:
+    """What is stored for a token: its hex SHA-256 (a leaked table signs nobody in)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _bad_credentials() -> Unauthorized:
+    # One answer whether the user exists or not.
+    return Unauthorized("wrong username or password", code="bad_credentials")
+
+
+class AccountService:
+    """Register, sign in (throttled), authenticate a bearer token, sign out."""
+
+    def __init__(
+        self,
+        store: ChatStore,
+        hasher: PasswordHasher,
+        limiter: AttemptLimiter,
+        token_ttl: timedelta,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._limiter = limiter
+        self._token_ttl = token_ttl
+        self._clock = clock
+
+    async def register(self, username: str, password: str) -> User:
+        """Create an account; `Conflict("username_taken")` if the name is used."""
+        name = normalize_username(username)
+        check_password(password)
+        # Checked first so that a taken name costs no hashing (the insert still decides).
+        if await self._store.get_user(name) is not None:
+            raise Conflict(f"username {name!r} is taken", code="username_taken")
+        encoded = await self._hasher.hash(password)
+        record = await self._store.create_user(name, encoded, self._clock())
+        return User(record.id, record.username)
+
+    async def sign_in(self, username: str, password: str, client_key: str) -> Token:
+        """A new session token; `Unauthorized` on wrong credentials, `RateLimited` if hurried."""
+        key = f"{username.lower()[:64]}|{client_key}"
+        if not await self._limiter.allow(key):
+            raise RateLimited(
+                "too many sign-in attempts; wait a minute and try again", code="signin_throttled"
+            )
+        try:
+            name = normalize_username(username)
+            check_password(password)
+        except InvalidInput:
+            raise _bad_credentials() from None
+        user = await self._store.get_user(name)
+        if user is None:
+            await self._hasher.spend(password)
+            raise _bad_credentials()
+        if not await self._hasher.verify(user.password_hash, password):
+            raise _bad_credentials()
+        if self._hasher.needs_rehash(user.password_hash):
+            await self._store.set_password_hash(user.id, await self._hasher.hash(password))
+        now = self._clock()
+        await self._store.delete_expired_tokens(user.id, now)
+        token = random_token(32)
+        expires_at = now + self._token_ttl
+        await self._store.create_token(token_hash(token), user.id, now, expires_at)
+        return Token(token, expires_at)
+
+    async def authenticate(self, token: str) -> User:
+        """The user a bearer token belongs to; `Unauthorized("invalid_token")` otherwise."""
+        if not token or len(token) > _MAX_TOKEN:
+            raise Unauthorized("the token is invalid or expired", code="invalid_token")
+        record = await self._store.user_for_token(token_hash(token), self._clock())
+        if record is None:
+            raise Unauthorized("the token is invalid or expired", code="invalid_token")
+        return User(record.id, record.username)
+
+    async def sign_out(self, token: str) -> None:
+        """Revoke a token (an unknown one is not an error)."""
+        if token and len(token) <= _MAX_TOKEN:
+            await self._store.delete_token(token_hash(token))

@@ -1,0 +1,1 @@
+"""The chat role's web boundary: HTTP API, WebSocket and the browser client."""

@@ -1,0 +1,161 @@
+"""Request and response bodies of the chat HTTP API (pydantic; also the OpenAPI schemas).
+
+Request models check shapes and types only (strictly: no "1" for 1). Lengths and patterns
+are the domain's to check, so HTTP and WebSocket refuse the same input with the same
+reason; they are documented here through `json_schema_extra`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Credentials(_Body):
+    """A username and password: registration and sign-in."""
+
+    username: str = Field(
+        json_schema_extra={"pattern": "^[A-Za-z0-9_.-]{3,32}$"},
+        description="3-32 of a-z 0-9 _ . - (case-insensitive, stored lowercase)",
+    )
+    password: str = Field(json_schema_extra={"minLength": 8, "maxLength": 1024})
+
+
+class NewRoom(_Body):
+    """A room to create; the caller owns it."""
+
+    name: str = Field(
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        description="1-64 of a-z 0-9 _ - (stored lowercase)",
+    )
+    topic: str = Field(default="", json_schema_extra={"maxLength": 256})
+    private: bool = False
+
+
+class MemberChange(_Body):
+    """Empty to join a public room; with `username`, the owner invites that user."""
+
+    username: str | None = None
+
+
+class Ban(_Body):
+    """The user the owner bans from the room."""
+
+    username: str
+
+
+class NewMessage(_Body):
+    """A message to post. Reusing a `client_id` returns the first message, never a copy."""
+
+    text: str = Field(json_schema_extra={"minLength": 1, "maxLength": 4000})
+    client_id: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": "^[!-~]{1,64}$"},
+        description="idempotency key chosen by the client (unique per author)",
+    )
+    attachments: list[str] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "maxItems": 10,
+            "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        },
+        description="upload ids from POST /media/uploads",
+    )
+
+
+class MessageEdit(_Body):
+    """The new text of a message."""
+
+    text: str = Field(json_schema_extra={"minLength": 1, "maxLength": 4000})
+
+
+# Responses (documentation only: handlers build these shapes with confab.chat.domain).
+
+
+class Account(BaseModel):
+    """A created account."""
+
+    username: str
+
+
+class TokenOut(BaseModel):
+    """A session token: send it as `Authorization: Bearer <token>`."""
+
+    token: str
+    expires_at: str = Field(description="ISO-8601 UTC")
+
+
+class Room(BaseModel):
+    """A room as the caller sees it."""
+
+    name: str
+    topic: str
+    private: bool
+    owner: str
+    last_seq: int = Field(description="seq of the newest message, 0 when empty")
+    member: bool = Field(description="whether the caller is a member")
+    members: int = Field(description="member count")
+
+
+class RoomList(BaseModel):
+    """The caller's rooms and every public room, by name."""
+
+    rooms: list[Room]
+
+
+class Members(BaseModel):
+    """Usernames of a room's members."""
+
+    members: list[str]
+
+
+class Attachment(BaseModel):
+    """An attached image: its size and signed media URLs."""
+
+    id: str = Field(description="upload id")
+    width: int
+    height: int
+    thumbnail_url: str
+    full_url: str
+
+
+class Preview(BaseModel):
+    """A link preview."""
+
+    url: str
+    title: str | None = None
+    description: str | None = None
+    image: str | None = None
+
+
+class Message(BaseModel):
+    """A message; a deleted one keeps id and seq, with empty text."""
+
+    id: int
+    room: str
+    seq: int = Field(description="per room: previous + 1, no gaps")
+    author: str
+    text: str
+    created_at: str = Field(description="ISO-8601 UTC")
+    edited_at: str | None = None
+    deleted: bool = False
+    attachments: list[Attachment]
+    previews: list[Preview]
+    client_id: str | None = None
+
+
+class MessagePage(BaseModel):
+    """A page of history in seq order."""
+
+    messages: list[Message]
+    has_more: bool = Field(description="more messages lie beyond the page")
+
+
+class Error(BaseModel):
+    """Every error: a stable reason code and a human detail."""
+
+    error: str
+    detail: str
