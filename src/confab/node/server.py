@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from confab.node.app import NodeState
+from confab.node.websocket import WebSocketProtocol
 
 
 class _DrainingServer(uvicorn.Server):
@@ -22,6 +26,24 @@ class _DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._state.draining = True
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Route SIGINT/SIGTERM to `handle_exit`, and restore the old handlers after.
+
+        uvicorn's own version re-raises the signal once serving stops, which would kill
+        the process before the node closes its pools and exits 0 by itself.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        watched = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in watched}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 async def serve_http(
@@ -43,7 +65,12 @@ async def serve_http(
     config = uvicorn.Config(
         app,
         http="httptools",
-        ws="auto",
+        # Confab's lean WebSocket protocol (~10 KB per idle connection less than uvicorn's);
+        # frames up to 1 MiB reach the app, which answers those over its own cap with an
+        # error frame instead of a dropped connection.
+        ws=WebSocketProtocol,
+        ws_max_size=1024 * 1024,
+        ws_per_message_deflate=False,
         lifespan="off",
         log_config=None,
         access_log=False,

@@ -1,0 +1,342 @@
+"""Local fan-out: the connections of this process joined to each room.
+
+The hub subscribes to a room's bus channel (`room.<name>`) when the first local connection
+joins it and cancels the subscription when the last one leaves. Every frame received is
+written, unchanged and encoded once (`Outgoing`), to each local connection of the room.
+
+Order and gaps: `message` frames carry the room's seq. The hub remembers the last seq it
+delivered per room; a frame at or below it is a duplicate and dropped; a frame past
+`last + 1` means the bus lost some (Redis pub/sub is at-most-once), so the hub reads the
+missing messages from the store and delivers them first. While it does, later frames of
+that room wait in the room's inbox, so every connection sees one total order.
+
+A connection in the middle of a `resume` is *held*: live frames for it are kept aside
+while the replay is written, then flushed (`release`), so nothing is lost or doubled
+between the replay and live delivery.
+
+Subscribers never block the hub: `deliver` only queues (or writes without waiting) and a
+subscriber that cannot keep up closes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol
+
+from confab.chat.outgoing import Outgoing
+from confab.chat.services.events import room_channel
+from confab.core import jsoncodec
+from confab.core.ports import Bus, Subscription
+
+log = logging.getLogger("confab.chat.hub")
+
+REPAIR_PAGE = 100
+
+
+class Subscriber(Protocol):
+    """What the hub needs from a connection."""
+
+    @property
+    def user(self) -> str:
+        """The connected user's name."""
+        ...
+
+    def deliver(self, frame: Outgoing) -> None:
+        """Queue `frame` for sending; never blocks and never calls back into the hub."""
+
+    def overflow(self) -> None:
+        """Frames held for this subscriber overflowed: close it (4009) so it resumes."""
+
+
+class RoomSource(Protocol):
+    """The store as the hub sees it."""
+
+    async def last_seq(self, room: str) -> int:
+        """The seq of the room's newest message (0 when none)."""
+        ...
+
+    async def replay(self, room: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to `limit` `(seq, message frame)` with seq > `after`, in seq order."""
+        ...
+
+
+class _Room:
+    __slots__ = ("busy", "held", "inbox", "last", "live", "name", "opening", "subscription")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.live: set[Subscriber] = set()
+        self.held: dict[Subscriber, list[Outgoing]] = {}
+        self.last = 0
+        self.subscription: Subscription | None = None
+        self.opening: asyncio.Future[None] | None = None
+        self.inbox: deque[bytes] = deque()
+        self.busy = False  # a coroutine is processing the inbox
+
+    def empty(self) -> bool:
+        return not self.live and not self.held and self.opening is None
+
+
+class Hub:
+    """Per-process fan-out of room frames from the bus to local connections."""
+
+    def __init__(self, bus: Bus, source: RoomSource, *, hold_limit: int = 5000) -> None:
+        self._bus = bus
+        self._source = source
+        self._hold_limit = hold_limit
+        self._rooms: dict[str, _Room] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.delivered = 0  # frames x recipients, for tests and metrics
+
+    # queries
+
+    def rooms(self) -> list[str]:
+        """Names of the rooms with local connections."""
+        return list(self._rooms)
+
+    def last_seq(self, room: str) -> int | None:
+        """The last seq delivered in `room`, or None when no local connection is in it."""
+        state = self._rooms.get(room)
+        return None if state is None or state.opening is not None else state.last
+
+    def is_joined(self, sub: Subscriber, room: str) -> bool:
+        """Whether `sub` receives `room` (live or held)."""
+        state = self._rooms.get(room)
+        return state is not None and (sub in state.live or sub in state.held)
+
+    def local_users(self, room: str, limit: int) -> list[str]:
+        """Up to `limit` distinct users with a local connection receiving `room`."""
+        state = self._rooms.get(room)
+        users: dict[str, None] = {}
+        if state is not None:
+            for sub in itertools.chain(state.live, state.held):
+                users[sub.user] = None
+                if len(users) >= limit:
+                    break
+        return list(users)
+
+    def local_count(self, room: str) -> int:
+        """How many local connections receive `room`."""
+        state = self._rooms.get(room)
+        return 0 if state is None else len(state.live) + len(state.held)
+
+    # membership of connections
+
+    async def join(self, sub: Subscriber, room: str, greet: Callable[[int], None]) -> int:
+        """Deliver `room` live to `sub`; return the last seq delivered so far.
+
+        `greet(last_seq)` runs right after `sub` is added and before any frame reaches it:
+        that is where the caller sends `joined`, so the client knows live delivery starts
+        after that seq.
+        """
+        state, opened = await self._open(room)
+        frames = state.held.pop(sub, None)
+        if frames is not None:  # joined in the middle of its own resume: flush first
+            for frame in frames:
+                sub.deliver(frame)
+        state.live.add(sub)
+        last = state.last
+        greet(last)
+        if opened:
+            await self._drain(state)
+        return last
+
+    async def hold(self, sub: Subscriber, room: str) -> int:
+        """Subscribe `sub` but keep frames aside; return the seq after which they start."""
+        state, opened = await self._open(room)
+        state.live.discard(sub)
+        state.held.setdefault(sub, [])
+        last = state.last
+        if opened:
+            await self._drain(state)
+        return last
+
+    def release(self, sub: Subscriber, room: str) -> None:
+        """Deliver what was held for `sub` in order, then go live."""
+        state = self._rooms.get(room)
+        if state is None:
+            return
+        frames = state.held.pop(sub, None)
+        if frames is None:
+            return
+        for frame in frames:
+            sub.deliver(frame)
+        state.live.add(sub)
+
+    def leave(self, sub: Subscriber, room: str) -> None:
+        """Stop delivering `room` to `sub` (the subscription ends with the last one)."""
+        state = self._rooms.get(room)
+        if state is None:
+            return
+        state.live.discard(sub)
+        state.held.pop(sub, None)
+        self._close_if_empty(state)
+
+    def leave_all(self, sub: Subscriber, rooms: list[str] | set[str]) -> None:
+        """`leave` each of `rooms`."""
+        for room in rooms:
+            self.leave(sub, room)
+
+    async def close(self) -> None:
+        """Cancel every subscription and background task."""
+        rooms, self._rooms = list(self._rooms.values()), {}
+        for state in rooms:
+            if state.subscription is not None:
+                with contextlib.suppress(Exception):
+                    await state.subscription.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # rooms
+
+    async def _open(self, room: str) -> tuple[_Room, bool]:
+        """The room's state, subscribing first if needed (then True: the caller must drain
+        the frames that arrived meanwhile, once its connection is in and greeted)."""
+        while True:
+            state = self._rooms.get(room)
+            if state is None:
+                break
+            if state.opening is None:
+                return state, False
+            # Another connection is subscribing this room: wait for it, then look again.
+            await asyncio.wait([state.opening])
+        state = _Room(room)
+        self._rooms[room] = state
+        opening = asyncio.get_running_loop().create_future()
+        state.opening = opening
+        state.busy = True  # frames arriving before last_seq is known wait in the inbox
+        try:
+            # Subscribe before reading last_seq: a message committed after the read is
+            # then surely received; one committed before is <= last_seq and dropped.
+            state.subscription = await self._bus.subscribe(
+                room_channel(room), partial(self._on_bus, state)
+            )
+            state.last = await self._source.last_seq(room)
+        except BaseException:
+            if self._rooms.get(room) is state:
+                del self._rooms[room]
+            if state.subscription is not None:
+                self._spawn(state.subscription.cancel())
+            raise
+        finally:
+            state.opening = None
+            opening.set_result(None)
+        return state, True
+
+    def _close_if_empty(self, state: _Room) -> None:
+        if not state.empty() or self._rooms.get(state.name) is not state:
+            return
+        del self._rooms[state.name]
+        if state.subscription is not None:
+            self._spawn(state.subscription.cancel())
+            state.subscription = None
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # frames from the bus
+
+    async def _on_bus(self, state: _Room, payload: bytes) -> None:
+        # Only queue: the publisher (a `send` holding its room's order lock) goes on to
+        # store the next message while this one fans out, and frames that pile up
+        # meanwhile leave together, one write per connection.
+        state.inbox.append(payload)
+        if not state.busy:
+            state.busy = True
+            self._spawn(self._drain(state))
+
+    async def _drain(self, state: _Room) -> None:
+        state.busy = True
+        try:
+            inbox = state.inbox
+            batch: list[Outgoing] = []
+            while inbox:
+                payload = inbox.popleft()
+                try:
+                    head = jsoncodec.loads(payload)
+                    kind = head["type"]
+                except (ValueError, KeyError, TypeError):
+                    log.warning("dropping a malformed bus frame", extra={"room": state.name})
+                    continue
+                if kind == "message":
+                    seq = head.get("seq")
+                    if not isinstance(seq, int) or seq <= state.last:
+                        continue  # a duplicate (or already repaired from the store)
+                    if seq > state.last + 1:
+                        self._fanout(state, batch)
+                        batch = []
+                        await self._repair(state, seq)
+                        if seq <= state.last:
+                            continue
+                    state.last = seq
+                    batch.append(Outgoing(payload))
+                elif kind == "member_left":
+                    batch.append(Outgoing(payload))  # the one who left gets it too
+                    self._fanout(state, batch)
+                    batch = []
+                    self._drop_user(state, head.get("user"))
+                else:
+                    batch.append(Outgoing(payload))
+            self._fanout(state, batch)
+        finally:
+            state.busy = False
+
+    async def _repair(self, state: _Room, upto: int) -> None:
+        """Deliver the room's messages between `state.last` and `upto` from the store."""
+        while state.last < upto - 1:
+            try:
+                page = await self._source.replay(state.name, state.last, REPAIR_PAGE)
+            except Exception:
+                log.exception("gap repair failed", extra={"room": state.name})
+                page = []
+            if not page:
+                # The store has nothing to fill it: skip the gap rather than stall the room.
+                # A client seeing it (seq jumps) resumes from its last seq.
+                log.warning(
+                    "seq gap left unrepaired",
+                    extra={"room": state.name, "last": state.last, "next": upto},
+                )
+                state.last = upto - 1
+                return
+            batch = []
+            for seq, frame in page:
+                if seq > state.last:
+                    state.last = seq
+                    batch.append(Outgoing(frame))
+            self._fanout(state, batch)
+
+    def _fanout(self, state: _Room, frames: list[Outgoing]) -> None:
+        if not frames:
+            return
+        frame = Outgoing.batch(frames)
+        for sub in state.live:
+            sub.deliver(frame)
+        self.delivered += len(state.live) * len(frames)
+        if state.held:
+            overflowed = []
+            for sub, held in state.held.items():
+                held.append(frame)
+                if len(held) > self._hold_limit:
+                    overflowed.append(sub)
+            for sub in overflowed:
+                del state.held[sub]
+                sub.overflow()
+            self._close_if_empty(state)
+
+    def _drop_user(self, state: _Room, user: object) -> None:
+        """A member left or was removed: its connections stop receiving the room."""
+        for sub in [s for s in state.live if s.user == user]:
+            state.live.discard(sub)
+        for sub in [s for s in state.held if s.user == user]:
+            del state.held[sub]
+        self._close_if_empty(state)

@@ -1,0 +1,211 @@
+"""The `/ws` endpoint: handshake and token check, then one `Session` per connection.
+
+On Confab's server protocol (`confab.node.websocket`) the connection is *detached* once
+accepted: frames arrive by callback and the ASGI call returns, so an idle connection holds
+no task and none of the app's middleware coroutine frames (about 4 KB each). Under any
+other ASGI server the session is fed by the usual receive loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from confab.chat.hub import Hub
+from confab.chat.presence import Presence, TypingThrottle
+from confab.chat.protocol import ready_frame
+from confab.chat.ratelimit import MemoryRateLimiter, RateLimiter
+from confab.chat.services import ChatServices
+from confab.chat.services.events import message_frame, room_channel
+from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
+from confab.chat.web.session import Realtime, Session
+from confab.core.errors import ConfabError, NotFound, Unauthorized
+from confab.core.metrics import Metrics
+from confab.core.ports import Bus
+from confab.core.settings import Settings
+from confab.node.websocket import DIRECT_EXTENSION
+
+log = logging.getLogger("confab.chat.ws")
+
+Closer = Callable[[], Awaitable[None]]
+CLOSE_POLICY = 1008
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    """The WebSocket layer's knobs (see `Settings.chat_ws_*` and `chat_presence_*`)."""
+
+    send_buffer_bytes: int = 256 * 1024
+    kernel_send_buffer_bytes: int = 0
+    rate: float = 20.0
+    burst: float = 60.0
+    strikes: int = 10
+    presence_grace: float = 5.0
+    large_room: int = 500
+    typing_interval: float = 3.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RealtimeConfig:
+        """The config the settings describe."""
+        return cls(
+            send_buffer_bytes=settings.chat_ws_send_buffer_bytes,
+            kernel_send_buffer_bytes=settings.chat_ws_kernel_send_buffer_bytes,
+            rate=settings.chat_ws_rate,
+            burst=settings.chat_ws_burst,
+            strikes=settings.chat_ws_strikes,
+            presence_grace=settings.chat_presence_grace_seconds,
+            large_room=settings.chat_large_room_members,
+            typing_interval=settings.chat_typing_interval_seconds,
+        )
+
+
+class StoreSource:
+    """The hub's view of the store: a room's last seq and its messages after a seq."""
+
+    def __init__(self, services: ChatServices) -> None:
+        self._services = services
+
+    async def last_seq(self, room: str) -> int:
+        """See `RoomSource.last_seq`."""
+        record = await self._services.store.get_room(room)
+        return 0 if record is None else record.last_seq
+
+    async def replay(self, room: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """See `RoomSource.replay`."""
+        try:
+            page = await self._services.messages.replay(room, after, limit)
+        except NotFound:
+            return []
+        return [(m.seq, message_frame("message", m)) for m in page]
+
+
+def build_realtime(
+    services: ChatServices,
+    bus: Bus,
+    config: RealtimeConfig,
+    *,
+    limiter: RateLimiter | None = None,
+) -> Realtime:
+    """Wire the hub, presence, typing throttle and rate limiter on `bus`."""
+
+    async def publish(room: str, frame: bytes) -> None:
+        await bus.publish(room_channel(room), frame)
+
+    return Realtime(
+        services=services,
+        bus=bus,
+        hub=Hub(bus, StoreSource(services)),
+        presence=Presence(publish, grace=config.presence_grace),
+        typing=TypingThrottle(config.typing_interval),
+        limiter=limiter or MemoryRateLimiter(config.rate, config.burst),
+        strikes=config.strikes,
+        send_buffer=config.send_buffer_bytes,
+        kernel_send_buffer=config.kernel_send_buffer_bytes,
+        large_room=config.large_room,
+    )
+
+
+def _token(scope: dict[str, Any]) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    values = parse_qs(query).get("token")
+    return values[0] if values else ""
+
+
+class WebSocketEndpoint:
+    """The ASGI app behind `/ws`."""
+
+    def __init__(self, rt: Realtime) -> None:
+        self._rt = rt
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Authenticate at the handshake, then serve frames until the client goes."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        rt = self._rt
+        token = _token(scope)
+        try:
+            if not token:
+                raise Unauthorized("a token is needed: /ws?token=...")
+            user = await rt.services.accounts.authenticate(token)
+        except ConfabError:
+            # Before accept: the server answers the handshake with 403, no WebSocket.
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})
+            return
+        await send({"type": "websocket.accept"})
+        # Authenticated: the handshake headers are not needed again, and every idle
+        # connection would otherwise keep its own copy (~1 KB).
+        scope["headers"] = []
+        extensions = scope.get("extensions") or {}
+        sock = extensions.get(DIRECT_EXTENSION)
+        conn: Connection
+        if sock is not None:
+            if rt.kernel_send_buffer:
+                sock.set_send_buffer(rt.kernel_send_buffer)
+            conn = DirectConnection(user.username, sock, rt.send_buffer)
+        else:
+            conn = AsgiConnection(user.username, send, rt.send_buffer)
+        session = Session(rt, user, conn)
+        rt.connections += 1
+        if sock is not None and hasattr(sock, "detach"):
+            conn.send(ready_frame(user.username))
+            session.attach(sock)
+            sock.detach(session)  # the connection now lives on in callbacks
+            return
+        try:
+            conn.send(ready_frame(user.username))
+            while True:
+                event = await receive()
+                kind = event["type"]
+                if kind == "websocket.receive":
+                    data = event.get("text")
+                    await session.handle(data if data is not None else event.get("bytes") or b"")
+                elif kind == "websocket.disconnect":
+                    break
+        finally:
+            session.end()
+
+
+class RealtimeCollector:
+    """Prometheus figures read from the live objects at scrape time (no hot-path cost)."""
+
+    def __init__(self, rt: Realtime) -> None:
+        self._rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        """The current values."""
+        rt = self._rt
+        yield GaugeMetricFamily(
+            "confab_ws_connections", "Open chat WebSocket connections", value=rt.connections
+        )
+        yield GaugeMetricFamily(
+            "confab_ws_rooms", "Rooms with connections on this node", value=len(rt.hub.rooms())
+        )
+        yield CounterMetricFamily(
+            "confab_ws_deliveries",
+            "Frames written to connections by the hub",
+            value=rt.hub.delivered,
+        )
+        yield GaugeMetricFamily(
+            "confab_ws_present", "(user, room) pairs present", value=rt.presence.present_count()
+        )
+
+
+def ws_routes(
+    services: ChatServices,
+    bus: Bus,
+    config: RealtimeConfig,
+    closers: list[Closer],
+    metrics: Metrics | None = None,
+) -> list[BaseRoute]:
+    """The `/ws` route; what must be closed at shutdown is appended to `closers`."""
+    rt = build_realtime(services, bus, config)
+    closers.append(rt.close)
+    if metrics is not None:
+        metrics.registry.register(RealtimeCollector(rt))
+    return [WebSocketRoute("/ws", WebSocketEndpoint(rt))]
