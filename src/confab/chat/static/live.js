@@ -1,0 +1,169 @@
+// The WebSocket connection: reconnects with backoff and checks it is alive with pings.
+
+const PING_EVERY_MS = 20_000;
+const DEAD_AFTER_MS = 10_000; // no frame this long after a ping: the link is gone
+const MAX_BACKOFF_MS = 30_000;
+const CLOSE_RATE_LIMITED = 4008;
+const CLOSE_SLOW_READER = 4009;
+
+/**
+ * States passed to `onState`: "connecting", "open", "waiting" (a retry is scheduled;
+ * `info.retryIn` ms, `info.opened` false if the handshake never completed), "stopped".
+ */
+export class Live {
+  /**
+   * @param {{url: () => string, onFrame: (f: object) => void,
+   *          onState: (s: string, info?: object) => void}} opts
+   */
+  constructor({ url, onFrame, onState }) {
+    this.url = url;
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.ws = null;
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.lastFrameAt = 0;
+    this.pingSentAt = 0;
+    this.running = false;
+    this.onOnline = () => this.reconnectNow();
+    this.onOffline = () => this.probe();
+    this.onVisible = () => {
+      if (document.visibilityState === "visible") this.probe();
+    };
+  }
+
+  get open() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  start() {
+    if (this.running) return;
+    this.running = true;
+    window.addEventListener("online", this.onOnline);
+    window.addEventListener("offline", this.onOffline);
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.connect();
+  }
+
+  stop() {
+    this.running = false;
+    window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
+    document.removeEventListener("visibilitychange", this.onVisible);
+    clearTimeout(this.retryTimer);
+    this.drop(1000);
+    this.onState("stopped");
+  }
+
+  /** Send a frame; false when the socket is not open (the caller queues and retries). */
+  send(frame) {
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.drop(1000);
+    this.onState("connecting");
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch {
+      this.scheduleRetry(false, 1006);
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.lastFrameAt = Date.now();
+      this.pingSentAt = 0;
+      this.pingTimer = setInterval(() => this.heartbeat(), 2_000);
+    };
+    ws.onmessage = (event) => {
+      this.lastFrameAt = Date.now();
+      this.pingSentAt = 0;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame.type === "ready") {
+        this.attempt = 0;
+        this.onState("open");
+      }
+      if (frame.type !== "pong") this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return; // an older socket we already gave up on
+      this.ws = null;
+      clearInterval(this.pingTimer);
+      this.scheduleRetry(opened, event.code);
+    };
+  }
+
+  /** Forget the current socket (its late events are ignored) and close it. */
+  drop(code) {
+    const ws = this.ws;
+    this.ws = null;
+    clearInterval(this.pingTimer);
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close(code);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  scheduleRetry(opened, code) {
+    if (!this.running) return;
+    let delay;
+    if (code === CLOSE_SLOW_READER) {
+      delay = 200; // we fell behind: come back at once and resume
+    } else {
+      const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
+      delay = base / 2 + Math.random() * (base / 2); // jitter: clients do not return in step
+      if (code === CLOSE_RATE_LIMITED) delay = Math.max(delay, 5_000);
+      this.attempt += 1;
+    }
+    this.onState("waiting", { retryIn: delay, opened, code });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Try now (the network is back, or the user asked). */
+  reconnectNow() {
+    if (!this.running || this.open) return;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  /** Check the link soon: a ping must be answered, or the socket is replaced. */
+  probe() {
+    if (!this.running) return;
+    if (!this.open) {
+      if (navigator.onLine) this.reconnectNow();
+      return;
+    }
+    this.ping();
+  }
+
+  ping() {
+    if (this.send({ type: "ping" }) && !this.pingSentAt) this.pingSentAt = Date.now();
+  }
+
+  heartbeat() {
+    const now = Date.now();
+    if (this.pingSentAt && now - this.pingSentAt > DEAD_AFTER_MS) {
+      // The socket looks open but nothing comes back: the network is gone.
+      this.drop(4000);
+      this.scheduleRetry(true, 1006);
+      return;
+    }
+    if (!this.pingSentAt && now - this.lastFrameAt > PING_EVERY_MS) this.ping();
+  }
+}

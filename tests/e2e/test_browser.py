@@ -1,0 +1,361 @@
+"""The browser client in a real browser (Debian's chromium via Playwright) on `confab up`.
+
+Two browser contexts are two people: what one types appears in the other, history
+survives a reload, images show as thumbnails, and a network loss heals without a
+duplicate or a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.e2e.browser import (
+    CHROMIUM,
+    DESKTOP,
+    PHONE,
+    create_room,
+    join_room,
+    launch,
+    open_room,
+    png,
+    screenshot,
+    send,
+    seqs,
+    sign_in,
+    sign_up,
+    stored,
+)
+from tests.e2e.server import ServerHandle, confab_server
+
+pytestmark = pytest.mark.e2e
+
+try:
+    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - playwright is a test dependency
+    sync_playwright = None  # type: ignore[assignment]
+
+ROOM = "lobby"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    with confab_server(tmp_path_factory.mktemp("browser") / "data") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None:
+        skip_or_fail("playwright is not installed")
+    if not CHROMIUM.exists():
+        skip_or_fail(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        expect.set_options(timeout=15_000)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class Person:
+    name: str
+    context: BrowserContext
+    page: Page
+
+
+@dataclass
+class Pair:
+    alice: Person
+    bob: Person
+
+
+def _person(browser: Browser, server: ServerHandle, name: str) -> Person:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # "Delete this message?" and the like
+    sign_up(page, server.url, name)
+    return Person(name, context, page)
+
+
+@pytest.fixture(scope="module")
+def pair(browser: Browser, server: ServerHandle) -> Iterator[Pair]:
+    """Alice creates the room, Bob joins it from the public list."""
+    alice = _person(browser, server, "alice")
+    screenshot(alice.page, "desktop-welcome")
+    create_room(alice.page, ROOM, topic="Everything and nothing")
+    bob = _person(browser, server, "bob")
+    join_room(bob.page, ROOM)
+    try:
+        yield Pair(alice, bob)
+    finally:
+        alice.context.close()
+        bob.context.close()
+
+
+def test_the_client_is_served_at_the_root_with_its_headers(server: ServerHandle) -> None:
+    index = httpx.get(f"{server.url}/")
+    assert index.status_code == 200
+    assert index.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/app.js">' in index.text
+    assert "default-src 'self'" in index.headers["content-security-policy"]
+    assert index.headers["cache-control"] == "no-cache"
+    script = httpx.get(f"{server.url}/app.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert httpx.get(f"{server.url}/app.css").headers["content-type"].startswith("text/css")
+    # The API keeps its own answers: the client's catch-all comes after every other route.
+    assert httpx.get(f"{server.url}/api/rooms").status_code == 401
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_a_message_typed_in_one_browser_appears_in_the_other(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    send(alice, "hello from alice")
+    expect(stored(bob, "hello from alice")).to_have_count(1)
+    expect(stored(alice, "hello from alice")).to_have_count(1)
+    expect(alice.locator("#messages li.pending")).to_have_count(0)
+    send(bob, "hi alice, bob here")
+    expect(stored(alice, "hi alice, bob here")).to_have_count(1)
+    screenshot(alice, "desktop-chat")
+
+
+def test_a_reload_keeps_the_history(pair: Pair) -> None:
+    bob = pair.bob.page
+    send(pair.alice.page, "this one must survive a reload")
+    expect(stored(bob, "this one must survive a reload")).to_have_count(1)
+    bob.reload()
+    expect(bob.locator("#conn")).to_have_text("Online")
+    expect(bob.locator("#room-name")).to_contain_text(ROOM)  # the room comes back too
+    expect(stored(bob, "this one must survive a reload")).to_have_count(1)
+    expect(stored(bob, "hello from alice")).to_have_count(1)
+    shown = seqs(bob)
+    assert shown == sorted(shown) and len(shown) == len(set(shown))
+
+
+def test_members_presence_and_typing(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    online = alice.locator("#member-list li.member.online")
+    expect(online.filter(has_text="bob")).to_have_count(1)
+    expect(online.filter(has_text="alice")).to_have_count(1)
+    box = bob.get_by_label("Message", exact=True)
+    # The server lets one typing frame through every few seconds: keep typing like a person.
+    for _ in range(12):
+        box.press_sequentially("typing ", delay=40)
+        if alice.locator("#typing").inner_text() == "bob is typing…":
+            break
+    expect(alice.locator("#typing")).to_have_text("bob is typing…")
+    box.fill("typing a thing")
+    box.press("Enter")
+    expect(stored(alice, "typing a thing")).to_have_count(1)
+    expect(alice.locator("#typing")).to_have_text("")
+
+
+def test_edit_and_delete_reach_the_other_browser(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    send(alice, "a message with a typo")
+    mine = stored(alice, "a message with a typo")
+    expect(mine).to_have_count(1)
+    mine.hover()
+    mine.get_by_role("button", name="Edit message").click()
+    editor = alice.get_by_label("Edit your message")
+    editor.fill("a message without a typo")
+    editor.press("Enter")
+    edited = stored(bob, "a message without a typo")
+    expect(edited).to_have_count(1)
+    expect(edited.locator(".msg-edited")).to_have_text("(edited)")
+
+    # Bob cannot edit or delete Alice's message.
+    expect(edited.get_by_role("button", name="Edit message")).to_have_count(0)
+    expect(edited.get_by_role("button", name="Delete message")).to_have_count(0)
+
+    gone = stored(alice, "a message without a typo")
+    gone.hover()
+    gone.get_by_role("button", name="Delete message").click()
+    expect(stored(bob, "a message without a typo")).to_have_count(0)
+    expect(bob.locator("#messages li.msg.deleted")).to_have_count(1)
+    expect(bob.locator("#messages li.msg.deleted")).to_contain_text("This message was deleted.")
+
+
+def test_unread_counts_in_the_room_list(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    create_room(bob, "quiet")
+    badge = bob.locator("#room-list a", has_text=ROOM).locator(".badge")
+    expect(badge).to_have_count(0)
+    send(alice, "unread one")
+    send(alice, "unread two")
+    expect(badge).to_have_text("2")
+    open_room(bob, ROOM)
+    expect(badge).to_have_count(0)
+    expect(stored(bob, "unread two")).to_have_count(1)
+
+
+def test_older_history_loads_on_scroll(pair: Pair, server: ServerHandle) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    create_room(alice, "archive")
+    token = alice.evaluate("localStorage.getItem('confab.token')")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.url, headers=headers) as http:
+        for i in range(120):
+            response = http.post(
+                "/api/rooms/archive/messages", json={"text": f"old message {i:03d}"}
+            )
+            assert response.status_code == 201, response.text
+    alice.reload()
+    expect(alice.locator("#room-name")).to_contain_text("archive")
+    expect(stored(alice, "old message 119")).to_have_count(1)
+    expect(stored(alice, "old message 000")).to_have_count(0)  # one page, not the whole room
+    timeline = alice.locator("#timeline")
+    for _ in range(20):
+        if stored(alice, "old message 000").count():
+            break
+        timeline.evaluate("el => { el.scrollTop = 0; }")
+        alice.wait_for_timeout(300)
+    expect(stored(alice, "old message 000")).to_have_count(1)
+    expect(alice.locator("#history-status")).to_contain_text("beginning of the room")
+    shown = seqs(alice)
+    assert shown == list(range(1, 121))
+    open_room(alice, ROOM)
+    assert bob.locator("#room-name").inner_text().endswith(ROOM)
+
+
+def test_a_network_loss_heals_without_duplicates_or_gaps(pair: Pair) -> None:
+    alice, bob = pair.alice, pair.bob.page
+    send(bob, "before the cut")
+    expect(stored(alice.page, "before the cut")).to_have_count(1)
+    last_seen = max(seqs(alice.page))
+    sent: list[dict[str, object]] = []
+    alice.page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent", lambda f: sent.append(json.loads(f)) if isinstance(f, str) else None
+        ),
+    )
+    alice.context.set_offline(True)
+    # Offline emulation stops new connections; the open socket goes down as after a real cut.
+    alice.page.evaluate(
+        "window.confab.live.drop(4000); window.confab.live.scheduleRetry(true, 1006)"
+    )
+    expect(alice.page.locator("#net-banner")).to_be_visible()
+    for i in range(5):
+        send(bob, f"while away {i}")
+    expect(stored(bob, "while away 4")).to_have_count(1)
+    # A message Alice writes while offline waits, then goes out once, with its client_id.
+    send(alice.page, "written offline")
+    expect(alice.page.locator("#messages li.pending", has_text="written offline")).to_have_count(1)
+    alice.context.set_offline(False)
+    alice.page.evaluate("window.confab.live.reconnectNow()")
+    expect(alice.page.locator("#conn")).to_have_text("Online")
+    for i in range(5):
+        expect(stored(alice.page, f"while away {i}")).to_have_count(1)
+    expect(stored(bob, "written offline")).to_have_count(1)
+    expect(stored(alice.page, "written offline")).to_have_count(1)
+    expect(alice.page.locator("#messages li.pending")).to_have_count(0)
+    expect(alice.page.locator("#net-banner")).to_be_hidden()
+    # The new socket asked for what came after the last message seen, room by room.
+    assert {"type": "resume", "room": ROOM, "after": last_seen} in sent
+    shown = seqs(alice.page)
+    assert shown == list(range(shown[0], shown[0] + len(shown))), "a gap or a duplicate"
+    assert shown == seqs(bob)[-len(shown) :]
+
+
+def test_an_uploaded_image_shows_its_thumbnail(pair: Pair, tmp_path: Path) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    picture = tmp_path / "sunset.png"
+    picture.write_bytes(png())
+    alice.locator("#file-input").set_input_files(str(picture))
+    expect(alice.locator("#pending-files li.done")).to_have_count(1)
+    box = alice.get_by_label("Message", exact=True)
+    box.fill("look at this")
+    box.press("Enter")
+    message = stored(bob, "look at this")
+    expect(message).to_have_count(1)
+    expect(message.locator(".attachment")).to_have_count(1)
+    image = message.locator(".attachment img")
+    expect(image).to_be_visible()
+    image.evaluate(
+        "img => img.complete && img.naturalWidth > 0 ? true : new Promise((ok, fail) => {"
+        " img.onload = () => ok(true); img.onerror = () => fail(new Error('no thumbnail')); })"
+    )
+    assert image.evaluate("img => img.naturalWidth") > 0
+    assert re.search(r"/media/", image.get_attribute("src") or "")
+    screenshot(bob, "desktop-image")
+
+
+def test_the_client_is_usable_on_a_phone(
+    browser: Browser, server: ServerHandle, pair: Pair
+) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, server.url, "alice")
+        expect(page.locator("#room-name")).to_be_visible()
+        # The room list is a drawer behind the menu button.
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        page.get_by_role("button", name="Show rooms").click()
+        expect(page.locator("#sidebar")).to_be_in_viewport()
+        screenshot(page, "phone-rooms")
+        page.locator("#room-list a", has_text=ROOM).click()
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        send(page, "sent from a phone")
+        expect(stored(pair.bob.page, "sent from a phone")).to_have_count(1)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "the page scrolls sideways on a phone"
+        screenshot(page, "phone-chat")
+    finally:
+        context.close()
+
+
+def test_the_timeline_drops_duplicates_and_sees_gaps(pair: Pair) -> None:
+    """The dedupe-by-seq rules, run in the browser on the shipped module."""
+    result = pair.alice.page.evaluate(
+        """async () => {
+          const { Timeline } = await import('/timeline.js');
+          const m = (seq, extra = {}) => ({ id: seq, seq, author: 'a', text: 't' + seq,
+            created_at: '2024-01-01T00:00:00Z', edited_at: null, deleted: false,
+            attachments: [], previews: [], ...extra });
+          const t = new Timeline('r');
+          const out = {};
+          out.idle = t.put(m(1));
+          t.state = 'loading';
+          out.buffered = t.put(m(4));
+          t.setLatest([m(1), m(2), m(3)], false);
+          out.afterLoad = [t.lo, t.hi, t.hasGap];
+          out.dup = t.put(m(4));
+          out.gap = [t.put(m(6)), t.hi, t.hasGap];
+          out.fill = [t.put(m(5)), t.hi, t.hasGap];
+          out.preview = t.put(m(5, { previews: [{ url: 'https://x.org' }] }));
+          out.stale = t.put(m(5));
+          out.keptPreview = t.bySeq.get(5).previews.length;
+          out.edit = t.put(m(2, { text: 'new', edited_at: '2024-01-01T00:01:00Z' }));
+          out.staleEdit = t.put(m(2));
+          out.text2 = t.bySeq.get(2).text;
+          t.markDeleted(3);
+          out.undelete = t.put(m(3));
+          out.order = t.ordered().map(x => x.seq);
+          return out;
+        }"""
+    )
+    assert result["idle"] == "ignored"
+    assert result["buffered"] == "new"
+    assert result["afterLoad"] == [1, 4, False]
+    assert result["dup"] == "same"
+    assert result["gap"] == ["new", 4, True]
+    assert result["fill"] == ["new", 6, False]
+    assert result["preview"] == "updated"
+    assert result["stale"] == "same"
+    assert result["keptPreview"] == 1
+    assert result["edit"] == "updated"
+    assert result["staleEdit"] == "same"
+    assert result["text2"] == "new"
+    assert result["undelete"] == "same"
+    assert result["order"] == [1, 2, 3, 4, 5, 6]
