@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,10 +17,18 @@ from starlette.types import ASGIApp
 
 from confab.adapters.blobs_fs import FileBlobStore
 from confab.adapters.jobs_pool import LocalProcessPool
+from confab.adapters.sql.chatstore import SqlChatStore
+from confab.adapters.sql.engine import is_sqlite
+from confab.adapters.sql.migrate import check_schema_current, upgrade_to_head
+from confab.chat.ports import MediaClient
+from confab.chat.services import ChatConfig, build_chat_services
+from confab.chat.web.api import api_routes
+from confab.chat.web.client import client_routes
+from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.errors import InvalidInput
-from confab.core.memory import InlineJobQueue, MemoryBlobStore
+from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
-from confab.core.ports import BlobStore, JobQueue
+from confab.core.ports import BlobStore, Bus, JobQueue
 from confab.core.secrets import load_or_create_secret
 from confab.core.settings import Settings
 from confab.media.batch.runtime import BatchRuntime
@@ -28,6 +36,13 @@ from confab.media.fetch.fetcher import SafeFetcher
 from confab.media.fetch.policy import FetchPolicy
 from confab.media.imaging.limits import RenderLimits
 from confab.media.imaging.tasks import MEDIA_TASKS
+from confab.media.services.client import InProcessMediaClient
+from confab.media.services.previews import (
+    PAGE_MAX_BYTES,
+    PREVIEW_TASKS,
+    PreviewConfig,
+    PreviewService,
+)
 from confab.media.services.thumbnails import ThumbnailConfig, ThumbnailService
 from confab.media.services.uploads import UploadService
 from confab.media.web import media_routes
@@ -64,12 +79,21 @@ def make_blob_store(url: str) -> BlobStore:
     raise InvalidInput(f"unsupported blobs URL scheme {parsed.scheme!r}", code="bad_setting")
 
 
+def make_bus(url: str) -> Bus:
+    """The bus a URL names: `memory://` (in-process)."""
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        return InProcessBus()
+    raise InvalidInput(f"unsupported bus URL scheme {scheme!r}", code="bad_setting")
+
+
 def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQueue:
     """The job queue that runs media tasks: `local://` (process pool) or `inline://` (tests)."""
     scheme = urlparse(settings.jobs_url).scheme
+    tasks = {**MEDIA_TASKS, **PREVIEW_TASKS}
     if scheme == "local":
         return LocalProcessPool(
-            MEDIA_TASKS,
+            tasks,
             processes=settings.render_processes(),
             recycle_after=settings.media_render_recycle_after,
             initializer="confab.media.imaging.tasks:init_worker",
@@ -77,7 +101,7 @@ def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQu
             metrics=metrics,
         )
     if scheme == "inline":
-        return InlineJobQueue(MEDIA_TASKS)
+        return InlineJobQueue(tasks)
     raise InvalidInput(f"unsupported jobs URL scheme {scheme!r}", code="bad_setting")
 
 
@@ -100,7 +124,7 @@ def media_security_key(settings: Settings) -> str:
 
 def _build_media(
     settings: Settings, metrics: Metrics, blobs: BlobStore, closers: list[Closer]
-) -> list[BaseRoute]:
+) -> tuple[list[BaseRoute], InProcessMediaClient]:
     jobs = make_media_jobs(settings, metrics)
     closers.append(jobs.close)
     fetcher = SafeFetcher(FetchPolicy.from_settings(settings), metrics=metrics)
@@ -116,10 +140,54 @@ def _build_media(
     )
     thumbnails = ThumbnailService(config, blobs=blobs, jobs=jobs, fetcher=fetcher, metrics=metrics)
     uploads = UploadService(
-        blobs=blobs, jobs=jobs, limits=limits, max_bytes=settings.media_max_source_bytes,
+        blobs=blobs,
+        jobs=jobs,
+        limits=limits,
+        max_bytes=settings.media_max_source_bytes,
         probe_timeout=settings.media_render_timeout_seconds,
     )
-    return media_routes(thumbnails, uploads)
+    # Pages for previews get a fetcher of their own, with a smaller byte cap.
+    policy = FetchPolicy.from_settings(settings)
+    page_fetcher = SafeFetcher(
+        replace(policy, max_bytes=min(policy.max_bytes, PAGE_MAX_BYTES)), metrics=metrics
+    )
+    closers.append(page_fetcher.aclose)
+    previews = PreviewService(
+        PreviewConfig(security_key=config.security_key), fetcher=page_fetcher, jobs=jobs
+    )
+    client = InProcessMediaClient(uploads, previews, config.security_key)
+    return media_routes(thumbnails, uploads), client
+
+
+async def open_chat_store(settings: Settings) -> SqlChatStore:
+    """The chat database: migrated first if embedded (SQLite), else checked to be current."""
+    url = settings.resolved_database_url()
+    if is_sqlite(url):
+        await upgrade_to_head(url)
+    else:
+        # Shared databases are migrated on purpose (`confab migrate`), never by a node.
+        await check_schema_current(url)
+    return SqlChatStore.open(
+        url,
+        pool_size=settings.database_pool_size,
+        synchronous=settings.database_sqlite_synchronous,
+    )
+
+
+async def _build_chat(
+    settings: Settings,
+    metrics: Metrics,
+    bus: Bus,
+    closers: list[Closer],
+    media: MediaClient | None = None,
+) -> list[BaseRoute]:
+    store = await open_chat_store(settings)
+    closers.append(store.close)
+    # media None (chat without media in this process): attachments refused, no previews.
+    services = build_chat_services(store, bus, ChatConfig.from_settings(settings), media=media)
+    closers.append(services.messages.aclose)
+    realtime = ws_routes(services, bus, RealtimeConfig.from_settings(settings), closers, metrics)
+    return api_routes(services) + realtime + client_routes()
 
 
 def build_batch_runtime(settings: Settings) -> BatchRuntime:
@@ -142,9 +210,21 @@ async def assemble(settings: Settings) -> Node:
     state = NodeState(roles=tuple(settings.roles))
     routes: list[BaseRoute] = []
     closers: list[Closer] = []
-    blobs = make_blob_store(settings.resolved_blobs_url())
-    if "media" in settings.roles:
-        routes += _build_media(settings, metrics, blobs, closers)
+    try:
+        blobs = make_blob_store(settings.resolved_blobs_url())
+        bus = make_bus(settings.bus_url)
+        closers.append(bus.close)
+        media: MediaClient | None = None
+        if "media" in settings.roles:
+            built, media = _build_media(settings, metrics, blobs, closers)
+            routes += built
+        if "chat" in settings.roles:
+            routes += await _build_chat(settings, metrics, bus, closers, media)
+    except BaseException:
+        # A node that cannot start leaves no worker pool or connection behind.
+        for close in reversed(closers):
+            await close()
+        raise
     app = build_app(routes, state, metrics)
     return Node(app=app, state=state, metrics=metrics, settings=settings, closers=closers)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from confab.core.errors import ConfabError
 from confab.core.logging import configure_logging
 from confab.core.settings import Settings
 from confab.media.batch.command import add_thumbs_parser, run_thumbs
@@ -43,7 +44,11 @@ def _run_node(settings: Settings) -> int:
     from confab.bootstrap import run_node
 
     configure_logging(settings.log_level, settings.log_json)
-    return run_node(settings)
+    try:
+        return run_node(settings)
+    except ConfabError as exc:  # e.g. a database schema behind the code: say so, no traceback
+        print(f"confab: cannot start: {exc.detail or exc.reason}", file=sys.stderr)
+        return 1
 
 
 def _batch_runtime(settings: Settings) -> BatchRuntime:

@@ -43,6 +43,33 @@ class Settings(BaseSettings):
     jobs_url: str = "local://"
     blobs_url: str | None = None
 
+    # database (postgresql:// URLs are served by asyncpg, sqlite:// by the sqlite3 module)
+    database_pool_size: int = Field(default=10, ge=1, description="connections per node")
+    database_sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+
+    # chat
+    chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    chat_signin_attempts: int = Field(default=10, ge=1, description="per username+client")
+    chat_signin_window_seconds: float = Field(default=60.0, gt=0)
+    chat_password_time_cost: int = Field(default=2, ge=1, description="argon2id passes")
+    chat_password_memory_kib: int = Field(default=19 * 1024, ge=8, description="argon2id")
+
+    # chat: real time (WebSocket /ws)
+    chat_ws_send_buffer_bytes: int = Field(
+        default=256 * 1024, ge=4096, description="queued per connection before close 4009"
+    )
+    chat_ws_kernel_send_buffer_bytes: int = Field(
+        default=0, ge=0, description="SO_SNDBUF per WebSocket; 0: the OS default (autotuned)"
+    )
+    chat_ws_rate: float = Field(default=20.0, gt=0, description="client frames/s per user")
+    chat_ws_burst: float = Field(default=60.0, ge=1, description="client frames saved up")
+    chat_ws_strikes: int = Field(default=10, ge=1, description="rate_limited errors before 4008")
+    chat_presence_grace_seconds: float = Field(default=5.0, ge=0)
+    chat_large_room_members: int = Field(
+        default=500, ge=0, description="larger: no presence frames, partial `joined` list"
+    )
+    chat_typing_interval_seconds: float = Field(default=3.0, ge=0)
+
     # media: security
     media_security_key: SecretStr | None = None
     media_allow_unsafe: bool = False
