@@ -11,9 +11,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from confab.core import jsoncodec
-from confab.core.errors import InvalidInput, TooLarge
+from confab.core.errors import InvalidInput
 from confab.media.services.thumbnails import ThumbnailPlan, ThumbnailService
 from confab.media.services.uploads import UploadService
+from confab.node.bodies import read_capped
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _UNSIGNED = "public, max-age=3600"
@@ -33,20 +34,6 @@ def _media_path(request: Request, prefix: bytes) -> str:
     query = request.scope.get("query_string", b"")
     # A plain source URL's own query string arrives as the request's query string.
     return f"{path}?{query.decode('latin-1')}" if query else path
-
-
-async def _read_capped(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise TooLarge(f"body is over {cap} bytes", code="upload_too_large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise TooLarge(f"body is over {cap} bytes", code="upload_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _multipart_file(request: Request, body: bytes) -> bytes:
@@ -90,7 +77,7 @@ def media_routes(thumbnails: ThumbnailService, uploads: UploadService) -> list[B
         content_type = request.headers.get("content-type", "")
         is_multipart = content_type.startswith("multipart/form-data")
         cap = uploads.max_bytes + (_MULTIPART_SLACK if is_multipart else 0)
-        body = await _read_capped(request, cap)
+        body = await read_capped(request, cap, code="upload_too_large")
         data = await _multipart_file(request, body) if is_multipart else body
         info, created = await uploads.upload(data)
         return _json(asdict(info), 201 if created else 200)

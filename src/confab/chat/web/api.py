@@ -21,7 +21,8 @@ from confab.chat.services import ChatServices
 from confab.chat.web import schemas
 from confab.chat.web.openapi import openapi_document
 from confab.core import jsoncodec
-from confab.core.errors import InvalidInput, NotFound, TooLarge, Unauthorized
+from confab.core.errors import InvalidInput, NotFound, Unauthorized
+from confab.node.bodies import read_capped
 from confab.node.errors import error_response, json_error
 
 # A 4000-character text escaped as \uXXXX is 24 KB; nothing valid comes near this.
@@ -71,17 +72,7 @@ def _describe(error: ValidationError) -> str:
 
 async def _body(request: Request, model: type[M]) -> M:
     """The request body as `model`; empty bodies count as `{}`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise TooLarge(f"the body is over {MAX_BODY} bytes", code="body_too_large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge(f"the body is over {MAX_BODY} bytes", code="body_too_large")
-        chunks.append(chunk)
-    raw = b"".join(chunks).strip() or b"{}"
+    raw = (await read_capped(request, MAX_BODY, code="body_too_large")).strip() or b"{}"
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
