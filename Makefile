@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit bench-media clean
+.PHONY: run test lint unit bench-media bench-chat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ unit: $(VENV)/.installed-test
 
 bench-media: $(VENV)/.installed-test  ## Confab vs thumbor, side by side (slow)
 	$(BIN)/python bench/media/run.py
+
+bench-chat: $(VENV)/.installed-test  ## Confab vs python-socketio vs bare websockets (slow)
+	$(BIN)/python bench/chat/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,1 @@
+"""Chat fan-out benchmark: Confab against python-socketio and a bare `websockets` server."""
