@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.chat import stats
 from bench.chat.runtime import raise_fd_limit, run_loop
-from bench.chat.sched import self_wait_seconds
+from bench.chat.sched import CoreNoise, self_wait_seconds
 from bench.chat.wsclient import DIALECTS, STAMP, Conn
 
 WAIT_POLL = 0.05
@@ -77,6 +77,12 @@ class Config:
     capacity_deadline: float = 180.0
     quiet_limit: float = 60.0
     join: bool = True
+    # noise: foreign work on the pinned cores (see bench/chat/sched.py)
+    server_pid: int | None = None
+    server_core: int | None = None
+    generator_core: int | None = None
+    noise_limit: float = 0.1  # cores of other work that make a failing step "disturbed"
+    latency_attempts: int = 3
 
 
 def emit(kind: str, text: str) -> None:
@@ -118,6 +124,7 @@ class Generator:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.dialect = DIALECTS[config.dialect]()
+        self.noise = CoreNoise(config.server_pid, config.server_core, config.generator_core)
         self.conns: list[Conn] = []
         self.window = Window()
         self.last_frame = 0.0
@@ -262,6 +269,7 @@ class Generator:
                 cpu0 = cpu_seconds()
                 sys0 = sys_seconds()
                 wait0 = self_wait_seconds()
+                self.noise.start()
                 emit("MARK", f"{label}:start")
             if now - due > lag_max and due >= win_start:
                 lag_max = now - due
@@ -281,6 +289,7 @@ class Generator:
         cpu1 = cpu_seconds()
         sys1 = sys_seconds()
         wait1 = self_wait_seconds()
+        foreign = self.noise.stop(duration)
         emit("MARK", f"{label}:end")
         expected = sent * recipients
         deadline = time.perf_counter() + drain
@@ -317,6 +326,9 @@ class Generator:
             "client_wait_pct": 100.0 * (wait1 - wait0) / duration,
             "send_lag_max_ms": lag_max * 1000.0,
             "closed_so_far": self.closed,
+            "foreign_server_core": foreign[0],
+            "foreign_generator_core": foreign[1],
+            "disturbed": max(foreign) > cfg.noise_limit,
             **summary,
         }
         criteria = stats.Criteria(p99_ms=cfg.p99_limit_ms)
@@ -360,17 +372,31 @@ class Generator:
                 log(_step_line(result))
                 index += 1
                 await self.quiet(0.5)
-                rate = ramp.next(rate, bool(result["passed"]))
+                rate = ramp.next(rate, bool(result["passed"]), bool(result["disturbed"]))
         if cfg.latency:
-            result = await self.step(
-                cfg.latency_rate,
-                cfg.latency_warmup,
-                cfg.latency_duration,
-                cfg.latency_drain,
-                "latency",
+            # One run; again (bounded) while other work took a share of either core.
+            runs: list[dict[str, Any]] = []
+            for attempt in range(max(1, cfg.latency_attempts)):
+                if attempt:
+                    await self.quiet(0.5, limit_s=30.0)
+                result = await self.step(
+                    cfg.latency_rate,
+                    cfg.latency_warmup,
+                    cfg.latency_duration,
+                    cfg.latency_drain,
+                    f"latency{attempt}",
+                )
+                runs.append(result)
+                log("latency run: " + _step_line(result))
+                if not result["disturbed"]:
+                    break
+            best = min(
+                range(len(runs)),
+                key=lambda i: max(
+                    runs[i]["foreign_server_core"], runs[i]["foreign_generator_core"], 0.0
+                ),
             )
-            out["latency"] = result
-            log("latency run: " + _step_line(result))
+            out["latency"] = {**runs[best], "label": f"latency{best}", "attempts": len(runs)}
         # Let the last acks in (bounded: a saturated server may be seconds behind).
         await self.quiet(0.5, limit_s=10.0)
         out["received_total"] = self.received
@@ -516,6 +542,7 @@ def _step_line(result: dict[str, Any]) -> str:
         f"  loss {100 * result['loss']:5.2f}%  acks {result['acks']}/{result['sent']}"
         f"  client CPU {result['client_cpu_pct']:3.0f}% (sys {result['client_sys_pct']:.0f})"
         f" wait {result['client_wait_pct']:3.0f}%"
+        f"  other work {result['foreign_server_core']:.2f}/{result['foreign_generator_core']:.2f}"
         f"  {'ok' if result['passed'] else 'FAIL'}"
     )
 

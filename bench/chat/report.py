@@ -103,7 +103,8 @@ def traffic_figures(result: Mapping[str, Any], marks: Mapping[str, Mark]) -> dic
     ramp: dict[str, float] = {"steps": float(len(steps))}
     run = result.get("latency")
     if run:
-        run["server_cores"], run["server_wait"] = _window(marks, "latency")
+        label = str(run.get("label", "latency"))
+        run["server_cores"], run["server_wait"] = _window(marks, label)
     every = [*steps, run] if run else steps
     if every:
         # Receive rate while the window was open: once a server falls behind, what it pushes.

@@ -234,7 +234,12 @@ def run_phase(
     steps: list[dict[str, Any]] = []
     try:
         server.start()
-        config["port"] = server.port
+        config.update(
+            port=server.port,
+            server_pid=server.pid,
+            server_core=server_core,
+            generator_core=generator_core,
+        )
         run = drive(server, config, generator_core, args.phase_timeout, args.nice)
         assert run.result is not None
         result = run.result

@@ -71,10 +71,10 @@ def step_passes(
 class Ramp:
     """Send rates to try: geometric steps up to the first failure, then a few bisections.
 
-    A failing rate is tried again `retries` times before it counts as failed: on a shared
-    machine one step can lose its core to a neighbour. Bounded: at most `max_steps` rates,
-    none above `max_rate`; if the very first rate fails, it steps down (by `factor` per
-    step) to `min_rate` to find a rate that holds.
+    A failing rate is tried again `retries` times before it counts as failed, more if the
+    step was disturbed: on a shared machine one step can lose its core to a neighbour.
+    Bounded: at most `max_steps` rates, none above `max_rate`; if the very first rate
+    fails, it steps down (by `factor` per step) to `min_rate` to find a rate that holds.
     """
 
     def __init__(
@@ -84,8 +84,9 @@ class Ramp:
         max_rate: float = 400.0,
         min_rate: float = 0.25,
         refinements: int = 3,
-        max_steps: int = 24,
+        max_steps: int = 30,
         retries: int = 1,
+        disturbed_retries: int = 3,
     ) -> None:
         if start <= 0 or factor <= 1 or max_rate < start:
             raise ValueError("need 0 < start <= max_rate and factor > 1")
@@ -96,7 +97,9 @@ class Ramp:
         self.refinements = refinements
         self.max_steps = max_steps
         self.retries = retries
+        self.disturbed_retries = disturbed_retries
         self._failures: dict[float, int] = {}
+        self._disturbed: dict[float, int] = {}
         self.best_pass: float | None = None
         self.first_fail: float | None = None
         self.steps = 0
@@ -107,10 +110,19 @@ class Ramp:
         self.steps = 1
         return self.start
 
-    def next(self, rate: float, passed: bool) -> float | None:
-        """The rate after `rate` gave `passed`; None when the search is over."""
+    def next(self, rate: float, passed: bool, disturbed: bool = False) -> float | None:
+        """The rate after `rate` gave `passed`; None when the search is over.
+
+        A failure while other work took a share of the server's or the generator's core
+        (`disturbed`) is tried again, up to `disturbed_retries` times, without counting.
+        """
         if self.steps >= self.max_steps:
             return None
+        if not passed and disturbed:
+            seen = self._disturbed[rate] = self._disturbed.get(rate, 0) + 1
+            if seen <= self.disturbed_retries:
+                self.steps += 1
+                return rate
         if passed:
             self.best_pass = max(rate, self.best_pass or 0.0)
         else:
@@ -154,3 +166,13 @@ def per_connection_kib(base_mib: float, full_mib: float, added: int) -> float:
     if added <= 0 or math.isnan(base_mib) or math.isnan(full_mib):
         return math.nan
     return (full_mib - base_mib) * 1024.0 / added
+
+
+def foreign_cores(core_busy_s: float, steal_s: float, own_cpu_s: float, seconds: float) -> float:
+    """Cores' worth of other work on a core over `seconds`: its busy time not ours, plus steal.
+
+    Clock ticks make both sides coarse (10 ms): small negatives are rounded up to zero.
+    """
+    if seconds <= 0 or math.isnan(core_busy_s) or math.isnan(steal_s):
+        return math.nan
+    return (max(0.0, core_busy_s - own_cpu_s) + max(0.0, steal_s)) / seconds

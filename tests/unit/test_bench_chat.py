@@ -94,6 +94,25 @@ def test_retry_that_passes_keeps_climbing() -> None:
     assert ramp.first_fail is None
 
 
+def test_disturbed_failures_are_retried_without_counting() -> None:
+    ramp = stats.Ramp(start=10, factor=2, max_rate=40, retries=0, disturbed_retries=2)
+    assert ramp.first() == 10
+    assert ramp.next(10, False, disturbed=True) == 10
+    assert ramp.next(10, False, disturbed=True) == 10
+    assert ramp.first_fail is None
+    # Past the disturbed retries a failure counts: the ramp steps down.
+    assert ramp.next(10, False, disturbed=True) == 5
+    assert ramp.first_fail == 10
+    assert ramp.next(5, True) == 7.5  # bisect 5..10
+
+
+def test_foreign_cores_subtracts_our_cpu_and_adds_steal() -> None:
+    assert stats.foreign_cores(4.0, 0.0, 3.0, 5.0) == pytest.approx(0.2)
+    assert stats.foreign_cores(3.0, 0.5, 3.02, 5.0) == pytest.approx(0.1)  # tick rounding
+    assert math.isnan(stats.foreign_cores(math.nan, 0.0, 1.0, 5.0))
+    assert math.isnan(stats.foreign_cores(1.0, 0.0, 1.0, 0.0))
+
+
 def test_per_connection_kib() -> None:
     assert stats.per_connection_kib(100.0, 200.0, 1024) == pytest.approx(100.0)
     assert math.isnan(stats.per_connection_kib(100.0, 200.0, 0))
@@ -127,13 +146,15 @@ def test_traffic_figures_pick_the_best_passing_step_and_server_cpu() -> None:
             _step(20, 20_000, 90, True, 20_000),
             _step(30, 26_000, 900, False, 26_500),
         ],
-        "latency": {**_step(50, 24_000, 5000, False, 25_000), "loss": 0.5},
+        "latency": {**_step(50, 24_000, 5000, False, 25_000), "loss": 0.5, "label": "latency1"},
     }
     marks = {
         "step1:start": (10.0, 100.0, 1.0),
         "step1:end": (12.0, 104.0, 1.4),
-        "latency:start": (20.0, 200.0, 2.0),
-        "latency:end": (30.0, 210.0, 2.0),
+        "latency0:start": (0.0, 180.0, 0.0),
+        "latency0:end": (1.0, 190.0, 0.0),
+        "latency1:start": (20.0, 200.0, 2.0),
+        "latency1:end": (30.0, 210.0, 2.0),
     }
     figures = report.traffic_figures(result, marks)
     ramp, latency = figures["ramp"], figures["latency"]
