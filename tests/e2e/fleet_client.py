@@ -1,0 +1,148 @@
+"""A chat client for fleet tests that behaves like the browser client on a bad network.
+
+It connects through the load balancer, joins one room, and checks what it receives:
+every `message` must carry the next seq (no gap, no duplicate, one order). When its
+connection drops it reconnects (nginx picks a live node) and resumes from the last seq it
+saw. A sender re-sends an unacknowledged message with the same `client_id` after a
+reconnect, as a client must: the server keeps it exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError)
+
+
+class ProtocolViolation(AssertionError):
+    """The server broke its ordering promise (a gap, a duplicate, or an out-of-order seq)."""
+
+
+@dataclass
+class RoomClient:
+    """One user's connection to one room, reconnecting and resuming on its own."""
+
+    ws_url: str
+    room: str
+    name: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    acks: dict[str, int] = field(default_factory=dict)
+    reconnects: int = 0
+    _ws: ClientConnection | None = None
+    _acked: dict[str, asyncio.Future[int]] = field(default_factory=dict)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _closing: bool = False
+
+    @property
+    def last_seq(self) -> int:
+        return self.messages[-1]["seq"] if self.messages else 0
+
+    async def start(self, timeout: float = 20) -> None:
+        """Connect and join; returns once the room is joined."""
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def check(self) -> None:
+        """Raise what the receiving loop died of, if it died."""
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            error = self._task.exception()
+            if error is not None:
+                raise error
+
+    async def send(self, text: str, client_id: str, *, timeout: float = 60) -> int:
+        """Send until acknowledged (across reconnects); the message's seq."""
+        future = self._acked.setdefault(client_id, asyncio.get_running_loop().create_future())
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not future.done():
+            remaining = deadline - asyncio.get_running_loop().time()
+            self.check()
+            if remaining <= 0:
+                raise TimeoutError(f"{self.name}: {client_id} never acknowledged")
+            await asyncio.wait_for(self._connected.wait(), remaining)
+            ws = self._ws
+            try:
+                assert ws is not None
+                frame = {"type": "send", "room": self.room, "text": text, "client_id": client_id}
+                await ws.send(json.dumps(frame))
+                # Wait for the ack, or for the connection to drop (then send again).
+                await asyncio.wait_for(asyncio.shield(future), min(remaining, 5))
+            except RECONNECT_ERRORS:
+                continue
+        return future.result()
+
+    async def wait_for_seq(self, seq: int, timeout: float = 30) -> None:
+        """Until a message with `seq` (or later) has been received."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.last_seq < seq:
+            self.check()
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.name}: at seq {self.last_seq}, waiting for {seq}")
+            await asyncio.sleep(0.05)
+
+    async def _run(self) -> None:
+        first = True
+        while not self._closing:
+            try:
+                async with connect(self.ws_url, open_timeout=10) as ws:
+                    await self._handshake(ws, first)
+                    first = False
+                    self._ws = ws
+                    self._connected.set()
+                    async for raw in ws:
+                        self._receive(json.loads(raw))
+            except (InvalidURI, ProtocolViolation):
+                raise
+            except RECONNECT_ERRORS:
+                pass
+            self._connected.clear()
+            self._ws = None
+            if not self._closing:
+                self.reconnects += 1
+                await asyncio.sleep(0.2)
+
+    async def _handshake(self, ws: ClientConnection, first: bool) -> None:
+        await self._expect(ws, "ready")
+        if first and not self.messages:
+            await ws.send(json.dumps({"type": "join", "room": self.room}))
+            await self._expect(ws, "joined")
+        else:
+            await ws.send(json.dumps({"type": "resume", "room": self.room, "after": self.last_seq}))
+            await self._expect(ws, "resumed")
+
+    async def _expect(self, ws: ClientConnection, kind: str) -> dict[str, Any]:
+        while True:
+            frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            if frame["type"] == kind:
+                return frame
+            self._receive(frame)
+
+    def _receive(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "message":
+            if frame["seq"] != self.last_seq + 1:
+                raise ProtocolViolation(
+                    f"{self.name}: got seq {frame['seq']} after {self.last_seq}"
+                )
+            self.messages.append(frame)
+        elif kind == "ack":
+            self.acks[frame["client_id"]] = frame["seq"]
+            future = self._acked.get(frame["client_id"])
+            if future is not None and not future.done():
+                future.set_result(frame["seq"])
+        elif kind == "error":
+            raise ProtocolViolation(f"{self.name}: error frame {frame}")
