@@ -24,7 +24,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import free_port, skip_or_fail
-from tests.deploy.nginx import NginxHandle, nginx_binary, running_nginx
+from tests.deploy.nginx import REPO, NginxHandle, nginx_binary, running_nginx
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,8 @@ def upstream(name: str, *, draining: bool = False) -> Iterator[Upstream]:
         [*argv, *(["--draining"] if draining else [])],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
     )
     handle = Upstream(name, f"127.0.0.1:{port}", process)
     try:
