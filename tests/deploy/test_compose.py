@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_args
@@ -166,6 +167,8 @@ def test_dockerfile() -> None:
     user = re.findall(r"^USER\s+(\S+)", final, flags=re.MULTILINE)
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert re.search(r'^ENTRYPOINT \["confab"\]', final, flags=re.MULTILINE)
+    scripts = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["confab"] == "confab.cli:main", "the entrypoint is the package's script"
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", final, flags=re.MULTILINE)
     env_names = re.findall(r"\b(CONFAB_[A-Z_]+)=", final)
     assert env_names and unknown_names(env_names) == []
