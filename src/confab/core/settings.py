@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     )
     chat_typing_interval_seconds: float = Field(default=3.0, ge=0)
 
+    # chat -> media over HTTP, when this node runs chat without media (a media node or the
+    # load balancer in front of the media nodes; requests signed with the media security key)
+    media_url: str | None = Field(default=None, description="e.g. http://media-host:8001")
+    media_client_connect_timeout: float = Field(default=2.0, gt=0)
+    media_client_timeout: float = Field(
+        default=5.0, gt=0, description="attachments: a send waits at most about this long"
+    )
+    media_client_preview_timeout: float = Field(default=45.0, gt=0, description="link previews")
+    media_client_retries: int = Field(default=2, ge=0, description="on connection errors, 5xx")
+
     # media: security
     media_security_key: SecretStr | None = None
     media_allow_unsafe: bool = False
