@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -61,8 +62,6 @@ def _confab(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith("CONFAB_")}
 
 

@@ -62,3 +62,7 @@ def test_a_chat_node_names_where_media_is(monkeypatch: pytest.MonkeyPatch) -> No
     assert Settings().media_url is None  # default: no remote media (attachments refused)
     with pytest.raises(ValidationError):
         Settings(media_client_timeout=0)
+    for bad in ("media-host:8001", "ftp://media-host", "http://"):
+        with pytest.raises(ValidationError):
+            Settings(media_url=bad)
+    assert Settings(media_url="https://lb.example/").media_url == "https://lb.example/"

@@ -7,6 +7,7 @@ Nothing is read at import time.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -118,6 +119,13 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one role is needed")
         return list(dict.fromkeys(value))
+
+    @field_validator("media_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError("CONFAB_MEDIA_URL is http(s)://host[:port][/prefix]")
+        return value
 
     def render_processes(self) -> int:
         """Number of render worker processes to start."""
