@@ -8,6 +8,7 @@ from confab.core.settings import Settings
 
 PREFIX = "CONFAB_"
 
+
 def known_names() -> set[str]:
     """Every environment name Settings reads."""
     prefix = Settings.model_config.get("env_prefix", PREFIX)
