@@ -63,6 +63,11 @@ class CeleryTarget:
     broker_url: str
     queue: str
     blobs_dir: Path
+    worker_log: Path | None = None  # the log of the worker serving it, if any
+
+    def worker_jobs(self) -> list[dict[str, Any]]:
+        """The per-job lines of the worker's log."""
+        return job_lines(self.worker_log) if self.worker_log else []
 
     def config(self, **overrides: Any) -> CeleryJobsConfig:
         base = CeleryJobsConfig(
@@ -92,6 +97,22 @@ class CeleryTarget:
     def leftover_blobs(self) -> list[str]:
         jobs = self.blobs_dir / "jobs"
         return sorted(p.name for p in jobs.iterdir()) if jobs.is_dir() else []
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a worker's log."""
+    lines = []
+    for raw in path.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(raw)
+            if isinstance(entry, dict):
+                lines.append(entry)
+    return lines
+
+
+def job_lines(path: Path) -> list[dict[str, Any]]:
+    """The one-per-job lines of a worker's log."""
+    return [line for line in log_lines(path) if line.get("msg") == "job"]
 
 
 def make_target(kind: str, name: str, blobs_dir: Path) -> CeleryTarget:
@@ -140,17 +161,11 @@ class Worker:
         raise AssertionError(f"the worker did not start: {self.log_path.read_text()[-2000:]}")
 
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(raw)
-                if isinstance(entry, dict):
-                    lines.append(entry)
-        return lines
+        return log_lines(self.log_path)
 
     def jobs(self) -> list[dict[str, Any]]:
         """The worker's per-job log lines."""
-        return [line for line in self.log_lines() if line.get("msg") == "job"]
+        return job_lines(self.log_path)
 
     def kill(self) -> None:
         """kill -9 the worker and its pool processes, like a lost machine."""
@@ -166,12 +181,9 @@ class Worker:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
-        """Make sure nothing of the worker is left running."""
+        """Make sure nothing of the worker is left running (no warm shutdown: fast)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.terminate(timeout=10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):

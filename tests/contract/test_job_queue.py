@@ -8,7 +8,7 @@ tests/contract/test_job_queue_celery.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,28 +16,8 @@ from confab.adapters.jobs_pool import LocalProcessPool
 from confab.core.errors import NotFound, Unprocessable, UpstreamTimeout
 from confab.core.memory import InlineJobQueue
 from confab.core.ports import JobQueue
-from tests.contract.celery_fleet import CeleryTarget, delete_queue, make_target, running_worker
+from tests.contract.celery_fleet import CeleryTarget
 from tests.contract.tasks import TEST_TASKS, Described, Label
-
-
-def _celery_target(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryTarget]:
-    folder = tmp_path_factory.mktemp(f"celery-{kind}")
-    target = make_target(kind, f"contract-{kind}", folder / "blobs")
-    try:
-        with running_worker(target, folder / "worker.log"):
-            yield target
-    finally:
-        delete_queue(target)
-
-
-@pytest.fixture(scope="module")
-def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryTarget]:
-    yield from _celery_target("redis", tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryTarget]:
-    yield from _celery_target("rabbitmq", tmp_path_factory)
 
 
 @pytest.fixture(params=["inline", "pool", "celery-redis", "celery-rabbitmq"])

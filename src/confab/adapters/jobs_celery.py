@@ -85,7 +85,7 @@ class CeleryJobQueue:
         self._blobs = blobs
         self._metrics = metrics
         self._signatures: dict[str, TaskSignature] = {}
-        self._client = CeleryClient(make_celery_app(config), config.queue)
+        self._client = CeleryClient(make_celery_app(config, caller=True), config.queue)
 
     def _signature(self, task: str) -> TaskSignature:
         found = self._signatures.get(task)

@@ -70,8 +70,13 @@ class CeleryJobsConfig:
         return self.broker_url if self.is_redis else "rpc://"
 
 
-def make_celery_app(config: CeleryJobsConfig) -> Celery:
-    """A configured Celery app (no task registered: the worker adds `confab.job`)."""
+def make_celery_app(config: CeleryJobsConfig, *, caller: bool = False) -> Celery:
+    """A configured Celery app (no task registered: the worker adds `confab.job`).
+
+    `caller`: the app sends jobs and waits for results. It gives up on an unreachable
+    result store after about a second (the call fails as unavailable) where a worker
+    keeps trying for its results' sake.
+    """
     app = Celery("confab", broker=config.broker_url, backend=config.resolved_result_url())
     transport: dict[str, Any] = {}
     if config.is_redis:
@@ -106,4 +111,13 @@ def make_celery_app(config: CeleryJobsConfig) -> Celery:
             "interval_max": 1,
         },
     )
+    if caller:
+        app.conf.result_backend_transport_options = {
+            "retry_policy": {
+                "max_retries": 2,
+                "interval_start": 0,
+                "interval_step": 0.5,
+                "interval_max": 1,
+            }
+        }
     return app

@@ -29,6 +29,9 @@ log = logging.getLogger("confab.jobs")
 Meta = dict[str, Any]
 #: How long the thread waits for results before looking at new submissions.
 DRAIN_INTERVAL: Final = 0.005
+#: Redis results: jobs still pending after this long are also looked up directly, once
+#: per interval, in case their pushed result was missed (a pub/sub reconnect, say).
+LOOKUP_INTERVAL: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,9 @@ class CeleryClient:
         self._inbox: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
         # Touched by the client thread only.
         self._pending: dict[str, concurrent.futures.Future[Meta]] = {}
+        self._sent_at: dict[str, float] = {}
         self._ready: list[Meta] = []
+        self._next_lookup = 0.0
         self._thread = threading.Thread(target=self._run, name="confab-celery", daemon=True)
         self._thread.start()
 
@@ -90,6 +95,7 @@ class CeleryClient:
                     return  # close(): what is still pending fails in _shutdown
                 if self._pending:
                     self._drain(consumer)
+                    self._look_up(backend)
                 self._settle()
         finally:
             self._shutdown()
@@ -108,6 +114,7 @@ class CeleryClient:
         if not future.set_running_or_notify_cancel():
             return
         self._pending[message.job_id] = future
+        self._sent_at[message.job_id] = time.monotonic()
         try:
             self._app.send_task(
                 JOB_TASK,
@@ -122,9 +129,11 @@ class CeleryClient:
             self._app.backend.result_consumer.consume_from(message.job_id)
         except Exception as exc:
             self._pending.pop(message.job_id, None)
+            self._sent_at.pop(message.job_id, None)
             future.set_exception(exc)
 
     def _forget(self, job_id: str) -> None:
+        self._sent_at.pop(job_id, None)
         if self._pending.pop(job_id, None) is None:
             return
         backend = self._app.backend
@@ -147,6 +156,21 @@ class CeleryClient:
             log.warning("celery result consumer failed; retrying", exc_info=True)
             time.sleep(0.5)
 
+    def _look_up(self, backend: Any) -> None:
+        now = time.monotonic()
+        if now < self._next_lookup or not isinstance(backend, BaseKeyValueStoreBackend):
+            return  # RPC results are messages in our own queue: they cannot be missed
+        self._next_lookup = now + LOOKUP_INTERVAL
+        for job_id, sent in list(self._sent_at.items()):
+            if now - sent < LOOKUP_INTERVAL:
+                continue
+            try:
+                meta = backend.get_task_meta(job_id)
+            except Exception:
+                log.warning("cannot look up job %s; retrying", job_id, exc_info=True)
+                return
+            self._on_meta({**meta, "task_id": job_id})
+
     def _settle(self) -> None:
         backend = self._app.backend
         ready, self._ready = self._ready, []
@@ -158,6 +182,7 @@ class CeleryClient:
                 with contextlib.suppress(Exception):
                     buffered.take(job_id)
             future = self._pending.pop(job_id, None)
+            self._sent_at.pop(job_id, None)
             if isinstance(backend, BaseKeyValueStoreBackend):
                 with contextlib.suppress(Exception):
                     backend.forget(job_id)  # delete the stored result: it was delivered
