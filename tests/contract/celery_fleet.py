@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import redis
 from kombu import Connection
 
 from confab.adapters.blobs_fs import FileBlobStore
@@ -126,6 +127,13 @@ def delete_queue(target: CeleryTarget) -> None:
     """Remove the session's queue from the broker (best effort)."""
     with contextlib.suppress(Exception), Connection(target.broker_url) as conn:
         conn.default_channel.queue_delete(target.queue)
+    if target.broker_url.startswith("redis"):
+        # kombu leaves its routing entries for the queue behind in Redis.
+        with contextlib.suppress(Exception):
+            client = redis.Redis.from_url(target.broker_url)
+            client.delete(f"_kombu.binding.{target.queue}")
+            client.delete(f"_kombu.binding_permanent.{target.queue}")
+            client.close()
 
 
 class Worker:

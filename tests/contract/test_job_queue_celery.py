@@ -6,6 +6,9 @@ Real workers (subprocesses) on the machine's Redis and RabbitMQ; see celery_flee
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from confab.core.errors import Unavailable, Unprocessable, UpstreamTimeout
-from tests.conftest import free_port
+from tests.conftest import free_port, skip_or_fail
 from tests.contract.celery_fleet import (
     CeleryTarget,
     Worker,
@@ -22,6 +25,7 @@ from tests.contract.celery_fleet import (
 )
 
 BROKERS = ["redis", "rabbitmq"]
+REDIS_SERVER = "/usr/bin/redis-server"
 
 
 async def _wait_for(path: Path, timeout: float = 15.0) -> None:
@@ -172,3 +176,59 @@ async def test_a_late_worker_skips_expired_jobs_then_recycles_its_processes(
         await patient.close()
         worker.stop()
         delete_queue(target)
+
+
+def _start_redis(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+
+async def test_callers_and_workers_recover_from_a_redis_restart(tmp_path: Path) -> None:
+    if shutil.which(REDIS_SERVER) is None:
+        skip_or_fail(f"no {REDIS_SERVER}")
+    port = free_port()
+    redis = _start_redis(port, tmp_path)
+    target = CeleryTarget(f"redis://127.0.0.1:{port}/0", "restart", tmp_path / "blobs")
+    worker = Worker(target, tmp_path / "worker.log").start().wait_ready()
+    jobs = target.job_queue()
+    try:
+        assert await jobs.call("add", 1, 1, timeout=10) == 2
+        redis.terminate()
+        redis.wait(timeout=10)
+        redis = _start_redis(port, tmp_path)  # empty: what was queued is gone
+        # The first calls may meet connections still broken; then all is well again.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert await jobs.call("add", 2, 2, timeout=5) == 4
+                break
+            except (Unavailable, UpstreamTimeout):
+                assert time.monotonic() < deadline, "no recovery after the restart"
+        results = await asyncio.gather(*(jobs.call("add", i, i, timeout=10) for i in range(5)))
+        assert results == [2 * i for i in range(5)]
+    finally:
+        await jobs.close()
+        worker.stop()
+        redis.kill()
+        redis.wait(timeout=10)

@@ -14,7 +14,6 @@ gets `UpstreamTimeout` ("job_timeout"), as with the local pool.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
@@ -24,7 +23,12 @@ from typing import Any, Final
 
 from celery import states
 
-from confab.adapters.jobs_celery_app import CeleryJobsConfig, make_celery_app
+from confab.adapters.jobs_celery_app import (
+    CeleryJobsConfig,
+    input_key,
+    job_keys,
+    make_celery_app,
+)
 from confab.adapters.jobs_celery_client import CeleryClient, JobMessage, Meta
 from confab.adapters.jobs_celery_codec import (
     TaskSignature,
@@ -33,7 +37,6 @@ from confab.adapters.jobs_celery_codec import (
     encode_args,
     task_signature,
 )
-from confab.adapters.jobs_celery_worker import job_keys
 from confab.core import errors
 from confab.core.errors import (
     ConfabError,
@@ -55,11 +58,6 @@ HARD_LIMIT_GRACE: Final = 2.0
 #: Extra seconds the caller waits past the hard limit for the result to travel back.
 RESULT_SLACK: Final = 5.0
 _TIME_LIMIT_ERRORS: Final = frozenset({"TimeLimitExceeded", "SoftTimeLimitExceeded"})
-
-
-def input_key(job_id: str, data: bytes) -> str:
-    """Key of an input blob: the job's namespace and the content's digest."""
-    return f"{job_keys(job_id)[0]}.{hashlib.sha256(data).hexdigest()[:40]}"
 
 
 def _error_class(name: str) -> type[ConfabError] | None:

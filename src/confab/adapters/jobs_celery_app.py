@@ -12,6 +12,7 @@ mid-job costs a redelivery, not the job; each process takes one message at a tim
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlparse
@@ -23,6 +24,26 @@ from confab.core.errors import InvalidInput
 #: The Celery task name every job is sent as.
 JOB_TASK: Final = "confab.job"
 BROKER_SCHEMES: Final = ("redis", "rediss", "amqp", "amqps")
+
+
+def job_keys(job_id: str) -> tuple[str, str]:
+    """(prefix of a job's blob keys, key of its run counter) in the shared blob store.
+
+    Every key of a job starts with `jobs/<job id>`: the caller deletes them all when the
+    call ends, and a redelivered job writes the same keys again.
+    """
+    prefix = f"jobs/{job_id}"
+    return prefix, f"{prefix}.runs"
+
+
+def input_key(job_id: str, data: bytes) -> str:
+    """Key of an input blob: the job's namespace and the content's digest."""
+    return f"{job_keys(job_id)[0]}.{hashlib.sha256(data).hexdigest()[:40]}"
+
+
+def output_key(job_id: str, index: int) -> str:
+    """Key of the `index`-th bytes value in a job's result."""
+    return f"{job_keys(job_id)[0]}.out{index}"
 
 
 @dataclass(frozen=True, slots=True)

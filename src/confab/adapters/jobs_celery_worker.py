@@ -30,7 +30,13 @@ from typing import Any, Final, TypeVar
 from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Celery, Task, signals
 
-from confab.adapters.jobs_celery_app import JOB_TASK, CeleryJobsConfig, make_celery_app
+from confab.adapters.jobs_celery_app import (
+    JOB_TASK,
+    CeleryJobsConfig,
+    job_keys,
+    make_celery_app,
+    output_key,
+)
 from confab.adapters.jobs_celery_codec import (
     TaskSignature,
     blob_keys,
@@ -58,17 +64,6 @@ MAX_RUNS: Final = 3
 MAX_BACKOFF_SECONDS: Final = 10.0
 
 T = TypeVar("T")
-
-
-def job_keys(job_id: str) -> tuple[str, str]:
-    """(prefix of the job's blob keys, key of its run counter)."""
-    prefix = f"jobs/{job_id}"
-    return prefix, f"{prefix}.runs"
-
-
-def output_key(job_id: str, index: int) -> str:
-    """Key of the `index`-th bytes value in a job's result."""
-    return f"jobs/{job_id}.out{index}"
 
 
 @dataclass
