@@ -20,6 +20,7 @@ TEST_TASKS = {
     "flaky": "tests.contract.tasks:flaky",
     "stubborn": "tests.contract.tasks:stubborn",
     "mark_then_sleep": "tests.contract.tasks:mark_then_sleep",
+    "boom": "tests.contract.tasks:boom",
 }
 
 
@@ -86,3 +87,8 @@ def mark_then_sleep(marker: str, seconds: float) -> str:
     Path(marker).write_text(str(os.getpid()))
     time.sleep(seconds)
     return "slept"
+
+
+def boom() -> None:
+    """A bug: an unexpected exception."""
+    raise ValueError("internal detail")

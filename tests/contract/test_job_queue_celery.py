@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from confab.core.errors import Unavailable, Unprocessable, UpstreamTimeout
+from confab.core.errors import Unavailable, Unprocessable, UpstreamFailed, UpstreamTimeout
 from tests.conftest import free_port, skip_or_fail
 from tests.contract.celery_fleet import (
     CeleryTarget,
@@ -93,6 +93,20 @@ async def test_transient_failures_are_retried(redis_target: CeleryTarget, tmp_pa
         await jobs.close()
     outcomes = [line["outcome"] for line in redis_target.worker_jobs() if line["task"] == "flaky"]
     assert outcomes == ["retry", "ok"]
+
+
+async def test_an_unexpected_error_is_a_job_failure_without_its_details(
+    rabbitmq_target: CeleryTarget,
+) -> None:
+    jobs = rabbitmq_target.job_queue()
+    try:
+        with pytest.raises(UpstreamFailed) as caught:
+            await jobs.call("boom", timeout=10)
+        assert caught.value.reason == "job_failed"
+        assert "internal detail" not in str(caught.value)
+    finally:
+        await jobs.close()
+    assert rabbitmq_target.worker_jobs()[-1]["outcome"] == "error"
 
 
 async def test_a_job_that_kills_its_worker_is_refused_after_a_few_runs(

@@ -83,6 +83,7 @@ def test_thumbs_on_celery_workers_match_the_local_run(tmp_path: Path) -> None:
                 [*argv, "-o", str(tmp_path / "celery"), "--jobs-url", target.broker_url],
                 remote_env,
             )
+        assert worker.terminate() == 0  # SIGTERM: a clean, warm shutdown
     finally:
         worker.stop()
         delete_queue(target)

@@ -199,7 +199,10 @@ def run_job(task: Task[Any, Any], name: str, args: Any) -> dict[str, Any]:
         else:
             outcome = "error"
             log.exception("job %s (%s) failed unexpectedly", name, job_id)
-            failed = UpstreamFailed(f"{type(exc).__name__}: {exc}", code="job_failed")
+            # The traceback stays in this log; the caller learns only that the job failed.
+            failed = UpstreamFailed(
+                f"task {name} failed on a worker ({type(exc).__name__})", code="job_failed"
+            )
             reply = _error(failed)
     finally:
         # The run ended (this process lives on): only dead processes count as runs.
