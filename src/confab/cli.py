@@ -37,9 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--concurrency",
         type=_positive_int,
+        metavar="N",
         help="worker processes (default: CONFAB_MEDIA_RENDER_PROCESSES, or one per core)",
     )
-    worker.add_argument("--jobs-url", help="broker: redis://... or amqp://... (CONFAB_JOBS_URL)")
+    worker.add_argument(
+        "--jobs-url", metavar="URL", help="broker: redis://... or amqp://... (CONFAB_JOBS_URL)"
+    )
     return parser
 
 
