@@ -86,19 +86,27 @@ class CeleryClient:
         consumer = backend.result_consumer
         consumer.on_message = self._on_meta
         try:
-            while True:
-                commands = self._take(block=not self._pending)
-                for command in commands:
-                    if command is not None:
-                        command()
-                if None in commands:
-                    return  # close(): what is still pending fails in _shutdown
-                if self._pending:
-                    self._drain(consumer)
-                    self._look_up(backend)
-                self._settle()
+            while self._step(backend, consumer):
+                pass
         finally:
             self._shutdown()
+
+    def _step(self, backend: Any, consumer: Any) -> bool:
+        """One turn of the thread's loop; False once closed."""
+        commands = self._take(block=not self._pending)
+        try:
+            for command in commands:
+                if command is not None:
+                    command()
+            if self._pending:
+                self._drain(consumer)
+                self._look_up(backend)
+            self._settle()
+        except Exception:
+            # This thread serves every call: a surprise here must not stop it.
+            log.exception("celery client: unexpected error; going on")
+            time.sleep(0.1)
+        return None not in commands  # None: close(); what is pending fails in _shutdown
 
     def _take(self, *, block: bool) -> list[_Command | None]:
         commands: list[_Command | None] = []
