@@ -128,12 +128,24 @@ def delete_queue(target: CeleryTarget) -> None:
     with contextlib.suppress(Exception), Connection(target.broker_url) as conn:
         conn.default_channel.queue_delete(target.queue)
     if target.broker_url.startswith("redis"):
-        # kombu leaves its routing entries for the queue behind in Redis.
         with contextlib.suppress(Exception):
-            client = redis.Redis.from_url(target.broker_url)
-            client.delete(f"_kombu.binding.{target.queue}")
-            client.delete(f"_kombu.binding_permanent.{target.queue}")
-            client.close()
+            _forget_redis_queue(redis.Redis.from_url(target.broker_url), target.queue)
+
+
+def _forget_redis_queue(client: redis.Redis, queue: str) -> None:
+    """Drop what kombu keeps about `queue` besides the list itself.
+
+    Its routing entries, and the messages a killed worker of the queue left unacknowledged:
+    any other worker on the database would put those back in the queue some day.
+    """
+    client.delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, raw in client.hscan_iter("unacked"):
+        with contextlib.suppress(ValueError, IndexError):
+            if json.loads(raw)[2] == queue:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
+    client.delete(queue)
+    client.close()
 
 
 class Worker:
