@@ -7,6 +7,7 @@ this node runs, and the ASGI app that serves them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,15 +19,22 @@ from starlette.types import ASGIApp
 
 from confab.adapters.blobs_fs import FileBlobStore
 from confab.adapters.jobs_pool import LocalProcessPool
+from confab.adapters.media_http import HttpMediaClient
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.engine import is_sqlite
-from confab.adapters.sql.migrate import check_schema_current, upgrade_to_head
+from confab.adapters.sql.migrate import (
+    check_schema_current,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from confab.chat.ports import MediaClient
 from confab.chat.services import ChatConfig, build_chat_services
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.errors import InvalidInput
+from confab.core.internal_api import internal_key
 from confab.core.logging import configure_logging
 from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
@@ -48,6 +56,7 @@ from confab.media.services.previews import (
 from confab.media.services.thumbnails import ThumbnailConfig, ThumbnailService
 from confab.media.services.uploads import UploadService
 from confab.media.web import media_routes
+from confab.media.web_internal import internal_routes
 from confab.node.app import NodeState, build_app
 from confab.node.server import serve_http
 
@@ -55,6 +64,7 @@ if TYPE_CHECKING:
     from confab.adapters.jobs_celery_app import CeleryJobsConfig
 
 Closer = Callable[[], Awaitable[None]]
+log = logging.getLogger("confab.bootstrap")
 
 
 @dataclass
@@ -223,7 +233,28 @@ def _build_media(
         PreviewConfig(security_key=config.security_key), fetcher=page_fetcher, jobs=jobs
     )
     client = InProcessMediaClient(uploads, previews, config.security_key)
-    return media_routes(thumbnails, uploads), client
+    # The internal routes first: `/media/{path}` would otherwise claim their paths.
+    routes = internal_routes(client, internal_key(config.security_key))
+    return routes + media_routes(thumbnails, uploads), client
+
+
+def _remote_media(settings: Settings, media_url: str, closers: list[Closer]) -> HttpMediaClient:
+    """Chat's media client when media runs on other nodes (`CONFAB_MEDIA_URL`)."""
+    if settings.media_security_key is None:
+        log.warning(
+            "CONFAB_MEDIA_URL is set but CONFAB_MEDIA_SECURITY_KEY is not: requests to media "
+            "are signed with this data dir's key, which the media nodes must share"
+        )
+    client = HttpMediaClient(
+        media_url,
+        media_security_key(settings),
+        connect_timeout=settings.media_client_connect_timeout,
+        timeout=settings.media_client_timeout,
+        preview_timeout=settings.media_client_preview_timeout,
+        retries=settings.media_client_retries,
+    )
+    closers.append(client.aclose)
+    return client
 
 
 async def open_chat_store(settings: Settings) -> SqlChatStore:
@@ -239,6 +270,14 @@ async def open_chat_store(settings: Settings) -> SqlChatStore:
         pool_size=settings.database_pool_size,
         synchronous=settings.database_sqlite_synchronous,
     )
+
+
+async def migrate_database(settings: Settings) -> tuple[str | None, str]:
+    """`confab migrate`: apply pending migrations; (revision before, revision now)."""
+    url = settings.resolved_database_url()
+    before = await current_revision(url)
+    await upgrade_to_head(url)
+    return before, head_revision()
 
 
 async def _build_chat(
@@ -285,6 +324,9 @@ async def assemble(settings: Settings) -> Node:
         if "media" in settings.roles:
             built, media = _build_media(settings, metrics, blobs, closers)
             routes += built
+        elif settings.media_url:
+            # Chat without media here: reach the media nodes over HTTP.
+            media = _remote_media(settings, settings.media_url, closers)
         if "chat" in settings.roles:
             routes += await _build_chat(settings, metrics, bus, closers, media)
     except BaseException:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from confab.core.errors import ConfabError
+from confab.core.errors import ConfabError, InvalidInput
 from confab.core.logging import configure_logging
 from confab.core.settings import Settings
 from confab.media.batch.command import add_thumbs_parser, run_thumbs
@@ -32,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run a node with the roles named")
     _node_flags(serve)
     serve.add_argument("--roles", help="comma-separated roles: chat, media (CONFAB_ROLES)")
+    migrate = sub.add_parser("migrate", help="apply the database schema migrations")
+    migrate.add_argument("--database-url", help="the database to migrate (CONFAB_DATABASE_URL)")
+    migrate.add_argument("--data", dest="data_dir", type=Path, help="data dir (CONFAB_DATA_DIR)")
     add_thumbs_parser(sub)
     worker = sub.add_parser("worker", help="run a Celery worker for media jobs (CONFAB_JOBS_URL)")
     worker.add_argument(
@@ -83,6 +88,34 @@ def _run_node(settings: Settings) -> int:
         return 1
 
 
+def _without_password(url: str) -> str:
+    """`url` safe to print: its password, if any, masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _run_migrate(settings: Settings) -> int:
+    # Imported on use, like the node: a usage error never pays for loading the adapters.
+    from confab.bootstrap import migrate_database
+
+    # The command says what happened itself; the adapters' warnings would only repeat it.
+    configure_logging("ERROR", settings.log_json)
+    shown = _without_password(settings.resolved_database_url())
+    try:
+        before, after = asyncio.run(migrate_database(settings))
+    except ConfabError as exc:  # unreachable, refused, or a schema newer than this code
+        print(f"confab: cannot migrate {shown}: {exc.detail or exc.reason}", file=sys.stderr)
+        return 2 if isinstance(exc, InvalidInput) else 1
+    if before == after:
+        print(f"confab: {shown} is at {after}: nothing to do")
+    else:
+        print(f"confab: migrated {shown} from {before or 'an empty schema'} to {after}")
+    return 0
+
+
 def _batch_runtime(settings: Settings) -> BatchRuntime:
     # Imported on use: a usage error never pays for loading the adapters.
     from confab.bootstrap import build_batch_runtime
@@ -106,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             settings = Settings(**_overrides(args, ["host", "port", "data_dir", "roles"]))
             return _run_node(settings)
+        if args.command == "migrate":
+            return _run_migrate(Settings(**_overrides(args, ["database_url", "data_dir"])))
         if args.command == "thumbs":
             return _run_thumbs(args)
         if args.command == "worker":

@@ -58,7 +58,7 @@ class CeleryJobsConfig:
 
     broker_url: str
     result_url: str | None = None
-    queue: str = "confab.media"
+    queue: str = "celery"
     visibility_timeout: float = 3600.0
     queue_wait: float = 60.0
     max_retries: int = 3
