@@ -38,7 +38,39 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url", help="the database to migrate (CONFAB_DATABASE_URL)")
     migrate.add_argument("--data", dest="data_dir", type=Path, help="data dir (CONFAB_DATA_DIR)")
     add_thumbs_parser(sub)
+    worker = sub.add_parser("worker", help="run a Celery worker for media jobs (CONFAB_JOBS_URL)")
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes (default: CONFAB_MEDIA_RENDER_PROCESSES, or one per core)",
+    )
+    worker.add_argument(
+        "--jobs-url", metavar="URL", help="broker: redis://... or amqp://... (CONFAB_JOBS_URL)"
+    )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    from confab.bootstrap import run_worker
+
+    settings = Settings(**_overrides(args, ["jobs_url"]))
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return run_worker(settings, args.concurrency)
+    except ConfabError as exc:  # a bad CONFAB_JOBS_URL or blobs URL: say so, no traceback
+        print(f"confab worker: cannot start: {exc.detail or exc.reason}", file=sys.stderr)
+        return 2
 
 
 def _overrides(args: argparse.Namespace, keys: Sequence[str]) -> dict[str, Any]:
@@ -111,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_migrate(Settings(**_overrides(args, ["database_url", "data_dir"])))
         if args.command == "thumbs":
             return _run_thumbs(args)
+        if args.command == "worker":
+            return _run_worker(args)
     except ValidationError as exc:
         print(f"confab: invalid setting: {exc}", file=sys.stderr)
         return 2

@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     jobs_url: str = "local://"
     blobs_url: str | None = None
 
+    # job queue on Celery (CONFAB_JOBS_URL redis://... or amqp://...)
+    jobs_result_url: str | None = Field(
+        default=None, description="Celery result backend; None: the Redis broker, or rpc://"
+    )
+    # "celery": Celery's default, the Redis list deploy/k8s's KEDA ScaledObject watches.
+    jobs_queue: str = Field(default="celery", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    jobs_queue_wait_seconds: float = Field(
+        default=60.0, gt=0, description="a job no worker starts by then expires unrun"
+    )
+    jobs_visibility_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="Redis broker: a lost worker's job comes back then"
+    )
+    jobs_max_retries: int = Field(default=3, ge=0, description="for transient failures")
+
     # database (postgresql:// URLs are served by asyncpg, sqlite:// by the sqlite3 module)
     database_pool_size: int = Field(default=10, ge=1, description="connections per node")
     database_sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
