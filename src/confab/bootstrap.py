@@ -7,9 +7,11 @@ this node runs, and the ASGI app that serves them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from starlette.routing import BaseRoute
@@ -17,15 +19,23 @@ from starlette.types import ASGIApp
 
 from confab.adapters.blobs_fs import FileBlobStore
 from confab.adapters.jobs_pool import LocalProcessPool
+from confab.adapters.media_http import HttpMediaClient
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.engine import is_sqlite
-from confab.adapters.sql.migrate import check_schema_current, upgrade_to_head
+from confab.adapters.sql.migrate import (
+    check_schema_current,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from confab.chat.ports import MediaClient
 from confab.chat.services import ChatConfig, build_chat_services
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.errors import InvalidInput
+from confab.core.internal_api import internal_key
+from confab.core.logging import configure_logging
 from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
 from confab.core.ports import BlobStore, Bus, JobQueue
@@ -46,10 +56,15 @@ from confab.media.services.previews import (
 from confab.media.services.thumbnails import ThumbnailConfig, ThumbnailService
 from confab.media.services.uploads import UploadService
 from confab.media.web import media_routes
+from confab.media.web_internal import internal_routes
 from confab.node.app import NodeState, build_app
 from confab.node.server import serve_http
 
+if TYPE_CHECKING:
+    from confab.adapters.jobs_celery_app import CeleryJobsConfig
+
 Closer = Callable[[], Awaitable[None]]
+log = logging.getLogger("confab.bootstrap")
 
 
 @dataclass
@@ -88,7 +103,8 @@ def make_bus(url: str) -> Bus:
 
 
 def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQueue:
-    """The job queue that runs media tasks: `local://` (process pool) or `inline://` (tests)."""
+    """The job queue that runs media tasks: `local://` (process pool), `redis://` or
+    `amqp://` (Celery workers, `confab worker`), or `inline://` (tests)."""
     scheme = urlparse(settings.jobs_url).scheme
     tasks = {**MEDIA_TASKS, **PREVIEW_TASKS}
     if scheme == "local":
@@ -102,7 +118,68 @@ def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQu
         )
     if scheme == "inline":
         return InlineJobQueue(tasks)
+    if scheme in CELERY_SCHEMES:
+        # Imported on use: nodes on the local pool never load Celery.
+        from confab.adapters.jobs_celery import CeleryJobQueue
+
+        config = celery_jobs_config(settings)
+        return CeleryJobQueue(tasks, config=config, blobs=shared_blobs(settings), metrics=metrics)
     raise InvalidInput(f"unsupported jobs URL scheme {scheme!r}", code="bad_setting")
+
+
+CELERY_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
+
+def celery_jobs_config(settings: Settings) -> CeleryJobsConfig:
+    """Where Celery jobs go, from settings (`CONFAB_JOBS_URL` redis:// or amqp://)."""
+    from confab.adapters.jobs_celery_app import CeleryJobsConfig
+
+    return CeleryJobsConfig(
+        broker_url=settings.jobs_url,
+        result_url=settings.jobs_result_url,
+        queue=settings.jobs_queue,
+        visibility_timeout=settings.jobs_visibility_timeout_seconds,
+        queue_wait=settings.jobs_queue_wait_seconds,
+        max_retries=settings.jobs_max_retries,
+        recycle_after=settings.media_render_recycle_after,
+    )
+
+
+def shared_blobs(settings: Settings) -> BlobStore:
+    """The blob store callers and Celery workers share (a folder every machine mounts)."""
+    url = settings.resolved_blobs_url()
+    if urlparse(url).scheme != "file":
+        raise InvalidInput(
+            "jobs on Celery need a blob store every node and worker sees: "
+            "set CONFAB_BLOBS_URL=file:///shared/folder",
+            code="bad_setting",
+        )
+    return make_blob_store(url)
+
+
+def run_worker(settings: Settings, concurrency: int | None = None) -> int:
+    """Run `confab worker`: media jobs from `CONFAB_JOBS_URL` until SIGTERM; the exit code."""
+    from confab.adapters import jobs_celery_worker
+
+    if urlparse(settings.jobs_url).scheme not in CELERY_SCHEMES:
+        raise InvalidInput(
+            f"confab worker needs CONFAB_JOBS_URL=redis://... or amqp://..., "
+            f"not {settings.jobs_url!r}",
+            code="bad_setting",
+        )
+    setup = jobs_celery_worker.WorkerSetup(
+        tasks={**MEDIA_TASKS, **PREVIEW_TASKS},
+        blobs=shared_blobs(settings),
+        initializer="confab.media.imaging.tasks:init_worker",
+        initargs=(settings.media_vips_cache_max_ops, tuple(settings.media_extra_loaders)),
+    )
+    return jobs_celery_worker.run_worker(
+        celery_jobs_config(settings),
+        setup,
+        concurrency=concurrency or settings.render_processes(),
+        loglevel=settings.log_level,
+        configure_logging=lambda: configure_logging(settings.log_level, settings.log_json),
+    )
 
 
 def render_limits(settings: Settings) -> RenderLimits:
@@ -156,7 +233,28 @@ def _build_media(
         PreviewConfig(security_key=config.security_key), fetcher=page_fetcher, jobs=jobs
     )
     client = InProcessMediaClient(uploads, previews, config.security_key)
-    return media_routes(thumbnails, uploads), client
+    # The internal routes first: `/media/{path}` would otherwise claim their paths.
+    routes = internal_routes(client, internal_key(config.security_key))
+    return routes + media_routes(thumbnails, uploads), client
+
+
+def _remote_media(settings: Settings, media_url: str, closers: list[Closer]) -> HttpMediaClient:
+    """Chat's media client when media runs on other nodes (`CONFAB_MEDIA_URL`)."""
+    if settings.media_security_key is None:
+        log.warning(
+            "CONFAB_MEDIA_URL is set but CONFAB_MEDIA_SECURITY_KEY is not: requests to media "
+            "are signed with this data dir's key, which the media nodes must share"
+        )
+    client = HttpMediaClient(
+        media_url,
+        media_security_key(settings),
+        connect_timeout=settings.media_client_connect_timeout,
+        timeout=settings.media_client_timeout,
+        preview_timeout=settings.media_client_preview_timeout,
+        retries=settings.media_client_retries,
+    )
+    closers.append(client.aclose)
+    return client
 
 
 async def open_chat_store(settings: Settings) -> SqlChatStore:
@@ -172,6 +270,14 @@ async def open_chat_store(settings: Settings) -> SqlChatStore:
         pool_size=settings.database_pool_size,
         synchronous=settings.database_sqlite_synchronous,
     )
+
+
+async def migrate_database(settings: Settings) -> tuple[str | None, str]:
+    """`confab migrate`: apply pending migrations; (revision before, revision now)."""
+    url = settings.resolved_database_url()
+    before = await current_revision(url)
+    await upgrade_to_head(url)
+    return before, head_revision()
 
 
 async def _build_chat(
@@ -218,6 +324,9 @@ async def assemble(settings: Settings) -> Node:
         if "media" in settings.roles:
             built, media = _build_media(settings, metrics, blobs, closers)
             routes += built
+        elif settings.media_url:
+            # Chat without media here: reach the media nodes over HTTP.
+            media = _remote_media(settings, settings.media_url, closers)
         if "chat" in settings.roles:
             routes += await _build_chat(settings, metrics, bus, closers, media)
     except BaseException:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from confab.core.errors import ConfabError
+from confab.core.errors import ConfabError, InvalidInput
 from confab.core.logging import configure_logging
 from confab.core.settings import Settings
 from confab.media.batch.command import add_thumbs_parser, run_thumbs
@@ -32,8 +34,43 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run a node with the roles named")
     _node_flags(serve)
     serve.add_argument("--roles", help="comma-separated roles: chat, media (CONFAB_ROLES)")
+    migrate = sub.add_parser("migrate", help="apply the database schema migrations")
+    migrate.add_argument("--database-url", help="the database to migrate (CONFAB_DATABASE_URL)")
+    migrate.add_argument("--data", dest="data_dir", type=Path, help="data dir (CONFAB_DATA_DIR)")
     add_thumbs_parser(sub)
+    worker = sub.add_parser("worker", help="run a Celery worker for media jobs (CONFAB_JOBS_URL)")
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes (default: CONFAB_MEDIA_RENDER_PROCESSES, or one per core)",
+    )
+    worker.add_argument(
+        "--jobs-url", metavar="URL", help="broker: redis://... or amqp://... (CONFAB_JOBS_URL)"
+    )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    from confab.bootstrap import run_worker
+
+    settings = Settings(**_overrides(args, ["jobs_url"]))
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return run_worker(settings, args.concurrency)
+    except ConfabError as exc:  # a bad CONFAB_JOBS_URL or blobs URL: say so, no traceback
+        print(f"confab worker: cannot start: {exc.detail or exc.reason}", file=sys.stderr)
+        return 2
 
 
 def _overrides(args: argparse.Namespace, keys: Sequence[str]) -> dict[str, Any]:
@@ -49,6 +86,34 @@ def _run_node(settings: Settings) -> int:
     except ConfabError as exc:  # e.g. a database schema behind the code: say so, no traceback
         print(f"confab: cannot start: {exc.detail or exc.reason}", file=sys.stderr)
         return 1
+
+
+def _without_password(url: str) -> str:
+    """`url` safe to print: its password, if any, masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _run_migrate(settings: Settings) -> int:
+    # Imported on use, like the node: a usage error never pays for loading the adapters.
+    from confab.bootstrap import migrate_database
+
+    # The command says what happened itself; the adapters' warnings would only repeat it.
+    configure_logging("ERROR", settings.log_json)
+    shown = _without_password(settings.resolved_database_url())
+    try:
+        before, after = asyncio.run(migrate_database(settings))
+    except ConfabError as exc:  # unreachable, refused, or a schema newer than this code
+        print(f"confab: cannot migrate {shown}: {exc.detail or exc.reason}", file=sys.stderr)
+        return 2 if isinstance(exc, InvalidInput) else 1
+    if before == after:
+        print(f"confab: {shown} is at {after}: nothing to do")
+    else:
+        print(f"confab: migrated {shown} from {before or 'an empty schema'} to {after}")
+    return 0
 
 
 def _batch_runtime(settings: Settings) -> BatchRuntime:
@@ -74,8 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             settings = Settings(**_overrides(args, ["host", "port", "data_dir", "roles"]))
             return _run_node(settings)
+        if args.command == "migrate":
+            return _run_migrate(Settings(**_overrides(args, ["database_url", "data_dir"])))
         if args.command == "thumbs":
             return _run_thumbs(args)
+        if args.command == "worker":
+            return _run_worker(args)
     except ValidationError as exc:
         print(f"confab: invalid setting: {exc}", file=sys.stderr)
         return 2

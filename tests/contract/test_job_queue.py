@@ -1,4 +1,9 @@
-"""Every JobQueue passes the same contract; process isolation is the pool's extra."""
+"""Every JobQueue passes the same contract; process isolation is the pool's extra.
+
+The Celery queues run the contract against real workers (subprocesses) on Redis and on
+RabbitMQ; their own extras (redelivery after a lost worker, retries, warm shutdown) are in
+tests/contract/test_job_queue_celery.py.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,26 @@ from confab.adapters.jobs_pool import LocalProcessPool
 from confab.core.errors import NotFound, Unprocessable, UpstreamTimeout
 from confab.core.memory import InlineJobQueue
 from confab.core.ports import JobQueue
-from tests.contract.tasks import TEST_TASKS
+from tests.contract.celery_fleet import CeleryTarget
+from tests.contract.tasks import TEST_TASKS, Described, Label
 
 
-@pytest.fixture(params=["inline", "pool"])
+@pytest.fixture(params=["inline", "pool", "celery-redis", "celery-rabbitmq"])
 async def queue(request: pytest.FixtureRequest) -> AsyncIterator[JobQueue]:
     jobs: JobQueue
+    target: CeleryTarget | None = None
     if request.param == "pool":
         jobs = LocalProcessPool(TEST_TASKS, processes=2, recycle_after=50)
+    elif request.param.startswith("celery-"):
+        target = request.getfixturevalue(f"{request.param.removeprefix('celery-')}_target")
+        jobs = target.job_queue()
     else:
         jobs = InlineJobQueue(TEST_TASKS)
     yield jobs
     await jobs.close()
+    if target is not None:
+        # Every call cleans up its blobs, whatever its outcome.
+        assert target.leftover_blobs() == []
 
 
 async def test_runs_a_task_and_returns_its_result(queue: JobQueue) -> None:
@@ -40,6 +53,12 @@ async def test_expected_errors_come_back_with_their_reason(queue: JobQueue) -> N
 async def test_unknown_task_is_refused(queue: JobQueue) -> None:
     with pytest.raises(NotFound):
         await queue.call("nope")
+
+
+async def test_bytes_and_dataclasses_cross_the_queue(queue: JobQueue) -> None:
+    data = bytes(range(256)) * 64
+    result = await queue.call("describe", data, Label("x", (1, 2)), timeout=20)
+    assert result == Described(label=Label("x", (1, 2)), data=data[::-1], length=len(data))
 
 
 async def test_task_past_its_timeout_fails_clearly(queue: JobQueue) -> None:

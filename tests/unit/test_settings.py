@@ -49,3 +49,20 @@ def test_security_key_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None
     assert "hunter2" not in repr(settings)
     assert settings.media_security_key is not None
     assert settings.media_security_key.get_secret_value() == "hunter2"
+
+
+def test_a_chat_node_names_where_media_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFAB_MEDIA_URL", "http://media-host:8001")
+    monkeypatch.setenv("CONFAB_MEDIA_CLIENT_TIMEOUT", "2.5")
+    settings = Settings()
+    assert settings.media_url == "http://media-host:8001"
+    assert settings.media_client_timeout == 2.5
+    assert settings.media_client_retries == 2
+    monkeypatch.delenv("CONFAB_MEDIA_URL")
+    assert Settings().media_url is None  # default: no remote media (attachments refused)
+    with pytest.raises(ValidationError):
+        Settings(media_client_timeout=0)
+    for bad in ("media-host:8001", "ftp://media-host", "http://"):
+        with pytest.raises(ValidationError):
+            Settings(media_url=bad)
+    assert Settings(media_url="https://lb.example/").media_url == "https://lb.example/"

@@ -7,6 +7,7 @@ Nothing is read at import time.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -43,6 +44,20 @@ class Settings(BaseSettings):
     jobs_url: str = "local://"
     blobs_url: str | None = None
 
+    # job queue on Celery (CONFAB_JOBS_URL redis://... or amqp://...)
+    jobs_result_url: str | None = Field(
+        default=None, description="Celery result backend; None: the Redis broker, or rpc://"
+    )
+    # "celery": Celery's default, the Redis list deploy/k8s's KEDA ScaledObject watches.
+    jobs_queue: str = Field(default="celery", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    jobs_queue_wait_seconds: float = Field(
+        default=60.0, gt=0, description="a job no worker starts by then expires unrun"
+    )
+    jobs_visibility_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="Redis broker: a lost worker's job comes back then"
+    )
+    jobs_max_retries: int = Field(default=3, ge=0, description="for transient failures")
+
     # database (postgresql:// URLs are served by asyncpg, sqlite:// by the sqlite3 module)
     database_pool_size: int = Field(default=10, ge=1, description="connections per node")
     database_sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
@@ -69,6 +84,16 @@ class Settings(BaseSettings):
         default=500, ge=0, description="larger: no presence frames, partial `joined` list"
     )
     chat_typing_interval_seconds: float = Field(default=3.0, ge=0)
+
+    # chat -> media over HTTP, when this node runs chat without media (a media node or the
+    # load balancer in front of the media nodes; requests signed with the media security key)
+    media_url: str | None = Field(default=None, description="e.g. http://media-host:8001")
+    media_client_connect_timeout: float = Field(default=2.0, gt=0)
+    media_client_timeout: float = Field(
+        default=5.0, gt=0, description="attachments: a send waits at most about this long"
+    )
+    media_client_preview_timeout: float = Field(default=45.0, gt=0, description="link previews")
+    media_client_retries: int = Field(default=2, ge=0, description="on connection errors, 5xx")
 
     # media: security
     media_security_key: SecretStr | None = None
@@ -108,6 +133,13 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one role is needed")
         return list(dict.fromkeys(value))
+
+    @field_validator("media_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError("CONFAB_MEDIA_URL is http(s)://host[:port][/prefix]")
+        return value
 
     def render_processes(self) -> int:
         """Number of render worker processes to start."""

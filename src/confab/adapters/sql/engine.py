@@ -87,12 +87,9 @@ class Database:
         else:
             options: dict[str, Any] = {"poolclass": NullPool}
             if pooled:
-                # Overflow absorbs bursts; the pool itself is what a node keeps open.
-                options = {
-                    "pool_size": pool_size,
-                    "max_overflow": pool_size // 2,
-                    "pool_recycle": 1800,
-                }
+                # The setting is a hard cap (no overflow): a fleet's nodes times their pool
+                # must stay under the server's max_connections. Past it, callers queue.
+                options = {"pool_size": pool_size, "max_overflow": 0, "pool_recycle": 1800}
             self._async = create_async_engine(url, **options)
 
     @property

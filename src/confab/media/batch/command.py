@@ -124,7 +124,14 @@ def add_thumbs_parser(
         "--processes",
         type=_flag_type(parse_positive, "count"),
         metavar="N",
-        help="render processes (default: one per core)",
+        help="render processes (default: one per core); with --jobs-url, the renders in "
+        "flight are twice this",
+    )
+    parser.add_argument(
+        "--jobs-url",
+        metavar="URL",
+        help="render on Celery workers (`confab worker`) through this broker, redis://... or "
+        "amqp://... (CONFAB_JOBS_URL); they must see CONFAB_BLOBS_URL too",
     )
     parser.add_argument(
         "--allow-network",
@@ -198,6 +205,8 @@ def plan_thumbs(args: argparse.Namespace, stdin: TextIO) -> ThumbsPlan:
         update["media_fetch_per_host_rate"] = args.rate
     if args.processes is not None:
         update["media_render_processes"] = args.processes
+    if getattr(args, "jobs_url", None) is not None:
+        update["jobs_url"] = args.jobs_url
     if args.allow_network:
         update["media_allow_networks"] = [*settings.media_allow_networks, *args.allow_network]
     settings = settings.model_copy(update=update)

@@ -2,13 +2,16 @@
 
 Thin entry points: the work lives in `confab.media.imaging.render`. Arguments and results
 are plain picklable data; a source is a local file path (read by the worker itself, so no
-large bytes cross the process boundary) or the fetched bytes.
+large bytes cross the process boundary) or the fetched bytes. Remote workers (Celery) get
+JSON: the codec in `confab.adapters.jobs_celery_codec` follows these type hints, and a
+`LocalFile` reaches them as the file's bytes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from confab.core.tasks import LocalFile
 from confab.media.domain.options import OutputFormat, Rendered, RenderOptions, SourceInfo
 from confab.media.imaging.limits import RenderLimits
 
@@ -27,7 +30,7 @@ def init_worker(cache_max_ops: int, extra_loaders: tuple[str, ...]) -> None:
 
 
 def render(
-    source: str | bytes,
+    source: LocalFile | bytes,
     options: RenderOptions,
     auto_formats: tuple[OutputFormat, ...],
     limits: RenderLimits,
@@ -45,7 +48,7 @@ def probe(data: bytes, limits: RenderLimits) -> SourceInfo:
     return work.probe(data, limits)
 
 
-def plan(source: str | bytes, options: RenderOptions, limits: RenderLimits) -> dict[str, Any]:
+def plan(source: LocalFile | bytes, options: RenderOptions, limits: RenderLimits) -> dict[str, Any]:
     """thumbor's /meta for `source` (see `confab.media.imaging.render.plan`)."""
     from confab.media.imaging import render as work
 
