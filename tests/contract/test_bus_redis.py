@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,9 @@ from tests.contract.test_bus import Inbox
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> PrivateRedis:
+def server(tmp_path: Path) -> Iterator[PrivateRedis]:
     with private_redis(tmp_path) as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 @pytest.fixture
