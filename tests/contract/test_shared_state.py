@@ -223,7 +223,7 @@ async def test_a_dead_nodes_users_go_offline_at_the_next_sweep(state: RedisState
     assert await alive.online("r", ["ann", "bob"]) == {"bob"}
     # It was only stalled: its next call learns its entries are gone, and refills them.
     assert not await dying.heartbeat()
-    assert await dying.heartbeat()  # reported once
+    assert not await dying.heartbeat()  # until refilled
     assert await dying.replace([("ann", "r"), ("bob", "r")]) == ([("ann", "r")], [])
     assert await alive.online("r", ["ann", "bob"]) == {"ann", "bob"}
     await dying.close()
@@ -275,3 +275,32 @@ async def test_an_unreachable_redis_is_unavailable_and_the_chat_side_limits_loca
         signin = FallbackAttemptLimiter(attempts, MemoryAttemptLimiter(1, 60), pause=60)
         assert [await signin.allow("k"), await signin.allow("k")] == [True, False]
         await down.close()
+
+
+async def test_after_redis_forgot_everything_nodes_refill_and_leaves_are_announced(
+    tmp_path: Path,
+) -> None:
+    with private_redis(tmp_path) as server:
+        url = server.url()
+        a, b = RedisState(url), RedisState(url)
+        on_a, on_b = RedisPresenceStore(a), RedisPresenceStore(b)
+        try:
+            await on_a.update([("ann", "r", True), ("bob", "r", True), ("cat", "r", True)])
+            await on_b.update([("bob", "r", True)])
+            server.kill()
+            server.start()  # empty
+            # ann left node a meanwhile: nobody holds her, so that is announced.
+            assert await on_a.update([("ann", "r", False)]) == [True]
+            assert not await on_a.heartbeat()
+            assert not await on_b.heartbeat()
+            came, went = await on_b.replace([("bob", "r")])
+            assert (came, went) == ([("bob", "r")], [])
+            # a's leave of bob before its refill: b holds him, so nothing to announce.
+            assert await on_a.update([("bob", "r", False)]) == [False]
+            assert await on_a.replace([("cat", "r")]) == ([("cat", "r")], [])
+            assert await on_a.heartbeat()
+            assert await on_a.update([("dan", "r", False)]) == [False]  # sure again
+            assert await on_b.online("r", ["ann", "bob", "cat"]) == {"bob", "cat"}
+        finally:
+            await a.close()
+            await b.close()

@@ -6,9 +6,9 @@ every key and pub/sub channel Confab uses starts with it, so several deployments
 test runs) can share one server. Pub/sub channels ignore the db number: the prefix is
 what keeps them apart.
 
-Clients never retry inside redis-py: callers decide (the bus reconnects with backoff,
-limiters fall back to local state), and socket timeouts keep a hung server from hanging
-a request.
+Clients retry at most once inside redis-py (a connection found closed): beyond that
+callers decide (the bus reconnects with backoff, limiters fall back to local state), and
+socket timeouts keep a hung server from hanging a request.
 """
 
 from __future__ import annotations
@@ -88,10 +88,10 @@ def parse_redis_url(url: str) -> RedisTarget:
     return RedisTarget(url=clean, prefix=prefix)
 
 
-def _options(connect_timeout: float, timeout: float) -> dict[str, Any]:
+def _options(connect_timeout: float, timeout: float, retries: int = 0) -> dict[str, Any]:
     return {
         "protocol": 2,  # plain replies (pub/sub messages as arrays), any server version
-        "retry": Retry(NoBackoff(), 0),
+        "retry": Retry(NoBackoff(), retries),
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": timeout,
         "socket_keepalive": True,
@@ -116,8 +116,12 @@ def command_client(
     timeout: float = 1.0,
     single_connection: bool = False,
 ) -> Redis:
-    """A client for commands: a bounded pool, or one connection used in turn."""
-    options = _options(connect_timeout, timeout)
+    """A client for commands: a bounded pool, or one connection used in turn.
+
+    A command is tried again once, at once, on a connection error: after a Redis restart
+    the first use of each pooled connection finds it closed.
+    """
+    options = _options(connect_timeout, timeout, retries=1)
     try:
         if single_connection:
             return Redis.from_url(target.url, single_connection_client=True, **options)

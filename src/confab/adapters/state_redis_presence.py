@@ -55,16 +55,27 @@ local function leave(member)
 end
 """
 
-# ARGV[4..]: "1"/"0" then a member, per change. Returns {existed, changed...}.
+# ARGV[4] "1" if this node registered before, ARGV[5] "1" if it knows its entries were
+# lost; ARGV[6..]: "1"/"0" then a member, per change. Returns {existed, changed...}.
+# While entries may have been lost, leaving a pair this node no longer holds counts as
+# a change when no node holds it: better an extra "offline" than a user stuck online.
 _UPDATE = (
     _RENEW
     + """
+local unsure = (existed == 0 and ARGV[4] == '1') or ARGV[5] == '1'
 local out = {existed}
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
+  local member = ARGV[i + 1]
   if ARGV[i] == '1' then
-    out[#out + 1] = enter(ARGV[i + 1])
+    out[#out + 1] = enter(member)
+  elseif leave(member) == 1 then
+    out[#out + 1] = 1
+  elseif unsure and redis.call('SISMEMBER', KEYS[2], member) == 0 then
+    local space = string.find(member, ' ', 1, true)
+    local room, user = string.sub(member, 1, space - 1), string.sub(member, space + 1)
+    out[#out + 1] = 1 - redis.call('HEXISTS', rooms .. room, user)
   else
-    out[#out + 1] = leave(ARGV[i + 1])
+    out[#out + 1] = 0
   end
 end
 return out
@@ -156,7 +167,7 @@ class RedisPresenceStore:
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._drop = client.register_script(_DROP)
         self._registered = False  # a call succeeded: our expiry should be there
-        self._lost = False  # ... and once was not: our entries were lost
+        self._lost = False  # ... and once was not: our entries were lost (until refilled)
 
     @property
     def heartbeat_interval(self) -> float | None:
@@ -180,6 +191,7 @@ class RedisPresenceStore:
     async def update(self, changes: Sequence[tuple[str, str, bool]]) -> list[bool]:
         """See `PresenceStore.update`."""
         keys, args = self._renewal()
+        args += ["1" if self._registered else "0", "1" if self._lost else "0"]
         for user, room, present in changes:
             args += ["1" if present else "0", _member(user, room)]
         reply = await self._call(self._update, keys, args, "presence update")
@@ -208,9 +220,7 @@ class RedisPresenceStore:
         """See `PresenceStore.heartbeat`."""
         keys, args = self._renewal()
         self._saw(await self._call(self._heartbeat, keys, args, "presence heartbeat"))
-        intact = not self._lost
-        self._lost = False
-        return intact
+        return not self._lost  # until `replace` refills them
 
     async def sweep(self) -> list[Pair]:
         """See `PresenceStore.sweep`."""
