@@ -14,10 +14,10 @@ its store. `subscribe` returns after Redis confirmed the subscription (later pub
 are then surely received); while Redis is down it returns at once and the subscription
 is made, and reported as a gap, when Redis is back.
 
-`publish` never raises and never hangs the sender: it retries briefly (`publish_retry`
-seconds), then logs and drops the message (stored anyway; the consumers' repair covers
-it). After a drop, publishes try once only for a second, so an outage does not slow
-every send by the retry window.
+`publish` never raises and never hangs the sender: it retries briefly (within
+`publish_retry` seconds in all), then logs and drops the message (stored anyway; the
+consumers' repair covers it). After a drop, publishes try once, briefly, for a second,
+so an outage does not slow every send by the whole retry window.
 """
 
 from __future__ import annotations
@@ -138,20 +138,28 @@ class RedisBus:
     # publishing
 
     async def publish(self, channel: str, message: bytes) -> None:
-        """One PUBLISH; on failure retry briefly, then log and drop (never raise)."""
+        """One PUBLISH; on failure retry briefly, then log and drop (never raise).
+
+        The whole call, waiting for the connection included, is bounded by
+        `publish_retry` seconds (a fifth of it during the second after a drop), so even
+        a server that accepts but never answers cannot hold a sender longer.
+        """
         if self._closed:
             return
         key = (self._prefix + channel).encode()
         loop = asyncio.get_running_loop()
         start = loop.time()
-        deadline = start + (self._publish_retry if start >= self._quiet_until else 0.0)
+        quiet = start < self._quiet_until
+        deadline = start + (self._publish_retry / 5 if quiet else self._publish_retry)
         delay = _BACKOFF_START
         while True:
             try:
-                await self._publisher.publish(key, message)
+                async with asyncio.timeout_at(deadline):
+                    await self._publisher.publish(key, message)
                 return
             except DOWN_ERRORS as error:
-                if loop.time() + delay > deadline or self._closed:
+                # (A timeout of the whole budget lands here too: TimeoutError.)
+                if quiet or loop.time() + delay >= deadline or self._closed:
                     self._drop(channel, error)
                     self._quiet_until = loop.time() + 1.0
                     return
