@@ -197,6 +197,14 @@ async def test_a_failed_or_forgetful_store_is_refilled_at_the_next_heartbeat() -
     store.dead = [("zed", "r")]  # another node died with zed on it
     await asyncio.sleep(0.1)
     assert rec.events()[-1] == ("r", "zed", False)
+    # ann leaves while the store is down, and it comes back empty: still announced.
+    store.failing = True
+    presence.left("ann", "r")
+    await settle()
+    store.forget()
+    store.failing = False
+    await asyncio.sleep(0.1)
+    assert rec.events()[-1] == ("r", "ann", False)
     await presence.close()
 
 

@@ -71,8 +71,8 @@ class RedisState:
         url: str,
         *,
         max_connections: int = 16,
-        connect_timeout: float = 1.0,
-        timeout: float = 1.0,
+        connect_timeout: float = 0.5,
+        timeout: float = 0.5,  # a client frame waits at most about twice this once
     ) -> None:
         self.target: RedisTarget = parse_redis_url(url)
         self.client: Redis = command_client(

@@ -163,6 +163,9 @@ class Presence:
         self._worker: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self._dirty = False  # a store call failed: refill it at the next heartbeat
+        # Leaves the store may not have seen (its call failed): checked after the refill,
+        # since a store that restarted empty cannot report them as gone.
+        self._unsure: set[Pair] = set()
         self._closed = False
 
     def is_present(self, user: str, room: str) -> bool:
@@ -266,6 +269,7 @@ class Presence:
                 except Exception:
                     log.warning("updating presence failed", exc_info=True)
                     self._dirty = True
+                    self._unsure.update((u, r) for u, r, present in batch if not present)
                     continue
                 for (user, room, present), changed in zip(batch, results, strict=True):
                     if changed:
@@ -286,6 +290,17 @@ class Presence:
             await self._send(user, room, False)
         for user, room in came:
             await self._send(user, room, True)
+        unsure, self._unsure = self._unsure, set()
+        for user, room in unsure:
+            if (user, room) in went or self.is_present(user, room):
+                continue
+            try:
+                gone = not await self._store.online(room, [user])
+            except Exception:
+                self._unsure.add((user, room))  # next refill
+                continue
+            if gone:
+                await self._send(user, room, False)
 
     async def _heartbeat(self, interval: float) -> None:
         """Keep this node's entries alive; refill them if lost; sweep dead nodes."""
