@@ -121,6 +121,7 @@ class RedisBus:
         self._tasks: set[asyncio.Task[None]] = set()
         self._received = 0  # replies read on the subscriber connection (keepalive)
         self._quiet_until = 0.0
+        self._logged_drop: float | None = None
         self._closed = False
         # figures for tests and metrics
         self.reconnects = 0
@@ -171,8 +172,10 @@ class RedisBus:
 
     def _drop(self, channel: str, error: BaseException) -> None:
         self.dropped += 1
-        # One line per outage second at most: a storm of sends must not flood the log.
-        if self.dropped == 1 or asyncio.get_running_loop().time() >= self._quiet_until:
+        # A line every 10 s at most: a storm of sends during an outage must not flood the log.
+        now = asyncio.get_running_loop().time()
+        if self._logged_drop is None or now - self._logged_drop >= 10.0:
+            self._logged_drop = now
             log.warning(
                 "Redis bus publish dropped (receivers repair from the store)",
                 extra={"channel": channel, "error": str(error), "dropped": self.dropped},
