@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from confab.adapters.blobs_fs import FileBlobStore
+from confab.adapters.bus_redis import RedisBus
 from confab.adapters.jobs_pool import LocalProcessPool
 from confab.adapters.media_http import HttpMediaClient
 from confab.adapters.sql.chatstore import SqlChatStore
@@ -28,8 +29,14 @@ from confab.adapters.sql.migrate import (
     head_revision,
     upgrade_to_head,
 )
+from confab.adapters.redis_common import is_redis_url
+from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
+from confab.adapters.state_redis_presence import RedisPresenceStore
 from confab.chat.ports import MediaClient
+from confab.chat.presence import PresenceStore
+from confab.chat.ratelimit import RateLimiter
 from confab.chat.services import ChatConfig, build_chat_services
+from confab.chat.services.throttle import AttemptLimiter
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
@@ -95,11 +102,39 @@ def make_blob_store(url: str) -> BlobStore:
 
 
 def make_bus(url: str) -> Bus:
-    """The bus a URL names: `memory://` (in-process)."""
+    """The bus a URL names: `memory://` (in-process) or `redis://` / `rediss://` (Redis
+    pub/sub; `?prefix=...` sets the key and channel prefix, default `confab:`)."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
         return InProcessBus()
+    if is_redis_url(url):
+        return RedisBus(url)
     raise InvalidInput(f"unsupported bus URL scheme {scheme!r}", code="bad_setting")
+
+
+@dataclass
+class SharedChatState:
+    """Chat state every node must agree on; all None: each process keeps its own."""
+
+    signin: AttemptLimiter | None = None
+    rate: RateLimiter | None = None
+    presence: PresenceStore | None = None
+
+
+def make_shared_chat_state(settings: Settings, closers: list[Closer]) -> SharedChatState:
+    """Sign-in throttling, WebSocket rate limits and presence: in Redis when the bus is
+    there (every node then shares them), else in this process."""
+    if not is_redis_url(settings.bus_url):
+        return SharedChatState()
+    state = RedisState(settings.bus_url)
+    closers.append(state.close)
+    return SharedChatState(
+        signin=RedisAttemptLimiter(
+            state, settings.chat_signin_attempts, settings.chat_signin_window_seconds
+        ),
+        rate=RedisRateLimiter(state, settings.chat_ws_rate, settings.chat_ws_burst),
+        presence=RedisPresenceStore(state),
+    )
 
 
 def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQueue:
@@ -289,10 +324,21 @@ async def _build_chat(
 ) -> list[BaseRoute]:
     store = await open_chat_store(settings)
     closers.append(store.close)
+    shared = make_shared_chat_state(settings, closers)
     # media None (chat without media in this process): attachments refused, no previews.
-    services = build_chat_services(store, bus, ChatConfig.from_settings(settings), media=media)
+    services = build_chat_services(
+        store, bus, ChatConfig.from_settings(settings), media=media, limiter=shared.signin
+    )
     closers.append(services.messages.aclose)
-    realtime = ws_routes(services, bus, RealtimeConfig.from_settings(settings), closers, metrics)
+    realtime = ws_routes(
+        services,
+        bus,
+        RealtimeConfig.from_settings(settings),
+        closers,
+        metrics,
+        limiter=shared.rate,
+        presence=shared.presence,
+    )
     return api_routes(services) + realtime + client_routes()
 
 

@@ -8,6 +8,7 @@ import json
 from confab.chat.hub import Hub
 from confab.chat.outgoing import Outgoing
 from confab.core.memory import InProcessBus
+from confab.core.ports import GapHandler, MessageHandler, Subscription
 
 
 def msg(seq: int, room: str = "r") -> bytes:
@@ -136,6 +137,70 @@ async def test_a_gap_is_repaired_from_the_store_before_delivering() -> None:
     assert source.replays == [("r", 1)]
     await publish(bus, msg(3))  # late duplicate
     assert sub.seqs() == [1, 2, 3, 4]
+    await hub.close()
+
+
+class GapBus(InProcessBus):
+    """An in-process bus that can pretend it reconnected: calls every `on_gap`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gap_handlers: list[GapHandler] = []
+
+    async def subscribe(
+        self, channel: str, handler: MessageHandler, *, on_gap: GapHandler | None = None
+    ) -> Subscription:
+        if on_gap is not None:
+            self.gap_handlers.append(on_gap)
+        return await super().subscribe(channel, handler, on_gap=on_gap)
+
+    async def reconnected(self) -> None:
+        for on_gap in self.gap_handlers:
+            await on_gap()
+
+
+async def test_a_bus_gap_is_caught_up_from_the_store_without_a_later_frame() -> None:
+    bus, source = GapBus(), Source()
+    hub = Hub(bus, source)
+    sub, late = Sub(), Sub("bob")
+    await hub.join(sub, "r", sub.greet)
+    await publish(bus, msg(1))
+    source.store(1, 2, 3)  # 2 and 3 were published while the bus was down
+    await bus.reconnected()
+    await settle()
+    assert sub.seqs() == [1, 2, 3]
+    assert source.replays == [("r", 1)]
+    await publish(bus, msg(3))  # a late copy is dropped; the next one flows
+    await publish(bus, msg(4))
+    assert sub.seqs() == [1, 2, 3, 4]
+    await bus.reconnected()  # nothing missed this time: no replay
+    await settle()
+    assert source.replays == [("r", 1)] and sub.seqs() == [1, 2, 3, 4]
+    # A gap report for a room nobody here is in any more does nothing.
+    hub.leave(sub, "r")
+    await bus.reconnected()
+    await settle()
+    assert late.frames == [] and hub.rooms() == []
+    await hub.close()
+
+
+async def test_a_bus_gap_waits_its_turn_behind_a_repair() -> None:
+    bus, source = GapBus(), Source()
+    hub = Hub(bus, source)
+    sub = Sub()
+    await hub.join(sub, "r", sub.greet)
+    source.store(1, 2, 3, 4, 5)
+    source.gate = asyncio.Event()
+    repair = asyncio.create_task(bus.publish("room.r", msg(3)))
+    await settle()
+    await bus.reconnected()
+    await publish(bus, msg(6))
+    source.store(6)
+    assert sub.seqs() == []
+    source.gate.set()
+    await repair
+    await settle()
+    assert sub.seqs() == [1, 2, 3, 4, 5, 6]
     await hub.close()
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Collection, Sequence
 
-from confab.chat.presence import Presence, TypingThrottle
+from confab.chat.presence import MemoryPresenceStore, Pair, Presence, TypingThrottle
 
 
 class Recorder:
@@ -71,6 +72,139 @@ async def test_zero_grace_extra_leaves_and_publish_failures() -> None:
     presence.left("ann", "a")
     await settle()
     assert not presence.is_present("ann", "a")
+    await presence.close()
+
+
+async def test_online_is_shared_by_nodes_and_announced_once() -> None:
+    board: dict[Pair, set[int]] = {}
+    rec = Recorder()
+    a = Presence(rec.publish, grace=0, store=MemoryPresenceStore(board))
+    b = Presence(rec.publish, grace=0, store=MemoryPresenceStore(board))
+    a.entered("ann", "r")
+    await settle()
+    b.entered("ann", "r")  # a second tab, on the other node
+    await settle()
+    assert rec.events() == [("r", "ann", True)]
+    assert await b.online("r", ["ann", "bob"]) == {"ann"}
+    assert not b.is_present("bob", "r")
+    a.left("ann", "r")
+    await settle()
+    assert rec.events() == [("r", "ann", True)]  # still on b
+    b.left("ann", "r")
+    await settle()
+    assert rec.events() == [("r", "ann", True), ("r", "ann", False)]
+    assert await a.online("r", ["ann"]) == set()
+    await a.close()
+    await b.close()
+
+
+async def test_moving_to_another_node_within_grace_is_invisible() -> None:
+    board: dict[Pair, set[int]] = {}
+    rec = Recorder()
+    a = Presence(rec.publish, grace=0.1, store=MemoryPresenceStore(board))
+    b = Presence(rec.publish, grace=0.1, store=MemoryPresenceStore(board))
+    a.entered("ann", "r")
+    await settle()
+    a.left("ann", "r")  # node a's connection dropped; the client reconnects to b
+    b.entered("ann", "r")
+    await asyncio.sleep(0.2)
+    await settle()
+    assert rec.events() == [("r", "ann", True)]
+    assert await a.online("r", ["ann"]) == {"ann"}
+    await a.close()
+    await b.close()
+
+
+async def test_closing_a_node_announces_who_went_with_it() -> None:
+    board: dict[Pair, set[int]] = {}
+    rec = Recorder()
+    a = Presence(rec.publish, grace=5, store=MemoryPresenceStore(board))
+    b = Presence(rec.publish, grace=5, store=MemoryPresenceStore(board))
+    a.entered("ann", "r")
+    a.entered("bob", "r")
+    b.entered("bob", "r")
+    await settle()
+    a.left("ann", "r")  # in its grace period when the node stops
+    await a.close()
+    assert sorted(rec.events()) == [("r", "ann", False), ("r", "ann", True), ("r", "bob", True)]
+    assert await b.online("r", ["ann", "bob"]) == {"bob"}
+    a.entered("cat", "r")  # after close: ignored
+    await settle()
+    assert await b.online("r", ["cat"]) == set()
+    await b.close()
+
+
+class FlakyStore(MemoryPresenceStore):
+    """Fails when told to; beats fast; can forget everything (a restarted Redis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+        self.intact = True
+        self.dead: list[Pair] = []
+
+    @property
+    def heartbeat_interval(self) -> float | None:
+        return 0.02
+
+    async def update(self, changes: Sequence[tuple[str, str, bool]]) -> list[bool]:
+        if self.failing:
+            raise ConnectionError("store down")
+        return await super().update(changes)
+
+    async def replace(self, present: Collection[Pair]) -> tuple[list[Pair], list[Pair]]:
+        if self.failing:
+            raise ConnectionError("store down")
+        return await super().replace(present)
+
+    async def online(self, room: str, users: Sequence[str]) -> set[str]:
+        if self.failing:
+            raise ConnectionError("store down")
+        return await super().online(room, users)
+
+    async def heartbeat(self) -> bool:
+        if self.failing:
+            raise ConnectionError("store down")
+        intact, self.intact = self.intact, True
+        return intact
+
+    async def sweep(self) -> list[Pair]:
+        dead, self.dead = self.dead, []
+        return dead
+
+    def forget(self) -> None:
+        self.board.clear()
+        self._mine.clear()
+        self.intact = False
+
+
+async def test_a_failed_or_forgetful_store_is_refilled_at_the_next_heartbeat() -> None:
+    rec = Recorder()
+    store = FlakyStore()
+    presence = Presence(rec.publish, grace=0, store=store)
+    store.failing = True
+    presence.entered("ann", "r")
+    await settle()
+    assert rec.events() == []  # the update failed
+    assert await presence.online("r", ["ann", "bob"]) == {"ann"}  # this node's view
+    store.failing = False
+    await asyncio.sleep(0.1)
+    assert rec.events() == [("r", "ann", True)]  # refilled after the next beat
+    assert await presence.online("r", ["ann"]) == {"ann"}
+    store.forget()  # Redis restarted empty
+    await asyncio.sleep(0.1)
+    assert ("ann", "r") in store.board
+    store.dead = [("zed", "r")]  # another node died with zed on it
+    await asyncio.sleep(0.1)
+    assert rec.events()[-1] == ("r", "zed", False)
+    # ann leaves while the store is down, and it comes back empty: still announced.
+    store.failing = True
+    presence.left("ann", "r")
+    await settle()
+    store.forget()
+    store.failing = False
+    await asyncio.sleep(0.1)
+    assert rec.events()[-1] == ("r", "ann", False)
     await presence.close()
 
 

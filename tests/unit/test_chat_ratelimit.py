@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from confab.chat.ratelimit import MemoryRateLimiter, Strikes, TokenBucket
+from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, Strikes, TokenBucket
+from confab.chat.services.throttle import FallbackAttemptLimiter, MemoryAttemptLimiter
+from confab.core.errors import Unavailable
 
 
 class FakeClock:
@@ -58,3 +60,42 @@ def test_strikes_forgive_a_client_that_backs_off() -> None:
     assert strikes.strike()  # the fourth in a row: cut off
     clock.now += 5
     assert not strikes.strike()
+
+
+class Shared:
+    """A shared limiter that can be made unreachable."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.calls = 0
+
+    async def acquire(self, key: str, cost: float = 1.0) -> bool:
+        self.calls += 1
+        if self.down:
+            raise Unavailable("redis away", code="redis_unavailable")
+        return False  # the shared bucket is empty: everything refused
+
+    async def allow(self, key: str) -> bool:
+        return await self.acquire(key)
+
+
+async def test_fallbacks_limit_locally_for_a_while_when_the_shared_limiter_fails() -> None:
+    clock = FakeClock()
+    shared = Shared()
+    limiter = FallbackRateLimiter(
+        shared, MemoryRateLimiter(1.0, 2, clock=clock), pause=5.0, clock=clock
+    )
+    signin = FallbackAttemptLimiter(
+        shared, MemoryAttemptLimiter(1, 60.0, clock=clock), pause=5.0, clock=clock
+    )
+    assert not await limiter.acquire("ann")  # the shared answer counts
+    assert not await signin.allow("k")
+    shared.down = True
+    assert [await limiter.acquire("ann") for _ in range(3)] == [True, True, False]
+    assert [await signin.allow("k"), await signin.allow("k")] == [True, False]
+    assert shared.calls == 4  # one failed call each, then left alone
+    shared.down = False
+    clock.now += 5.0
+    assert not await limiter.acquire("ann")  # back to the shared limiter
+    assert not await signin.allow("k")
+    assert shared.calls == 6

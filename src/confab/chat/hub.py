@@ -8,7 +8,10 @@ Order and gaps: `message` frames carry the room's seq. The hub remembers the las
 delivered per room; a frame at or below it is a duplicate and dropped; a frame past
 `last + 1` means the bus lost some (Redis pub/sub is at-most-once), so the hub reads the
 missing messages from the store and delivers them first. While it does, later frames of
-that room wait in the room's inbox, so every connection sees one total order.
+that room wait in the room's inbox, so every connection sees one total order. When the
+bus reports that it may have lost messages (`on_gap`: it reconnected to its engine), the
+hub reads the room's last seq from the store and repairs up to it in the same way, so
+nothing is missed even if no later message comes to reveal the gap.
 
 A connection in the middle of a `resume` is *held*: live frames for it are kept aside
 while the replay is written, then flushed (`release`), so nothing is lost or doubled
@@ -76,7 +79,7 @@ class _Room:
         self.last = 0
         self.subscription: Subscription | None = None
         self.opening: asyncio.Future[None] | None = None
-        self.inbox: deque[bytes] = deque()
+        self.inbox: deque[bytes | None] = deque()  # None: catch up with the store
         self.busy = False  # a coroutine is processing the inbox
 
     def empty(self) -> bool:
@@ -217,7 +220,9 @@ class Hub:
             # Subscribe before reading last_seq: a message committed after the read is
             # then surely received; one committed before is <= last_seq and dropped.
             state.subscription = await self._bus.subscribe(
-                room_channel(room), partial(self._on_bus, state)
+                room_channel(room),
+                partial(self._on_bus, state),
+                on_gap=partial(self._on_gap, state),
             )
             state.last = await self._source.last_seq(room)
         except BaseException:
@@ -255,6 +260,16 @@ class Hub:
             state.busy = True
             self._spawn(self._drain(state))
 
+    async def _on_gap(self, state: _Room) -> None:
+        # The bus may have lost frames of this room: catch up with the store, in turn
+        # with the frames queued before and after (they are in the same inbox).
+        if self._rooms.get(state.name) is not state:
+            return
+        state.inbox.append(None)
+        if not state.busy:
+            state.busy = True
+            self._spawn(self._drain(state))
+
     async def _drain(self, state: _Room) -> None:
         state.busy = True
         try:
@@ -262,6 +277,11 @@ class Hub:
             batch: list[Outgoing] = []
             while inbox:
                 payload = inbox.popleft()
+                if payload is None:
+                    self._fanout(state, batch)
+                    batch = []
+                    await self._catch_up(state)
+                    continue
                 try:
                     head = jsoncodec.loads(payload)
                     kind = head["type"]
@@ -290,6 +310,16 @@ class Hub:
             self._fanout(state, batch)
         finally:
             state.busy = False
+
+    async def _catch_up(self, state: _Room) -> None:
+        """Deliver what the store has past `state.last` (after the bus lost frames)."""
+        try:
+            last = await self._source.last_seq(state.name)
+        except Exception:
+            log.exception("reading last seq after a bus gap failed", extra={"room": state.name})
+            return
+        if last > state.last:
+            await self._repair(state, last + 1)
 
     async def _repair(self, state: _Room, upto: int) -> None:
         """Deliver the room's messages between `state.last` and `upto` from the store."""

@@ -1,16 +1,22 @@
 """Per-user rate limits for WebSocket frames: token buckets behind a small port.
 
 `RateLimiter` is what the WebSocket layer calls; `MemoryRateLimiter` keeps the buckets in
-this process (the scale-out issue swaps in one shared through Redis). `Strikes` counts the
-refusals of one connection: a client that keeps flooding after `rate_limited` errors is
-disconnected (close code 4008).
+this process, and a limiter shared by every node (Redis, in the adapters) is wrapped in
+`FallbackRateLimiter`, which limits locally while the shared one is unreachable. `Strikes`
+counts the refusals of one connection: a client that keeps flooding after `rate_limited`
+errors is disconnected (close code 4008).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from confab.core.errors import Unavailable
+
+log = logging.getLogger("confab.chat.ratelimit")
 
 Clock = Callable[[], float]
 
@@ -87,6 +93,38 @@ class MemoryRateLimiter:
     def _sweep(self, now: float) -> None:
         for key in [k for k, b in self._buckets.items() if b.full_at() <= now]:
             del self._buckets[key]
+
+
+class FallbackRateLimiter:
+    """A shared limiter, and a local one used while the shared one is unavailable.
+
+    After a failure the shared limiter is left alone for `pause` seconds, so an outage
+    costs one timeout, not one per frame.
+    """
+
+    def __init__(
+        self,
+        shared: RateLimiter,
+        local: MemoryRateLimiter,
+        *,
+        pause: float = 5.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._shared = shared
+        self._local = local
+        self._pause = pause
+        self._clock = clock
+        self._local_until = 0.0
+
+    async def acquire(self, key: str, cost: float = 1.0) -> bool:
+        """See `RateLimiter.acquire`."""
+        if self._clock() >= self._local_until:
+            try:
+                return await self._shared.acquire(key, cost)
+            except Unavailable as error:
+                log.warning("shared rate limit unavailable; limiting per node: %s", error)
+                self._local_until = self._clock() + self._pause
+        return self._local.try_acquire(key, cost)
 
 
 class Strikes:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from confab.core.blobkeys import check_key
-from confab.core.errors import UpstreamTimeout
-from confab.core.ports import MessageHandler
+from confab.core.errors import Unavailable, UpstreamTimeout
+from confab.core.ports import GapHandler, MessageHandler
 from confab.core.tasks import resolve_task
 
 
@@ -49,20 +49,29 @@ class _MemorySubscription:
 
 
 class InProcessBus:
-    """Pub/sub inside one process; handlers run in order of subscription."""
+    """Pub/sub inside one process; handlers run in order of subscription.
+
+    Nothing is ever lost in between, so `on_gap` callbacks never fire.
+    """
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[MessageHandler]] = defaultdict(list)
+        self._closed = False
 
     async def publish(self, channel: str, message: bytes) -> None:
         for handler in list(self._handlers.get(channel, ())):
             await handler(message)
 
-    async def subscribe(self, channel: str, handler: MessageHandler) -> _MemorySubscription:
+    async def subscribe(
+        self, channel: str, handler: MessageHandler, *, on_gap: GapHandler | None = None
+    ) -> _MemorySubscription:
+        if self._closed:
+            raise Unavailable("the bus is closed", code="bus_closed")
         self._handlers[channel].append(handler)
         return _MemorySubscription(self, channel, handler)
 
     async def close(self) -> None:
+        self._closed = True
         self._handlers.clear()
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 MessageHandler = Callable[[bytes], Awaitable[None]]
+# Called when a subscription may have missed messages (the bus reconnected).
+GapHandler = Callable[[], Awaitable[None]]
 
 
 @runtime_checkable
@@ -43,16 +45,29 @@ class Subscription(Protocol):
 
 @runtime_checkable
 class Bus(Protocol):
-    """Publish/subscribe between nodes. At-most-once; consumers repair gaps themselves."""
+    """Publish/subscribe between nodes. At-most-once; consumers repair gaps themselves.
+
+    Messages of one channel reach a subscriber in the order they were published. A bus
+    that can lose messages (a dropped connection to its engine) tells each subscription
+    through `on_gap` once it is receiving again, so the consumer can catch up from its
+    own store even when no later message reveals the gap. `publish` never raises for a
+    bus that is down: it logs and drops (the consumer's repair covers it).
+    """
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Deliver `message` to every current subscriber of `channel` on every node."""
 
-    async def subscribe(self, channel: str, handler: MessageHandler) -> Subscription:
-        """Call `handler` for each message published on `channel` from now on."""
+    async def subscribe(
+        self, channel: str, handler: MessageHandler, *, on_gap: GapHandler | None = None
+    ) -> Subscription:
+        """Call `handler` for each message published on `channel` from now on.
+
+        `on_gap()` runs after the bus reconnected (handlers receive again): messages
+        published meanwhile may have been missed. Raises `Unavailable` after `close`.
+        """
 
     async def close(self) -> None:
-        """Release connections."""
+        """Release connections; subscriptions stop and later publishes are dropped."""
 
 
 @runtime_checkable

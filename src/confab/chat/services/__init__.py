@@ -14,7 +14,11 @@ from confab.chat.services.events import RoomEvents
 from confab.chat.services.messages import MessageService
 from confab.chat.services.passwords import PasswordHasher
 from confab.chat.services.rooms import RoomService
-from confab.chat.services.throttle import AttemptLimiter, MemoryAttemptLimiter
+from confab.chat.services.throttle import (
+    AttemptLimiter,
+    FallbackAttemptLimiter,
+    MemoryAttemptLimiter,
+)
 from confab.core.chatstore import ChatStore
 from confab.core.ports import Bus
 
@@ -47,13 +51,15 @@ def build_chat_services(
     clock: Clock = utc_now,
     media: MediaClient | None = None,
 ) -> ChatServices:
-    """Wire the services; `limiter` defaults to in-memory sign-in throttling.
+    """Wire the services.
 
+    `limiter`: sign-in throttling shared by every node; None counts in this process
+    only (as does the local stand-in while a shared one is unavailable).
     `media`: the media role (attachments, link previews); None refuses attachments.
     """
     events = RoomEvents(bus)
-    if limiter is None:
-        limiter = MemoryAttemptLimiter(config.signin_attempts, config.signin_window_seconds)
+    local = MemoryAttemptLimiter(config.signin_attempts, config.signin_window_seconds)
+    limiter = local if limiter is None else FallbackAttemptLimiter(limiter, local)
     hasher = PasswordHasher(config.hash_params, config.hash_concurrency)
     accounts = AccountService(store, hasher, limiter, config.token_ttl, clock)
     rooms = RoomService(store, events, clock)

@@ -1,13 +1,19 @@
 """Sign-in throttling: attempts counted per key in fixed windows.
 
-The port is tiny so that the scale-out issue can count in Redis (INCR + EXPIRE) instead.
+The port is tiny so that it can count in Redis (shared by every node, in the adapters);
+`FallbackAttemptLimiter` then counts locally while Redis is unreachable.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from confab.core.errors import Unavailable
+
+log = logging.getLogger("confab.chat.throttle")
 
 
 class AttemptLimiter(Protocol):
@@ -49,3 +55,31 @@ class MemoryAttemptLimiter:
             for key, (started, count) in self._windows.items()
             if now - started < self._window
         }
+
+
+class FallbackAttemptLimiter:
+    """A shared limiter, and a local one used (for `pause` s) when the shared one fails."""
+
+    def __init__(
+        self,
+        shared: AttemptLimiter,
+        local: AttemptLimiter,
+        *,
+        pause: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._shared = shared
+        self._local = local
+        self._pause = pause
+        self._clock = clock
+        self._local_until = 0.0
+
+    async def allow(self, key: str) -> bool:
+        """See `AttemptLimiter.allow`."""
+        if self._clock() >= self._local_until:
+            try:
+                return await self._shared.allow(key)
+            except Unavailable as error:
+                log.warning("shared sign-in throttling unavailable; counting per node: %s", error)
+                self._local_until = self._clock() + self._pause
+        return await self._local.allow(key)

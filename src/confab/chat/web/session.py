@@ -266,10 +266,12 @@ class Session:
         _, count = await self._member_access(room)
         small = count <= rt.large_room
         names = await rt.services.rooms.members(room) if small else []
+        # Read before joining (greet cannot wait): who is online on any node.
+        online = await rt.presence.online(room, names) if small else set()
 
         def greet(last_seq: int) -> None:
             if small:
-                members = [(n, n == me or rt.presence.is_present(n, room)) for n in names]
+                members = [(n, n == me or n in online) for n in names]
             else:  # those connected here (this one included), never thousands
                 users = rt.hub.local_users(room, PARTIAL_MEMBERS)
                 members = [(n, True) for n in users]

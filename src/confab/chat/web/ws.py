@@ -18,9 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from confab.chat.hub import Hub
-from confab.chat.presence import Presence, TypingThrottle
+from confab.chat.presence import Presence, PresenceStore, TypingThrottle
 from confab.chat.protocol import ready_frame
-from confab.chat.ratelimit import MemoryRateLimiter, RateLimiter
+from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from confab.chat.services import ChatServices
 from confab.chat.services.events import message_frame, room_channel
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
@@ -91,19 +91,25 @@ def build_realtime(
     config: RealtimeConfig,
     *,
     limiter: RateLimiter | None = None,
+    presence: PresenceStore | None = None,
 ) -> Realtime:
-    """Wire the hub, presence, typing throttle and rate limiter on `bus`."""
+    """Wire the hub, presence, typing throttle and rate limiter on `bus`.
+
+    `limiter` and `presence`: shared by every node (None: this process's own). A shared
+    limiter that fails is stood in for by a local one.
+    """
 
     async def publish(room: str, frame: bytes) -> None:
         await bus.publish(room_channel(room), frame)
 
+    local = MemoryRateLimiter(config.rate, config.burst)
     return Realtime(
         services=services,
         bus=bus,
         hub=Hub(bus, StoreSource(services)),
-        presence=Presence(publish, grace=config.presence_grace),
+        presence=Presence(publish, grace=config.presence_grace, store=presence),
         typing=TypingThrottle(config.typing_interval),
-        limiter=limiter or MemoryRateLimiter(config.rate, config.burst),
+        limiter=local if limiter is None else FallbackRateLimiter(limiter, local),
         strikes=config.strikes,
         send_buffer=config.send_buffer_bytes,
         kernel_send_buffer=config.kernel_send_buffer_bytes,
@@ -202,9 +208,12 @@ def ws_routes(
     config: RealtimeConfig,
     closers: list[Closer],
     metrics: Metrics | None = None,
+    *,
+    limiter: RateLimiter | None = None,
+    presence: PresenceStore | None = None,
 ) -> list[BaseRoute]:
     """The `/ws` route; what must be closed at shutdown is appended to `closers`."""
-    rt = build_realtime(services, bus, config)
+    rt = build_realtime(services, bus, config, limiter=limiter, presence=presence)
     closers.append(rt.close)
     if metrics is not None:
         metrics.registry.register(RealtimeCollector(rt))

@@ -1,0 +1,178 @@
+"""The Redis bus beyond the common contract: what it subscribes, and Redis going away.
+
+Every test that stops Redis runs its own `redis-server` (the shared one is never
+touched).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from confab.adapters.bus_redis import RedisBus
+from confab.adapters.redis_common import parse_redis_url
+from confab.core.errors import InvalidInput
+from tests.contract.redis_servers import PrivateRedis, private_redis
+from tests.contract.test_bus import Inbox
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    with private_redis(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def raw(server: PrivateRedis) -> AsyncIterator[Redis]:
+    client = Redis(host="127.0.0.1", port=server.port)
+    yield client
+    await client.aclose()
+
+
+def fast_bus(url: str) -> RedisBus:
+    return RedisBus(
+        url,
+        connect_timeout=0.5,
+        command_timeout=0.5,
+        publish_retry=0.3,
+        keepalive=0.2,
+        backoff_max=0.2,
+    )
+
+
+async def until_offline(bus: RedisBus) -> None:
+    async with asyncio.timeout(10):
+        while bus.connected:  # noqa: ASYNC110 - the bus exposes a flag, not an event
+            await asyncio.sleep(0.01)
+
+
+async def _channels(raw: Redis) -> set[bytes]:
+    return set(await raw.pubsub_channels())
+
+
+async def test_subscribes_only_channels_with_handlers_and_never_a_pattern(
+    server: PrivateRedis, raw: Redis
+) -> None:
+    bus = fast_bus(server.url("p:"))
+    try:
+        assert await _channels(raw) == set()  # nothing until a handler exists
+        inbox = Inbox()
+        hall = await bus.subscribe("room.hall", inbox.handler)
+        second = await bus.subscribe("room.hall", inbox.handler)
+        await bus.subscribe("room.kitchen", inbox.handler)
+        assert await _channels(raw) == {b"p:room.hall", b"p:room.kitchen"}
+        assert await raw.pubsub_numpat() == 0
+        await hall.cancel()
+        assert await _channels(raw) == {b"p:room.hall", b"p:room.kitchen"}  # one is left
+        await second.cancel()
+        async with asyncio.timeout(5):
+            while await _channels(raw) != {b"p:room.kitchen"}:  # noqa: ASYNC110 - polls Redis
+                await asyncio.sleep(0.01)
+        assert bus.channel_count() == 1
+        # One connection subscribes for the whole node, one publishes.
+        await bus.publish("room.kitchen", b"x")
+        clients = [c for c in await raw.client_list() if c.get("cmd") != "client|list"]
+        assert len(clients) == 2
+    finally:
+        await bus.close()
+
+
+async def test_restart_reconnects_resubscribes_and_reports_the_gap(server: PrivateRedis) -> None:
+    url = server.url()
+    listener, sender = fast_bus(url), fast_bus(url)
+    try:
+        inbox, untouched = Inbox(), Inbox()
+        await listener.subscribe("room.hall", inbox.handler, on_gap=inbox.on_gap)
+        await listener.subscribe("room.other", untouched.handler, on_gap=untouched.on_gap)
+        await sender.publish("room.hall", b"before")
+        await inbox.count(1)
+
+        server.kill()
+        started = time.monotonic()
+        await sender.publish("room.hall", b"while down")  # dropped, never raised
+        await sender.publish("room.hall", b"while down too")
+        assert time.monotonic() - started < 3
+        assert sender.dropped == 2
+        await until_offline(listener)
+
+        server.start()  # same port, empty: subscriptions must be made again
+        await inbox.until(lambda: inbox.gaps == 1, timeout=10)
+        await untouched.until(lambda: untouched.gaps == 1)
+        assert listener.connected and listener.reconnects == 1
+        await sender.publish("room.hall", b"after")
+        assert await inbox.count(2) == [b"before", b"after"]
+        assert untouched.got == []
+    finally:
+        await listener.close()
+        await sender.close()
+
+
+async def test_subscribing_while_redis_is_down_returns_and_catches_up(
+    server: PrivateRedis,
+) -> None:
+    url = server.url()
+    server.kill()
+    listener = fast_bus(url)
+    try:
+        inbox = Inbox()
+        started = time.monotonic()
+        await listener.subscribe("room.hall", inbox.handler, on_gap=inbox.on_gap)
+        assert time.monotonic() - started < 3
+        assert not listener.connected
+        server.start()
+        await inbox.until(lambda: inbox.gaps == 1, timeout=10)
+        sender = fast_bus(url)
+        try:
+            await sender.publish("room.hall", b"hello")
+            assert await inbox.count(1) == [b"hello"]
+        finally:
+            await sender.close()
+    finally:
+        await listener.close()
+
+
+async def test_a_hung_server_is_noticed_by_keepalive(server: PrivateRedis) -> None:
+    """SIGSTOP: the socket stays open but nothing answers; SIGCONT brings it back."""
+    url = server.url()
+    listener, sender = fast_bus(url), fast_bus(url)
+    pid = server.pid()
+    try:
+        inbox = Inbox()
+        await listener.subscribe("room.hall", inbox.handler, on_gap=inbox.on_gap)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            await sender.publish("room.hall", b"lost")  # must not hang the sender
+            assert time.monotonic() - started < 1  # publish_retry is 0.3 s
+            started = time.monotonic()
+            await asyncio.gather(*(sender.publish("room.hall", b"x") for _ in range(50)))
+            assert time.monotonic() - started < 1  # each bounded, even queued behind others
+            assert sender.dropped == 51
+            await until_offline(listener)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await inbox.until(lambda: inbox.gaps >= 1, timeout=10)
+        await sender.publish("room.hall", b"back")
+        await inbox.until(lambda: b"back" in inbox.got)
+    finally:
+        await listener.close()
+        await sender.close()
+
+
+def test_urls_carry_a_key_prefix_and_bad_ones_are_refused() -> None:
+    target = parse_redis_url("redis://h:1/2?prefix=team-a:&socket_timeout=3")
+    assert target.prefix == "team-a:"
+    assert target.url == "redis://h:1/2?socket_timeout=3"
+    assert parse_redis_url("rediss://h").prefix == "confab:"
+    for bad in ("http://h", "redis://h?prefix=", "redis://h?prefix=a%20b"):
+        with pytest.raises(InvalidInput):
+            parse_redis_url(bad)
+    with pytest.raises(InvalidInput):
+        RedisBus("redis://h:notaport")
