@@ -21,6 +21,7 @@ from confab.adapters.blobs_fs import FileBlobStore
 from confab.adapters.bus_redis import RedisBus
 from confab.adapters.jobs_pool import LocalProcessPool
 from confab.adapters.media_http import HttpMediaClient
+from confab.adapters.redis_common import is_redis_url
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.engine import is_sqlite
 from confab.adapters.sql.migrate import (
@@ -29,7 +30,6 @@ from confab.adapters.sql.migrate import (
     head_revision,
     upgrade_to_head,
 )
-from confab.adapters.redis_common import is_redis_url
 from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
 from confab.adapters.state_redis_presence import RedisPresenceStore
 from confab.chat.ports import MediaClient

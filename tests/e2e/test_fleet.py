@@ -173,7 +173,9 @@ async def test_chat_node_killed_during_a_send_storm_nothing_acked_is_lost(
         senders = clients[:5]
         per_sender = 40
         storm = asyncio.gather(*(_send_many(sender, per_sender) for sender in senders))
-        while sum(len(s.acks) for s in senders) < per_sender:  # a quarter of the storm
+        deadline = asyncio.get_running_loop().time() + 60
+        while sum(len(s.acks) for s in senders) < per_sender:  # a fifth of the storm
+            assert asyncio.get_running_loop().time() < deadline, fleet.logs()
             await asyncio.sleep(0.01)
         victim.process.kill()
         victim.process.wait()
