@@ -40,6 +40,9 @@ FLEET_ENV = {
     "CONFAB_MEDIA_ALLOW_UNSAFE": "true",
     "CONFAB_LOG_LEVEL": "WARNING",
     "CONFAB_SHUTDOWN_GRACE_SECONDS": "5",
+    # A killed worker's job comes back quickly (renders here take well under a second).
+    "CONFAB_MEDIA_RENDER_TIMEOUT_SECONDS": "5",
+    "CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS": "8",
 }
 
 
@@ -116,9 +119,9 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
-        """kill -9: no chance to finish or hand back anything."""
+        """kill -9 of the whole process group (the worker and its pool), as a lost machine."""
         if self.process.poll() is None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def stop(self) -> None:
@@ -145,9 +148,11 @@ def start_worker(folder: Path, env: Mapping[str, str], name: str) -> Process:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "confab.cli", "worker", "--concurrency", "1"],
-            env={**os.environ, **env},
+            # INFO: one line per job, which a test reads to see a job run again.
+            env={**os.environ, **env, "CONFAB_LOG_LEVEL": "INFO"},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, for `kill`
         )
     return Process(process, log_path)
 

@@ -7,6 +7,7 @@ client goes through nginx. One fleet serves the module; each test uses its own r
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -127,10 +128,15 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
     while len(list(queued_out.glob("*"))) < 4:
         assert asyncio.get_running_loop().time() < deadline, fleet.logs()
         await asyncio.sleep(0.05)
+    assert len(list(queued_out.glob("*"))) < 24, "the batch ended before the kill"
     fleet.workers[-1].kill()
     fleet.start_worker()
     stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode == 0, (stdout.decode(), stderr.decode(), fleet.logs())
+    summary = json.loads(stdout)["summary"]
+    assert (summary["ok"], summary["failed"]) == (24, 0)
+    # The job the killed worker held came back only after the broker's visibility timeout.
+    assert summary["elapsed"] > float(fleet.env["CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS"])
     local = sorted(p.name for p in local_out.iterdir())
     assert len(local) == 24
     assert sorted(p.name for p in queued_out.iterdir()) == local

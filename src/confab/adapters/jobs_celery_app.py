@@ -59,7 +59,7 @@ class CeleryJobsConfig:
     broker_url: str
     result_url: str | None = None
     queue: str = "celery"
-    visibility_timeout: float = 3600.0
+    visibility_timeout: float = 30.0
     queue_wait: float = 60.0
     max_retries: int = 3
     recycle_after: int = 1000

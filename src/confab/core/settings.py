@@ -53,8 +53,12 @@ class Settings(BaseSettings):
     jobs_queue_wait_seconds: float = Field(
         default=60.0, gt=0, description="a job no worker starts by then expires unrun"
     )
+    # Redis broker: the job of a worker that died (kill -9, lost machine) comes back after
+    # this. It must outlast the longest job (renders stop at media_render_timeout_seconds
+    # + 2 s) or a slow job runs twice, and stay under jobs_queue_wait_seconds or the job
+    # comes back expired: callers would wait in vain.
     jobs_visibility_timeout_seconds: float = Field(
-        default=3600.0, gt=0, description="Redis broker: a lost worker's job comes back then"
+        default=30.0, gt=0, description="Redis broker: a lost worker's job comes back then"
     )
     jobs_max_retries: int = Field(default=3, ge=0, description="for transient failures")
 
