@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from starlette.routing import BaseRoute
@@ -17,15 +18,8 @@ from starlette.types import ASGIApp
 
 from confab.adapters.blobs_fs import FileBlobStore
 from confab.adapters.jobs_pool import LocalProcessPool
-from confab.adapters.sql.chatstore import SqlChatStore
-from confab.adapters.sql.engine import is_sqlite
-from confab.adapters.sql.migrate import check_schema_current, upgrade_to_head
-from confab.chat.ports import MediaClient
-from confab.chat.services import ChatConfig, build_chat_services
-from confab.chat.web.api import api_routes
-from confab.chat.web.client import client_routes
-from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.errors import InvalidInput
+from confab.core.malloc import tune_malloc
 from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
 from confab.core.ports import BlobStore, Bus, JobQueue
@@ -48,6 +42,12 @@ from confab.media.services.uploads import UploadService
 from confab.media.web import media_routes
 from confab.node.app import NodeState, build_app
 from confab.node.server import serve_http
+
+if TYPE_CHECKING:
+    # The chat role's modules (SQLAlchemy, Alembic, argon2...) are imported when a node
+    # runs that role: a media-only node never loads them.
+    from confab.adapters.sql.chatstore import SqlChatStore
+    from confab.chat.ports import MediaClient
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -161,6 +161,10 @@ def _build_media(
 
 async def open_chat_store(settings: Settings) -> SqlChatStore:
     """The chat database: migrated first if embedded (SQLite), else checked to be current."""
+    from confab.adapters.sql.chatstore import SqlChatStore
+    from confab.adapters.sql.engine import is_sqlite
+    from confab.adapters.sql.migrate import check_schema_current, upgrade_to_head
+
     url = settings.resolved_database_url()
     if is_sqlite(url):
         await upgrade_to_head(url)
@@ -181,6 +185,11 @@ async def _build_chat(
     closers: list[Closer],
     media: MediaClient | None = None,
 ) -> list[BaseRoute]:
+    from confab.chat.services import ChatConfig, build_chat_services
+    from confab.chat.web.api import api_routes
+    from confab.chat.web.client import client_routes
+    from confab.chat.web.ws import RealtimeConfig, ws_routes
+
     store = await open_chat_store(settings)
     closers.append(store.close)
     # media None (chat without media in this process): attachments refused, no previews.
@@ -250,6 +259,9 @@ async def _serve(settings: Settings) -> None:
 
 def run_node(settings: Settings) -> int:
     """Run a node until SIGTERM/SIGINT; return the process exit code."""
+    # Before any thread starts: two malloc arenas (the event loop's thread and the rest),
+    # and large blocks (upload bodies, fetched sources) handed back to the system when freed.
+    tune_malloc(arenas=2)
     try:
         import uvloop
 

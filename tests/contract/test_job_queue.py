@@ -12,6 +12,7 @@ from confab.core.errors import NotFound, Unprocessable, UpstreamTimeout
 from confab.core.memory import InlineJobQueue
 from confab.core.ports import JobQueue
 from tests.contract.tasks import TEST_TASKS
+from tests.contract.worker_probe import PROBE_TASKS
 
 
 @pytest.fixture(params=["inline", "pool"])
@@ -77,3 +78,18 @@ async def test_pool_recycles_workers_after_n_tasks() -> None:
         assert len(set(pids)) >= 3
     finally:
         await pool.close()
+
+
+async def test_pool_workers_stay_lean() -> None:
+    # A worker must not re-run the parent's main module (here pytest's script; for the
+    # server, the `confab` CLI with pydantic and the batch command) nor load the server's
+    # framework, settings or metrics: each of those is resident once per worker.
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        modules = set(await pool.call("modules", timeout=30))
+    finally:
+        await pool.close()
+    assert "tests.contract.worker_probe" in modules
+    heavy = {"pytest", "_pytest", "pydantic", "pydantic_settings"}
+    heavy |= {"starlette", "uvicorn", "prometheus_client", "sqlalchemy", "confab.cli"}
+    assert not modules & heavy

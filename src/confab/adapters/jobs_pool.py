@@ -3,6 +3,10 @@
 A task past its timeout has its worker killed; a worker that dies (a decoder crash)
 fails only its own task; workers are recycled after N tasks to bound memory. The pool
 replaces lost workers by itself, so the server keeps serving.
+
+Workers are fresh interpreters (multiprocessing's spawn: the event loop's process, with
+its threads and sockets, is never forked) and stay lean: they import `jobs_pool_worker`
+and their tasks' modules only (see `WorkerContext`).
 """
 
 from __future__ import annotations
@@ -10,33 +14,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import multiprocessing
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import pebble
 
+from confab.adapters.jobs_pool_worker import WorkerContext, init_worker, run
 from confab.core.errors import ConfabError, Unprocessable, UpstreamTimeout
 from confab.core.metrics import Metrics
-from confab.core.tasks import resolve_task
 
 log = logging.getLogger("confab.jobs")
-
-_worker_tasks: dict[str, str] = {}
-
-
-def _init_worker(tasks: dict[str, str], initializer: str | None, initargs: tuple[Any, ...]) -> None:
-    _worker_tasks.update(tasks)
-    if initializer:
-        module_name, _, attr = initializer.partition(":")
-        import importlib
-
-        getattr(importlib.import_module(module_name), attr)(*initargs)
-
-
-def _run(name: str, args: tuple[Any, ...]) -> Any:
-    return resolve_task(_worker_tasks, name)(*args)
 
 
 class LocalProcessPool:
@@ -53,13 +41,12 @@ class LocalProcessPool:
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
-        # forkserver: never fork the event loop's process with its threads and sockets.
         self._pool = pebble.ProcessPool(
             max_workers=processes,
             max_tasks=recycle_after,
-            initializer=_init_worker,
+            initializer=init_worker,
             initargs=(dict(tasks), initializer, initargs),
-            context=multiprocessing.get_context("forkserver"),
+            context=WorkerContext(),
         )
         self.processes = processes
 
@@ -67,7 +54,7 @@ class LocalProcessPool:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            future = self._pool.schedule(_run, args=(task, args), timeout=timeout)
+            future = self._pool.schedule(run, args=(task, args), timeout=timeout)
             return await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError:
             outcome = "timeout"
