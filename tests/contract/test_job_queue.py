@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -90,6 +92,70 @@ async def test_pool_workers_stay_lean() -> None:
     finally:
         await pool.close()
     assert "tests.contract.worker_probe" in modules
-    heavy = {"pytest", "_pytest", "pydantic", "pydantic_settings"}
+    heavy = {"pytest", "_pytest", "pydantic", "pydantic_settings", "asyncio", "ssl"}
     heavy |= {"starlette", "uvicorn", "prometheus_client", "sqlalchemy", "confab.cli"}
     assert not modules & heavy
+
+
+async def test_pool_workers_get_the_malloc_settings() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        assert await pool.call("environ", "MALLOC_ARENA_MAX", timeout=30) == "1"
+    finally:
+        await pool.close()
+
+
+async def test_what_a_task_prints_does_not_break_the_pool() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        assert await pool.call("shout", "x", timeout=30) == "x"
+        assert await pool.call("environ", "NOPE_NOT_SET", timeout=30) is None
+    finally:
+        await pool.close()
+
+
+async def test_an_unpicklable_result_fails_only_its_call() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        with pytest.raises(TypeError, match="unpicklable"):
+            await pool.call("unpicklable", timeout=30)
+        assert await pool.call("environ", "NOPE_NOT_SET", timeout=30) is None
+    finally:
+        await pool.close()
+
+
+async def test_a_cancelled_call_stops_its_worker_and_the_pool_goes_on() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        first = await pool.call("nap", 0.0, timeout=30)
+        call = asyncio.ensure_future(pool.call("nap", 30.0))
+        await asyncio.sleep(0.3)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert await pool.call("nap", 0.0, timeout=30) != first  # a new worker
+    finally:
+        await pool.close()
+
+
+async def test_close_lets_running_tasks_finish_and_refuses_new_ones() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=2)
+    running = [asyncio.ensure_future(pool.call("nap", 0.5, timeout=30)) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    await pool.close()
+    assert all(isinstance(pid, int) for pid in await asyncio.gather(*running[:2]))
+    with pytest.raises(RuntimeError, match="closed"):
+        await running[2]  # was waiting for a worker when the pool closed
+    with pytest.raises(RuntimeError, match="closed"):
+        await pool.call("nap", 0.0)
+
+
+async def test_a_worker_that_died_while_idle_is_replaced() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        pid = await pool.call("nap", 0.0, timeout=30)
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.3)
+        assert await pool.call("nap", 0.0, timeout=30) != pid
+    finally:
+        await pool.close()

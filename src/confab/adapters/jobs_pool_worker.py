@@ -1,96 +1,102 @@
-"""The worker side of the local process pool: how workers start, and all they run of ours.
+"""The worker side of the local process pool: a small program that runs tasks.
 
-Kept small on purpose. A worker imports this module, pebble and the modules of the tasks
-it runs, and nothing of the server (web framework, settings, metrics, database drivers):
-every module imported here is resident once per worker. (The process class below is
-pickled to the worker by reference, which is why it lives here and not in `jobs_pool`.)
+A worker is a fresh interpreter started by `LocalProcessPool`
+(`python -c "from confab.adapters.jobs_pool_worker import main; main()"`). It reads
+length-prefixed pickle frames on its stdin and answers each on its original stdout (its
+fd 1 is pointed at stderr, so a stray print cannot corrupt the protocol):
+
+- the first frame: `(sys_path, tasks, initializer, initargs)`;
+- then one frame per task, `(name, args)`, answered by `("ok", result)` or
+  `("error", exception)`.
+
+End of input means "exit". Kept small on purpose: a worker imports this module and the
+modules of the tasks it runs, nothing of the server (web framework, settings, metrics,
+event loop), because every module imported here is resident once per worker.
 """
 
 from __future__ import annotations
 
 import importlib
-import threading
-from multiprocessing import context, popen_spawn_posix, spawn
-from typing import Any
+import os
+import pickle
+import signal
+import struct
+import sys
+from typing import IO, Any
 
-from confab.core.malloc import tune_malloc
 from confab.core.tasks import resolve_task
 
-# One malloc arena: a worker renders on one thread at a time (libvips runs with
-# concurrency 1 there), so per-thread arenas buy no speed and each would keep its own
-# freed memory. Measured on 12 MP JPEG renders: peak RSS 36 MiB against 43 MiB with
-# glibc's default arenas, the same CPU per render.
-WORKER_MALLOC_ARENAS = 1
-
-_worker_tasks: dict[str, str] = {}
-
-# Set on the thread that is launching one of our workers (see `_preparation_data`).
-_launching = threading.local()
-_stock_preparation_data = spawn.get_preparation_data
+# Frame header: the length of the pickle that follows.
+HEADER = struct.Struct("!Q")
 
 
-def _preparation_data(name: str) -> dict[str, Any]:
-    """multiprocessing's start-up data for a child, minus the main module for our workers.
-
-    A spawned child re-runs the parent's main module (for `confab`, the console script,
-        which imports the whole CLI: settings, pydantic, the batch command) so that objects
-        defined in `__main__` unpickle. Our workers unpickle nothing from `__main__` (tasks
-        are named by module path), so they skip it: ~18 MiB less per worker. Other processes
-        started from this process keep the stock behaviour.
-    """
-    data = _stock_preparation_data(name)
-    if getattr(_launching, "worker", False):
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
+def read_frame(stream: IO[bytes]) -> bytes | None:
+    """The next frame's payload, or None at end of input."""
+    header = _read_exactly(stream, HEADER.size)
+    if header is None:
+        return None
+    (size,) = HEADER.unpack(header)
+    payload = _read_exactly(stream, size)
+    if payload is None:
+        raise EOFError("input ended inside a frame")
+    return payload
 
 
-class _WorkerPopen(popen_spawn_posix.Popen):
-    def _launch(self, process_obj: Any) -> None:
-        _launching.worker = True
-        try:
-            super()._launch(process_obj)  # type: ignore[misc]  # not in typeshed
-        finally:
-            _launching.worker = False
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    missing = size
+    while missing:
+        chunk = stream.read(missing)
+        if not chunk:
+            if chunks:
+                raise EOFError("input ended inside a frame")
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
-class _WorkerProcess(context.SpawnProcess):
-    @staticmethod
-    def _Popen(process_obj: Any) -> _WorkerPopen:
-        return _WorkerPopen(process_obj)
+def write_frame(stream: IO[bytes], payload: bytes) -> None:
+    """Write one frame and flush it."""
+    stream.write(HEADER.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
 
 
-class WorkerContext(context.SpawnContext):
-    """The spawn context, starting processes that do not re-import `__main__`.
-
-    Spawn rather than a fork server: a fork server that preloads nothing saves only the
-    interpreter's start-up (~20 ms per worker, once per `recycle_after` tasks) and is one
-    more resident process (~13 MiB RSS); one that preloads the image library would share
-    its pages with the workers but count them again in its own RSS.
-    """
-
-    Process = _WorkerProcess
-
-    def __init__(self) -> None:
-        # Built by the pool's constructor: the hook goes in then, never at import time.
-        install_preparation_hook()
+def _answer(tasks: dict[str, str], name: str, args: tuple[Any, ...]) -> bytes:
+    """The pickled reply to one task (never raises for the task's own failures)."""
+    try:
+        reply: tuple[str, Any] = ("ok", resolve_task(tasks, name)(*args))
+    except Exception as exc:
+        reply = ("error", exc)
+    try:
+        return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        failure = TypeError(f"task {name} returned or raised something unpicklable: {exc!r}")
+        return pickle.dumps(("error", failure), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def install_preparation_hook() -> None:
-    """Route multiprocessing's start-up data through `_preparation_data` (idempotent)."""
-    if spawn.get_preparation_data is not _preparation_data:
-        spawn.get_preparation_data = _preparation_data
-
-
-def init_worker(tasks: dict[str, str], initializer: str | None, initargs: tuple[Any, ...]) -> None:
-    """Set up one worker process: malloc, the task table, then the queue's initializer."""
-    tune_malloc(WORKER_MALLOC_ARENAS)
-    _worker_tasks.update(tasks)
+def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """Run the set-up frame, then answer task frames until the input ends."""
+    setup = read_frame(requests)
+    if setup is None:
+        return
+    sys_path, tasks, initializer, initargs = pickle.loads(setup)  # noqa: S301 - from the parent
+    sys.path[:] = list(sys_path)  # the parent's, so its task modules import here too
     if initializer:
         module_name, _, attr = initializer.partition(":")
         getattr(importlib.import_module(module_name), attr)(*initargs)
+    while (frame := read_frame(requests)) is not None:
+        name, args = pickle.loads(frame)  # noqa: S301 - the parent, over a private pipe
+        write_frame(replies, _answer(tasks, name, args))
 
 
-def run(name: str, args: tuple[Any, ...]) -> Any:
-    """Run the task called `name` with `args` (only names in the table are allowed)."""
-    return resolve_task(_worker_tasks, name)(*args)
+def main() -> None:
+    """Entry point of a worker process."""
+    # Ctrl-C on a terminal reaches the whole process group: the parent decides when
+    # workers stop (end of input, or a kill on timeout), not the keyboard.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # print() and C libraries writing to stdout now land on stderr
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, replies)
