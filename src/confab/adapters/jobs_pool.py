@@ -157,8 +157,8 @@ class LocalProcessPool:
                 f"task {task} ran past its {timeout}s limit and was stopped", code="job_timeout"
             ) from None
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            self._discard(worker, kill=False)  # it has died already (or is dying)
             code = await worker.exit_code()
-            self._discard(worker, kill=True)
             raise Unprocessable(
                 f"the worker running {task} died (exit code {code})", code="worker_crashed"
             ) from exc
