@@ -1,4 +1,4 @@
-"""The servers under test: thumbor (own venv, file loader) and Confab (`confab up`).
+"""The servers under test: thumbor (own venv, file loader) and Confab (a media-only node).
 
 Each runs in its own session (process group) so stopping it stops every process it forked,
 and nothing else. Both get the same number of render processes.
@@ -173,7 +173,12 @@ class Thumbor(Server):
 
 
 class Confab(Server):
-    """`confab up` with unsafe URLs on, auto format off, the same number of render processes."""
+    """`confab serve --roles media` with unsafe URLs on, auto format off, the same number of
+    render processes.
+
+    A media-only node is thumbor's peer: `confab up` would also run the chat role (its
+    database, its imports) in the measured process tree.
+    """
 
     name = "confab"
 
@@ -184,7 +189,12 @@ class Confab(Server):
         self.result_cache = result_cache
         self.data_dir = work / "confab-data"
         self.ids: dict[str, str] = {}
-        self.base_command = command or [str(Path(sys.executable).parent / "confab"), "up"]
+        self.base_command = command or [
+            str(Path(sys.executable).parent / "confab"),
+            "serve",
+            "--roles",
+            "media",
+        ]
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         if self.data_dir.exists():

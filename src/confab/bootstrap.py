@@ -43,6 +43,7 @@ from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.errors import InvalidInput
 from confab.core.internal_api import internal_key
 from confab.core.logging import configure_logging
+from confab.core.malloc import tune_malloc
 from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
 from confab.core.ports import BlobStore, Bus, JobQueue
@@ -405,6 +406,9 @@ async def _serve(settings: Settings) -> None:
 
 def run_node(settings: Settings) -> int:
     """Run a node until SIGTERM/SIGINT; return the process exit code."""
+    # Before any thread starts: two malloc arenas (the event loop's thread and the rest),
+    # and large blocks (upload bodies, fetched sources) handed back to the system when freed.
+    tune_malloc(arenas=2)
     try:
         import uvloop
 

@@ -8,6 +8,8 @@ tests/contract/test_job_queue_celery.py.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +20,7 @@ from confab.core.memory import InlineJobQueue
 from confab.core.ports import JobQueue
 from tests.contract.celery_fleet import CeleryTarget
 from tests.contract.tasks import TEST_TASKS, Described, Label
+from tests.contract.worker_probe import PROBE_TASKS
 
 
 @pytest.fixture(params=["inline", "pool", "celery-redis", "celery-rabbitmq"])
@@ -94,5 +97,84 @@ async def test_pool_recycles_workers_after_n_tasks() -> None:
     try:
         pids = [await pool.call("pid") for _ in range(7)]
         assert len(set(pids)) >= 3
+    finally:
+        await pool.close()
+
+
+async def test_pool_workers_stay_lean() -> None:
+    # A worker must not re-run the parent's main module (here pytest's script; for the
+    # server, the `confab` CLI with pydantic and the batch command) nor load the server's
+    # framework, settings or metrics: each of those is resident once per worker.
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        modules = set(await pool.call("modules", timeout=30))
+    finally:
+        await pool.close()
+    assert "tests.contract.worker_probe" in modules
+    heavy = {"pytest", "_pytest", "pydantic", "pydantic_settings", "asyncio", "ssl"}
+    heavy |= {"starlette", "uvicorn", "prometheus_client", "sqlalchemy", "confab.cli"}
+    assert not modules & heavy
+
+
+async def test_pool_workers_get_the_malloc_settings() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        assert await pool.call("environ", "MALLOC_ARENA_MAX", timeout=30) == "1"
+    finally:
+        await pool.close()
+
+
+async def test_what_a_task_prints_does_not_break_the_pool() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        assert await pool.call("shout", "x", timeout=30) == "x"
+        assert await pool.call("environ", "NOPE_NOT_SET", timeout=30) is None
+    finally:
+        await pool.close()
+
+
+async def test_an_unpicklable_result_fails_only_its_call() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        with pytest.raises(TypeError, match="unpicklable"):
+            await pool.call("unpicklable", timeout=30)
+        assert await pool.call("environ", "NOPE_NOT_SET", timeout=30) is None
+    finally:
+        await pool.close()
+
+
+async def test_a_cancelled_call_stops_its_worker_and_the_pool_goes_on() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        first = await pool.call("nap", 0.0, timeout=30)
+        call = asyncio.ensure_future(pool.call("nap", 30.0))
+        await asyncio.sleep(0.3)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert await pool.call("nap", 0.0, timeout=30) != first  # a new worker
+    finally:
+        await pool.close()
+
+
+async def test_close_lets_running_tasks_finish_and_refuses_new_ones() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=2)
+    running = [asyncio.ensure_future(pool.call("nap", 0.5, timeout=30)) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    await pool.close()
+    assert all(isinstance(pid, int) for pid in await asyncio.gather(*running[:2]))
+    with pytest.raises(RuntimeError, match="closed"):
+        await running[2]  # was waiting for a worker when the pool closed
+    with pytest.raises(RuntimeError, match="closed"):
+        await pool.call("nap", 0.0)
+
+
+async def test_a_worker_that_died_while_idle_is_replaced() -> None:
+    pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    try:
+        pid = await pool.call("nap", 0.0, timeout=30)
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.3)
+        assert await pool.call("nap", 0.0, timeout=30) != pid
     finally:
         await pool.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+from dataclasses import asdict, replace
 
 import pytest
 
+from confab.core import jsoncodec
 from confab.core.errors import InvalidInput
 from confab.media.domain.colors import CSS_COLORS, parse_color
 from confab.media.domain.grammar import MAX_DIMENSION, parse_path
@@ -563,3 +565,11 @@ def test_named_colours_match_pillows_table() -> None:
     image_color = pytest.importorskip("PIL.ImageColor")
     pillow = {name: value.removeprefix("#") for name, value in image_color.colormap.items()}
     assert pillow == CSS_COLORS
+
+
+def test_cache_keys_are_those_of_the_options_as_a_dict() -> None:
+    # Result caches already written stay valid: the key is the digest of the options'
+    # fields as a JSON object, in field order (as `asdict` gives them).
+    opts = options(f"10x20:300x400/fit-in/-640x0/filters:fill(blur):quality(70)/{WEB}")
+    as_dict = hashlib.sha256(jsoncodec.dumps(asdict(opts))).hexdigest()[:32]
+    assert opts.cache_key() == as_dict
