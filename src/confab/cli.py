@@ -99,7 +99,7 @@ def _without_password(url: str) -> str:
 
 def _run_migrate(settings: Settings) -> int:
     # Imported on use, like the node: a usage error never pays for loading the adapters.
-    from confab.bootstrap import migrate_database
+    from confab.bootstrap.chat import migrate_database
 
     # The command says what happened itself; the adapters' warnings would only repeat it.
     configure_logging("ERROR", settings.log_json)

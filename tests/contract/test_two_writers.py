@@ -20,7 +20,7 @@ import pytest
 
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.migrate import upgrade_to_head
-from confab.bootstrap import open_chat_store
+from confab.bootstrap.chat import open_chat_store
 from confab.core.chatstore import MessageRecord, NewMessage, RoomRecord, UserRecord
 from confab.core.settings import Settings
 from tests.contract.chat_databases import postgres_database

@@ -7,7 +7,8 @@ import pytest
 from confab.adapters.bus_redis import RedisBus
 from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter
 from confab.adapters.state_redis_presence import RedisPresenceStore
-from confab.bootstrap import Closer, make_bus, make_shared_chat_state
+from confab.bootstrap import Closer, make_bus
+from confab.bootstrap.chat import make_shared_chat_state
 from confab.core.errors import InvalidInput
 from confab.core.memory import InProcessBus
 from confab.core.settings import Settings

@@ -21,7 +21,7 @@ def test_a_media_node_does_not_load_the_chat_role() -> None:
     # database stack is imported only when a node runs chat.
     modules = _modules_after("import confab.cli, confab.bootstrap")
     assert "confab.bootstrap" in modules
-    chat_only = {"sqlalchemy", "alembic", "argon2", "aiosqlite", "asyncpg", "confab.chat"}
+    chat_only = {"sqlalchemy", "alembic", "argon2", "asyncpg", "confab.chat"}
     assert not modules & chat_only
 
 

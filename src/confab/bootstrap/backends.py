@@ -1,0 +1,104 @@
+"""The engines behind the ports, chosen by URL: blob store, bus and the media job queue."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from confab.adapters.blobs_fs import FileBlobStore
+from confab.adapters.bus_redis import RedisBus
+from confab.adapters.jobs_pool import LocalProcessPool
+from confab.adapters.redis_common import is_redis_url
+from confab.core.errors import InvalidInput
+from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
+from confab.core.metrics import Metrics
+from confab.core.ports import BlobStore, Bus, JobQueue
+from confab.core.settings import Settings
+from confab.media.imaging.tasks import MEDIA_TASKS
+from confab.media.services.previews import PREVIEW_TASKS
+
+if TYPE_CHECKING:
+    from confab.adapters.jobs_celery_app import CeleryJobsConfig
+
+Closer = Callable[[], Awaitable[None]]
+CELERY_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
+
+def media_tasks() -> dict[str, str]:
+    """Every task a media job queue runs (renders, probes, page parsing)."""
+    return {**MEDIA_TASKS, **PREVIEW_TASKS}
+
+
+def make_blob_store(url: str) -> BlobStore:
+    """The blob store a URL names: `file:///path` or `memory://`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return FileBlobStore(Path(parsed.path))
+    if parsed.scheme == "memory":
+        return MemoryBlobStore()
+    raise InvalidInput(f"unsupported blobs URL scheme {parsed.scheme!r}", code="bad_setting")
+
+
+def make_bus(url: str) -> Bus:
+    """The bus a URL names: `memory://` (in-process) or `redis://` / `rediss://` (Redis
+    pub/sub; `?prefix=...` sets the key and channel prefix, default `confab:`)."""
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        return InProcessBus()
+    if is_redis_url(url):
+        return RedisBus(url)
+    raise InvalidInput(f"unsupported bus URL scheme {scheme!r}", code="bad_setting")
+
+
+def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQueue:
+    """The job queue that runs media tasks: `local://` (process pool), `redis://` or
+    `amqp://` (Celery workers, `confab worker`), or `inline://` (tests)."""
+    scheme = urlparse(settings.jobs_url).scheme
+    tasks = media_tasks()
+    if scheme == "local":
+        return LocalProcessPool(
+            tasks,
+            processes=settings.render_processes(),
+            recycle_after=settings.media_render_recycle_after,
+            initializer="confab.media.imaging.tasks:init_worker",
+            initargs=(settings.media_vips_cache_max_ops, tuple(settings.media_extra_loaders)),
+            metrics=metrics,
+        )
+    if scheme == "inline":
+        return InlineJobQueue(tasks)
+    if scheme in CELERY_SCHEMES:
+        # Imported on use: nodes on the local pool never load Celery.
+        from confab.adapters.jobs_celery import CeleryJobQueue
+
+        config = celery_jobs_config(settings)
+        return CeleryJobQueue(tasks, config=config, blobs=shared_blobs(settings), metrics=metrics)
+    raise InvalidInput(f"unsupported jobs URL scheme {scheme!r}", code="bad_setting")
+
+
+def celery_jobs_config(settings: Settings) -> CeleryJobsConfig:
+    """Where Celery jobs go, from settings (`CONFAB_JOBS_URL` redis:// or amqp://)."""
+    from confab.adapters.jobs_celery_app import CeleryJobsConfig
+
+    return CeleryJobsConfig(
+        broker_url=settings.jobs_url,
+        result_url=settings.jobs_result_url,
+        queue=settings.jobs_queue,
+        visibility_timeout=settings.jobs_visibility_timeout_seconds,
+        queue_wait=settings.jobs_queue_wait_seconds,
+        max_retries=settings.jobs_max_retries,
+        recycle_after=settings.media_render_recycle_after,
+    )
+
+
+def shared_blobs(settings: Settings) -> BlobStore:
+    """The blob store callers and Celery workers share (a folder every machine mounts)."""
+    url = settings.resolved_blobs_url()
+    if urlparse(url).scheme != "file":
+        raise InvalidInput(
+            "jobs on Celery need a blob store every node and worker sees: "
+            "set CONFAB_BLOBS_URL=file:///shared/folder",
+            code="bad_setting",
+        )
+    return make_blob_store(url)

@@ -1,0 +1,135 @@
+"""The chat role: its store, shared state, services and routes; its view of media.
+
+Imported only by nodes that run chat: a media-only node never loads SQLAlchemy, Alembic
+or argon2.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.routing import BaseRoute
+
+from confab.adapters.media_http import HttpMediaClient
+from confab.adapters.redis_common import is_redis_url
+from confab.adapters.sql.chatstore import SqlChatStore
+from confab.adapters.sql.engine import is_sqlite
+from confab.adapters.sql.migrate import (
+    check_schema_current,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
+from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
+from confab.adapters.state_redis_presence import RedisPresenceStore
+from confab.bootstrap.backends import Closer
+from confab.bootstrap.media import media_security_key
+from confab.chat.ports import MediaClient
+from confab.chat.presence import PresenceStore
+from confab.chat.ratelimit import RateLimiter
+from confab.chat.services import ChatConfig, build_chat_services
+from confab.chat.services.throttle import AttemptLimiter
+from confab.chat.web.api import api_routes
+from confab.chat.web.client import client_routes
+from confab.chat.web.ws import RealtimeConfig, ws_routes
+from confab.core.metrics import Metrics
+from confab.core.ports import Bus
+from confab.core.settings import Settings
+
+log = logging.getLogger("confab.bootstrap")
+
+
+@dataclass
+class SharedChatState:
+    """Chat state every node must agree on; all None: each process keeps its own."""
+
+    signin: AttemptLimiter | None = None
+    rate: RateLimiter | None = None
+    presence: PresenceStore | None = None
+
+
+def make_shared_chat_state(settings: Settings, closers: list[Closer]) -> SharedChatState:
+    """Sign-in throttling, WebSocket rate limits and presence: in Redis when the bus is
+    there (every node then shares them), else in this process."""
+    if not is_redis_url(settings.bus_url):
+        return SharedChatState()
+    state = RedisState(settings.bus_url)
+    closers.append(state.close)
+    return SharedChatState(
+        signin=RedisAttemptLimiter(
+            state, settings.chat_signin_attempts, settings.chat_signin_window_seconds
+        ),
+        rate=RedisRateLimiter(state, settings.chat_ws_rate, settings.chat_ws_burst),
+        presence=RedisPresenceStore(state),
+    )
+
+
+def remote_media(settings: Settings, media_url: str, closers: list[Closer]) -> HttpMediaClient:
+    """Chat's media client when media runs on other nodes (`CONFAB_MEDIA_URL`)."""
+    if settings.media_security_key is None:
+        log.warning(
+            "CONFAB_MEDIA_URL is set but CONFAB_MEDIA_SECURITY_KEY is not: requests to media "
+            "are signed with this data dir's key, which the media nodes must share"
+        )
+    client = HttpMediaClient(
+        media_url,
+        media_security_key(settings),
+        connect_timeout=settings.media_client_connect_timeout,
+        timeout=settings.media_client_timeout,
+        preview_timeout=settings.media_client_preview_timeout,
+        retries=settings.media_client_retries,
+    )
+    closers.append(client.aclose)
+    return client
+
+
+async def open_chat_store(settings: Settings) -> SqlChatStore:
+    """The chat database: migrated first if embedded (SQLite), else checked to be current."""
+    url = settings.resolved_database_url()
+    if is_sqlite(url):
+        await upgrade_to_head(url)
+    else:
+        # Shared databases are migrated on purpose (`confab migrate`), never by a node.
+        await check_schema_current(url)
+    return SqlChatStore.open(
+        url,
+        pool_size=settings.database_pool_size,
+        synchronous=settings.database_sqlite_synchronous,
+    )
+
+
+async def migrate_database(settings: Settings) -> tuple[str | None, str]:
+    """`confab migrate`: apply pending migrations; (revision before, revision now)."""
+    url = settings.resolved_database_url()
+    before = await current_revision(url)
+    await upgrade_to_head(url)
+    return before, head_revision()
+
+
+async def build_chat(
+    settings: Settings,
+    metrics: Metrics,
+    bus: Bus,
+    closers: list[Closer],
+    media: MediaClient | None = None,
+) -> list[BaseRoute]:
+    """The chat role's routes; `media` None: attachments refused, no previews."""
+    store = await open_chat_store(settings)
+    closers.append(store.close)
+    shared = make_shared_chat_state(settings, closers)
+    # media None (chat without media in this process): attachments refused, no previews.
+    services = build_chat_services(
+        store, bus, ChatConfig.from_settings(settings), media=media, limiter=shared.signin
+    )
+    closers.append(services.messages.aclose)
+    realtime = ws_routes(
+        services,
+        bus,
+        RealtimeConfig.from_settings(settings),
+        closers,
+        metrics,
+        limiter=shared.rate,
+        presence=shared.presence,
+    )
+    return api_routes(services) + realtime + client_routes()

@@ -1,0 +1,106 @@
+"""A node: the roles its settings name, served over HTTP until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from confab.bootstrap.backends import Closer, make_blob_store, make_bus
+from confab.bootstrap.media import build_media
+from confab.core.malloc import tune_malloc
+from confab.core.metrics import Metrics
+from confab.core.settings import Settings
+from confab.node.app import NodeState, build_app
+from confab.node.server import serve_http
+
+if TYPE_CHECKING:
+    from confab.chat.ports import MediaClient
+
+
+@dataclass
+class Node:
+    """A running node's parts: its app, its readiness, and what to close on shutdown."""
+
+    app: ASGIApp
+    state: NodeState
+    metrics: Metrics
+    settings: Settings
+    closers: list[Closer] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close in reverse order of creation (services before the pools they use)."""
+        for close in reversed(self.closers):
+            await close()
+        self.closers.clear()
+
+
+async def assemble(settings: Settings) -> Node:
+    """Build every part of a node for the roles in `settings`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics()
+    state = NodeState(roles=tuple(settings.roles))
+    routes: list[BaseRoute] = []
+    closers: list[Closer] = []
+    try:
+        blobs = make_blob_store(settings.resolved_blobs_url())
+        bus = make_bus(settings.bus_url)
+        closers.append(bus.close)
+        media: MediaClient | None = None
+        if "media" in settings.roles:
+            built, media = build_media(settings, metrics, blobs, closers)
+            routes += built
+        if "chat" in settings.roles:
+            # Imported here: a media-only node never loads the chat role's modules.
+            from confab.bootstrap import chat
+
+            if media is None and settings.media_url:
+                # Chat without media here: reach the media nodes over HTTP.
+                media = chat.remote_media(settings, settings.media_url, closers)
+            routes += await chat.build_chat(settings, metrics, bus, closers, media)
+    except BaseException:
+        # A node that cannot start leaves no worker pool or connection behind.
+        for close in reversed(closers):
+            await close()
+        raise
+    app = build_app(routes, state, metrics)
+    return Node(app=app, state=state, metrics=metrics, settings=settings, closers=closers)
+
+
+async def _serve(settings: Settings) -> None:
+    node = await assemble(settings)
+    try:
+        await serve_http(
+            node.app,
+            node.state,
+            host=settings.host,
+            port=settings.port,
+            grace_seconds=settings.shutdown_grace_seconds,
+            on_listening=lambda url: print(
+                f"confab: roles {','.join(settings.roles)} listening on {url}"
+                f" (data in {settings.data_dir.resolve()})",
+                flush=True,
+            ),
+        )
+    finally:
+        await node.aclose()
+
+
+def run_node(settings: Settings) -> int:
+    """Run a node until SIGTERM/SIGINT; return the process exit code."""
+    # Before any thread starts: two malloc arenas (the event loop's thread and the rest),
+    # and large blocks (upload bodies, fetched sources) handed back to the system when freed.
+    tune_malloc(arenas=2)
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows only
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve(settings))
+    return 0

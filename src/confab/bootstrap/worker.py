@@ -1,0 +1,40 @@
+"""`confab worker`: a Celery worker for media jobs."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from confab.bootstrap.backends import (
+    CELERY_SCHEMES,
+    celery_jobs_config,
+    media_tasks,
+    shared_blobs,
+)
+from confab.core.errors import InvalidInput
+from confab.core.logging import configure_logging
+from confab.core.settings import Settings
+
+
+def run_worker(settings: Settings, concurrency: int | None = None) -> int:
+    """Run `confab worker`: media jobs from `CONFAB_JOBS_URL` until SIGTERM; the exit code."""
+    from confab.adapters import jobs_celery_worker
+
+    if urlparse(settings.jobs_url).scheme not in CELERY_SCHEMES:
+        raise InvalidInput(
+            f"confab worker needs CONFAB_JOBS_URL=redis://... or amqp://..., "
+            f"not {settings.jobs_url!r}",
+            code="bad_setting",
+        )
+    setup = jobs_celery_worker.WorkerSetup(
+        tasks=media_tasks(),
+        blobs=shared_blobs(settings),
+        initializer="confab.media.imaging.tasks:init_worker",
+        initargs=(settings.media_vips_cache_max_ops, tuple(settings.media_extra_loaders)),
+    )
+    return jobs_celery_worker.run_worker(
+        celery_jobs_config(settings),
+        setup,
+        concurrency=concurrency or settings.render_processes(),
+        loglevel=settings.log_level,
+        configure_logging=lambda: configure_logging(settings.log_level, settings.log_json),
+    )
