@@ -6,7 +6,6 @@ routes of each role (`media`, `chat`), and nodes and workers from them (`node`, 
 """
 
 from confab.bootstrap.backends import (
-    Closer,
     celery_jobs_config,
     make_blob_store,
     make_bus,
@@ -16,6 +15,7 @@ from confab.bootstrap.backends import (
 from confab.bootstrap.media import build_batch_runtime, media_security_key, render_limits
 from confab.bootstrap.node import Node, assemble, run_node
 from confab.bootstrap.worker import run_worker
+from confab.core.lifecycle import Closer
 
 __all__ = [
     "Closer",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -22,7 +21,6 @@ from confab.media.services.previews import PREVIEW_TASKS
 if TYPE_CHECKING:
     from confab.adapters.jobs_celery_app import CeleryJobsConfig
 
-Closer = Callable[[], Awaitable[None]]
 CELERY_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 
 

@@ -23,7 +23,6 @@ from confab.adapters.sql.migrate import (
 )
 from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
 from confab.adapters.state_redis_presence import RedisPresenceStore
-from confab.bootstrap.backends import Closer
 from confab.bootstrap.media import media_security_key
 from confab.chat.ports import MediaClient
 from confab.chat.presence import PresenceStore
@@ -33,6 +32,7 @@ from confab.chat.services.throttle import AttemptLimiter
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
+from confab.core.lifecycle import Closer
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
 from confab.core.settings import Settings

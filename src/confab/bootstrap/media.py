@@ -6,8 +6,9 @@ from dataclasses import replace
 
 from starlette.routing import BaseRoute
 
-from confab.bootstrap.backends import Closer, make_media_jobs
+from confab.bootstrap.backends import make_media_jobs
 from confab.core.internal_api import internal_key
+from confab.core.lifecycle import Closer
 from confab.core.metrics import Metrics
 from confab.core.ports import BlobStore
 from confab.core.secrets import load_or_create_secret

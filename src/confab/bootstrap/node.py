@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from confab.bootstrap.backends import Closer, make_blob_store, make_bus
+from confab.bootstrap.backends import make_blob_store, make_bus
 from confab.bootstrap.media import build_media
+from confab.core.lifecycle import Closer, close_all
 from confab.core.malloc import tune_malloc
 from confab.core.metrics import Metrics
 from confab.core.settings import Settings
@@ -34,9 +35,7 @@ class Node:
 
     async def aclose(self) -> None:
         """Close in reverse order of creation (services before the pools they use)."""
-        for close in reversed(self.closers):
-            await close()
-        self.closers.clear()
+        await close_all(self.closers)
 
 
 async def assemble(settings: Settings) -> Node:
@@ -64,8 +63,7 @@ async def assemble(settings: Settings) -> Node:
             routes += await chat.build_chat(settings, metrics, bus, closers, media)
     except BaseException:
         # A node that cannot start leaves no worker pool or connection behind.
-        for close in reversed(closers):
-            await close()
+        await close_all(closers)
         raise
     app = build_app(routes, state, metrics)
     return Node(app=app, state=state, metrics=metrics, settings=settings, closers=closers)

@@ -6,17 +6,16 @@ that turns settings into a `BatchRuntime` (the process pool and the safe fetcher
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from confab.core.lifecycle import Closer, close_all
 from confab.core.ports import JobQueue
 from confab.core.settings import Settings
 
 if TYPE_CHECKING:  # only a type here: the batch runs without importing the renderer
     from confab.media.imaging.limits import RenderLimits
-
-Closer = Callable[[], Awaitable[None]]
 
 
 class FetchedBody(Protocol):
@@ -46,9 +45,7 @@ class BatchRuntime:
 
     async def aclose(self) -> None:
         """Close in reverse order of creation."""
-        for close in reversed(self.closers):
-            await close()
-        self.closers.clear()
+        await close_all(self.closers)
 
 
 # Called inside the running event loop (the fetcher's HTTP client belongs to it).
