@@ -304,3 +304,15 @@ async def test_after_redis_forgot_everything_nodes_refill_and_leaves_are_announc
         finally:
             await a.close()
             await b.close()
+
+
+async def test_hundreds_of_concurrent_callers_take_turns_without_failing(
+    state: RedisState,
+) -> None:
+    """More callers than pooled connections, for longer than the pool's wait timeout."""
+    limiter = RedisRateLimiter(state, rate=0.01, burst=3000)
+
+    async def caller() -> int:
+        return sum([await limiter.acquire("ann") for _ in range(30)])
+
+    assert sum(await asyncio.gather(*(caller() for _ in range(300)))) == 3000
