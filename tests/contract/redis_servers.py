@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from redis.asyncio import Redis
+
+from confab.adapters.redis_common import parse_redis_url
 from tests.conftest import free_port, skip_or_fail
 
 SHARED_HOST = "127.0.0.1"
@@ -33,6 +36,18 @@ def _answers(host: str, port: int) -> bool:
 def unique_prefix() -> str:
     """A key prefix no other test uses."""
     return f"confab-test-{uuid.uuid4().hex[:12]}:"
+
+
+async def delete_prefix(url: str) -> None:
+    """Delete every key under the URL's prefix (a test's own keys on the shared server)."""
+    target = parse_redis_url(url)
+    client = Redis.from_url(target.url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{target.prefix}*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def shared_redis_url(db: int = 0) -> str:

@@ -166,6 +166,22 @@ async def test_a_hung_server_is_noticed_by_keepalive(server: PrivateRedis) -> No
         await sender.close()
 
 
+async def test_a_burst_of_publishes_queues_and_nothing_is_dropped(server: PrivateRedis) -> None:
+    """Waiting for a turn on the publishing connection is not a failure."""
+    url = server.url()
+    listener, sender = fast_bus(url), fast_bus(url)  # publish_retry: 0.3 s
+    try:
+        inbox = Inbox()
+        await listener.subscribe("room.hall", inbox.handler)
+        sent = [str(i).encode() for i in range(5000)]
+        await asyncio.gather(*(sender.publish("room.hall", m) for m in sent))
+        assert sender.dropped == 0
+        assert await inbox.count(len(sent)) == sent  # in call order, all of them
+    finally:
+        await listener.close()
+        await sender.close()
+
+
 def test_urls_carry_a_key_prefix_and_bad_ones_are_refused() -> None:
     target = parse_redis_url("redis://h:1/2?prefix=team-a:&socket_timeout=3")
     assert target.prefix == "team-a:"

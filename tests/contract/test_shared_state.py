@@ -25,7 +25,7 @@ from confab.chat.services.throttle import (
     MemoryAttemptLimiter,
 )
 from confab.core.errors import Unavailable
-from tests.contract.redis_servers import private_redis, shared_redis_url
+from tests.contract.redis_servers import delete_prefix, private_redis, shared_redis_url
 
 
 class Backend:
@@ -77,6 +77,8 @@ class Backend:
             await store.close()
         for state in self._states:
             await state.close()
+        if self._url:
+            await delete_prefix(self._url)  # buckets of slow rates would live for days
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -205,9 +207,11 @@ async def test_closing_a_node_reports_who_went_offline_with_it(backend: Backend)
 
 @pytest.fixture
 async def state() -> AsyncIterator[RedisState]:
-    made = RedisState(shared_redis_url())
+    url = shared_redis_url()
+    made = RedisState(url)
     yield made
     await made.close()
+    await delete_prefix(url)
 
 
 async def test_a_dead_nodes_users_go_offline_at_the_next_sweep(state: RedisState) -> None:
@@ -304,3 +308,15 @@ async def test_after_redis_forgot_everything_nodes_refill_and_leaves_are_announc
         finally:
             await a.close()
             await b.close()
+
+
+async def test_hundreds_of_concurrent_callers_take_turns_without_failing(
+    state: RedisState,
+) -> None:
+    """More callers than pooled connections, for longer than the pool's wait timeout."""
+    limiter = RedisRateLimiter(state, rate=0.01, burst=3000)
+
+    async def caller() -> int:
+        return sum([await limiter.acquire("ann") for _ in range(30)])
+
+    assert sum(await asyncio.gather(*(caller() for _ in range(300)))) == 3000

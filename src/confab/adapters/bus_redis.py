@@ -16,8 +16,9 @@ is made, and reported as a gap, when Redis is back.
 
 `publish` never raises and never hangs the sender: it retries briefly (within
 `publish_retry` seconds in all), then logs and drops the message (stored anyway; the
-consumers' repair covers it). After a drop, publishes try once, briefly, for a second,
-so an outage does not slow every send by the whole retry window.
+consumers' repair covers it). Publishes queued behind a failed one are dropped untried,
+so an outage does not make every queued sender wait out its own timeout; under load
+without failures nothing is dropped.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class RedisBus:
         self._was_connected = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._received = 0  # replies read on the subscriber connection (keepalive)
-        self._quiet_until = 0.0
+        self._failures = 0  # publish turns that failed (waiting ones then drop)
+        self._publish_lock = asyncio.Lock()
         self._logged_drop: float | None = None
         self._closed = False
         # figures for tests and metrics
@@ -141,36 +143,42 @@ class RedisBus:
     async def publish(self, channel: str, message: bytes) -> None:
         """One PUBLISH; on failure retry briefly, then log and drop (never raise).
 
-        The whole call, waiting for the connection included, is bounded by
-        `publish_retry` seconds (a fifth of it during the second after a drop), so even
-        a server that accepts but never answers cannot hold a sender longer.
+        Publishes go out one at a time, in call order, on the one connection: waiting
+        for a turn is not bounded (a busy node is not a failing Redis), each turn is,
+        by `publish_retry` seconds. Those that were waiting while a turn failed are
+        dropped untried, so a queue of senders behind an unreachable Redis drains at
+        once instead of each waiting out its own timeout; a publish that comes later
+        tries again (the first one after Redis is back goes through).
         """
         if self._closed:
             return
         key = (self._prefix + channel).encode()
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        quiet = start < self._quiet_until
-        deadline = start + (self._publish_retry / 5 if quiet else self._publish_retry)
-        delay = _BACKOFF_START
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._publisher.publish(key, message)
+        failures = self._failures
+        async with self._publish_lock:
+            if self._failures != failures:
+                self._drop(channel, "Redis failed while this publish waited")
                 return
-            except DOWN_ERRORS as error:
-                # (A timeout of the whole budget lands here too: TimeoutError.)
-                if quiet or loop.time() + delay >= deadline or self._closed:
-                    self._drop(channel, error)
-                    self._quiet_until = loop.time() + 1.0
+            deadline = loop.time() + self._publish_retry
+            delay = _BACKOFF_START
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._publisher.publish(key, message)
                     return
-            except RedisError as error:
-                self._drop(channel, error)
-                return
-            await asyncio.sleep(delay)
-            delay *= 2
+                except DOWN_ERRORS as error:
+                    # (Running out of time lands here too: TimeoutError.)
+                    if loop.time() + delay >= deadline or self._closed:
+                        self._drop(channel, error)
+                        self._failures += 1
+                        return
+                except RedisError as error:
+                    self._drop(channel, error)
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
 
-    def _drop(self, channel: str, error: BaseException) -> None:
+    def _drop(self, channel: str, error: BaseException | str) -> None:
         self.dropped += 1
         # A line every 10 s at most: a storm of sends during an outage must not flood the log.
         now = asyncio.get_running_loop().time()

@@ -12,6 +12,8 @@ share; close it last.
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 
 from confab.adapters.redis_common import (
@@ -75,6 +77,10 @@ class RedisState:
         timeout: float = 0.5,  # a client frame waits at most about twice this once
     ) -> None:
         self.target: RedisTarget = parse_redis_url(url)
+        # Callers take turns here, first come first served, never more than the pool
+        # holds: the pool's own wait lets a newcomer barge past a waiter, which then
+        # starves (with a few hundred callers, some waited past the timeout).
+        self.turns = asyncio.Semaphore(max_connections)
         self.client: Redis = command_client(
             self.target,
             max_connections=max_connections,
@@ -106,9 +112,10 @@ class RedisRateLimiter:
     async def acquire(self, key: str, cost: float = 1.0) -> bool:
         """Take `cost` tokens from `key`'s bucket; False (and nothing taken) when short."""
         try:
-            allowed = await self._take(
-                keys=[self._prefix + key], args=[self._rate, self._burst, cost]
-            )
+            async with self._state.turns:
+                allowed = await self._take(
+                    keys=[self._prefix + key], args=[self._rate, self._burst, cost]
+                )
         except FAILURES as error:
             raise unavailable(error, "rate limit") from None
         return bool(allowed)
@@ -120,6 +127,7 @@ class RedisAttemptLimiter:
     def __init__(
         self, state: RedisState, limit: int, window_seconds: float, *, name: str = "signin"
     ) -> None:
+        self._state = state
         self._limit = limit
         self._window_ms = max(1, round(window_seconds * 1000))
         self._prefix = state.key("attempts", name, "")
@@ -128,7 +136,8 @@ class RedisAttemptLimiter:
     async def allow(self, key: str) -> bool:
         """Count one attempt under `key`; False when over the limit in this window."""
         try:
-            count = await self._count(keys=[self._prefix + key], args=[self._window_ms])
+            async with self._state.turns:
+                count = await self._count(keys=[self._prefix + key], args=[self._window_ms])
         except FAILURES as error:
             raise unavailable(error, "attempt limit") from None
         return int(count) <= self._limit

@@ -154,6 +154,7 @@ class RedisPresenceStore:
     ) -> None:
         self.node_id = node_id or uuid.uuid4().hex[:16]
         self._client = state.client
+        self._turns = state.turns
         self._interval = heartbeat
         self._ttl_ms = round((ttl if ttl is not None else heartbeat * 3) * 1000)
         self._nodes = state.key("presence", "nodes")
@@ -184,7 +185,8 @@ class RedisPresenceStore:
 
     async def _call(self, script: Any, keys: list[str], args: list[Any], what: str) -> Any:
         try:
-            return await script(keys=keys, args=args)
+            async with self._turns:
+                return await script(keys=keys, args=args)
         except FAILURES as error:
             raise unavailable(error, what) from None
 
@@ -211,7 +213,8 @@ class RedisPresenceStore:
         if not users:
             return set()
         try:
-            counts = await self._client.hmget(self._rooms + room, list(users))
+            async with self._turns:
+                counts = await self._client.hmget(self._rooms + room, list(users))
         except FAILURES as error:
             raise unavailable(error, "presence read") from None
         return {user for user, count in zip(users, counts, strict=True) if count}
