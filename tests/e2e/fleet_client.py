@@ -75,8 +75,9 @@ class RoomClient:
                 raise TimeoutError(f"{self.name}: {client_id} never acknowledged")
             await asyncio.wait_for(self._connected.wait(), remaining)
             ws = self._ws
+            if ws is None:  # dropped again between the wake-up and now
+                continue
             try:
-                assert ws is not None
                 frame = {"type": "send", "room": self.room, "text": text, "client_id": client_id}
                 await ws.send(json.dumps(frame))
                 # Wait for the ack, or for the connection to drop (then send again).
