@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
+from bench.procs import free_port
+
+__all__ = ["IN_CI", "free_port", "skip_or_fail"]
 
 IN_CI = os.environ.get("CI") == "true"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on `host` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def skip_or_fail(reason: str) -> None:

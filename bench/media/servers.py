@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.procs import free_port
+
 THUMBOR_VERSION = "7.8.0"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _http(url: str, data: bytes | None = None, timeout: float = 30.0) -> tuple[int, bytes]:

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench.procs import free_port
 
 from confab.core.settings import Settings
-from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "deploy" / "nginx.conf.template"

@@ -7,27 +7,24 @@ rendered from `deploy/` with the nodes' ports. Every part is a real process.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from bench.procs import (
+    Process,
+    RedisServer,
+    ServiceMissing,
+    confab_command,
+    start_worker,
+    sync_postgres_database,
+)
 
-from tests.conftest import free_port, skip_or_fail
-from tests.contract.chat_databases import postgres_database
+from tests.conftest import skip_or_fail
 from tests.deploy.nginx import NginxHandle, nginx_binary, running_nginx
 from tests.e2e.server import ServerHandle, confab_server
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 # Cheap password hashing and generous per-user limits: the tests are about the fleet.
 FLEET_ENV = {
@@ -44,132 +41,6 @@ FLEET_ENV = {
     "CONFAB_MEDIA_RENDER_TIMEOUT_SECONDS": "5",
     "CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS": "8",
 }
-
-
-def _wait_port(port: int, timeout: float, alive: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if alive.poll() is not None:
-            raise RuntimeError(f"process exited early with {alive.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
-
-
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-class RedisServer:
-    """A private redis-server on a free port that a test may stop and start again."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        if not Path(REDIS_SERVER).exists():
-            skip_or_fail("redis-server is not installed")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - the process owns it
-        self.process = subprocess.Popen(
-            [
-                *(REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        _wait_port(self.port, 10, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-            self.process = None
-
-    def restart(self, down_seconds: float = 1.0) -> None:
-        """Stop (nothing is kept: a restart loses every subscription), wait, start again."""
-        self.stop()
-        time.sleep(down_seconds)
-        self.start()
-
-
-@dataclass
-class Process:
-    """A long-running `confab` process that is not an HTTP node (the worker)."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """kill -9 of the whole process group (the worker and its pool), as a lost machine."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        _stop(self.process)
-
-
-def confab_command(*argv: str, env: Mapping[str, str], timeout: float = 120) -> str:
-    """Run `confab ARGV` to completion; its output, or a failure with the output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "confab.cli", *argv],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"confab {' '.join(argv)} failed: {done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def start_worker(folder: Path, env: Mapping[str, str], name: str) -> Process:
-    """`confab worker` with the fleet's settings (its log in `folder`)."""
-    log_path = folder / f"{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "confab.cli", "worker", "--concurrency", "1"],
-            # INFO: one line per job, which a test reads to see a job run again.
-            env={**os.environ, **env, "CONFAB_LOG_LEVEL": "INFO"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, for `kill`
-        )
-    return Process(process, log_path)
-
-
-@contextmanager
-def sync_postgres_database() -> Iterator[str]:
-    """`postgres_database()` for synchronous fixtures: a fresh database's URL, dropped after."""
-    loop = asyncio.new_event_loop()
-    manager = postgres_database()
-    try:
-        url = loop.run_until_complete(manager.__aenter__())
-        try:
-            yield url
-        finally:
-            loop.run_until_complete(manager.__aexit__(None, None, None))
-    finally:
-        loop.close()
 
 
 @dataclass
@@ -224,7 +95,10 @@ def run_fleet(root: Path, *, chat_nodes: int = 2) -> Iterator[Fleet]:
     with ExitStack() as stack:
         database = stack.enter_context(sync_postgres_database())
         redis = RedisServer(root / "redis")
-        redis.start()
+        try:
+            redis.start()
+        except ServiceMissing as missing:
+            skip_or_fail(str(missing))
         stack.callback(redis.stop)
         blobs = root / "blobs"
         blobs.mkdir(parents=True)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-from tests.conftest import free_port
+from bench.procs import free_port
 
 
 @dataclass
