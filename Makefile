@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit bench-media bench-chat clean
+.PHONY: run test lint unit bench-media bench-chat bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-media: $(VENV)/.installed-test  ## Confab vs thumbor, side by side (slow)
 
 bench-chat: $(VENV)/.installed-test  ## Confab vs python-socketio vs bare websockets (slow)
 	$(BIN)/python bench/chat/run.py $(ARGS)
+
+bench-scale: $(VENV)/.installed-test  ## one vs two chat nodes, one vs two workers (slow)
+	$(BIN)/python bench/scale/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
