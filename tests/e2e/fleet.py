@@ -75,12 +75,17 @@ class Fleet:
         return "\n".join(parts)
 
 
-def ws_connections(node: ServerHandle) -> float:
-    """The node's open WebSocket count, from its /metrics page."""
+def node_metric(node: ServerHandle, name: str) -> float:
+    """An unlabelled sample of the node's /metrics page."""
     for line in httpx.get(f"{node.url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("confab_ws_connections "):
+        if line.startswith(f"{name} "):
             return float(line.split()[1])
-    raise AssertionError("confab_ws_connections is not on /metrics")
+    raise AssertionError(f"{name} is not on /metrics")
+
+
+def ws_connections(node: ServerHandle) -> float:
+    """The node's open WebSocket count."""
+    return node_metric(node, "confab_ws_connections")
 
 
 def _address(node: ServerHandle) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.fleet import Fleet, confab_command, run_fleet, ws_connections
+from tests.e2e.fleet import Fleet, confab_command, node_metric, run_fleet, ws_connections
 from tests.e2e.fleet_client import RoomClient
 from tests.e2e.server import ServerHandle
 from tests.integration.batch_support import image_size, write_image
@@ -163,6 +163,9 @@ async def test_redis_restart_nodes_recover_and_delivery_goes_on(
             await client.wait_for_seq(11, timeout=60)
             assert [m["seq"] for m in client.messages] == list(range(1, 12))
         assert await _stored_last_seq(http, room, tokens[0]) == 11
+        for node in fleet.chat:
+            # Each node's subscriber noticed the restart and came back (on /metrics).
+            assert node_metric(node, "confab_bus_reconnects_total") >= 1
     finally:
         await asyncio.gather(*(client.close() for client in clients))
 
