@@ -128,6 +128,10 @@ def test_routes_balances_and_forwards(nginx_available: None) -> None:
 
             # Metrics are per node, never served through the balancer.
             assert client.get("/metrics").status_code == 404
+            # Media's internal API (chat nodes call media directly) is not offered outside.
+            internal = client.post("/media/internal/attachments", json={"ids": []})
+            assert internal.status_code == 404
+            assert internal.headers["content-type"].startswith("text/html")  # nginx's own page
 
             # Upload-sized bodies pass under /media/; the chat API keeps nginx's 1 MB cap.
             two_mb = b"\0" * (2 * 1024 * 1024)
