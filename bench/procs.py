@@ -189,6 +189,10 @@ class Process:
         """Its log so far."""
         return self.log_path.read_text(errors="replace")
 
+    def jobs_done(self) -> int:
+        """Jobs it has logged as finished (a worker logs one line per job at INFO)."""
+        return self.log().count('"msg":"job"')
+
     def kill(self) -> None:
         """kill -9 of the whole process group (the worker and its pool), as a lost machine."""
         if self.process.poll() is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.e2e.fleet import Fleet, confab_command, node_metric, run_fleet, ws_connections
 from tests.e2e.fleet_client import RoomClient
@@ -25,6 +27,7 @@ from tests.integration.batch_support import image_size, write_image
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse battery"
+BATCH = 12  # renders in the worker-kill test
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +114,15 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
 ) -> None:
     sources = tmp_path / "sources"
     sources.mkdir()
-    for i in range(24):
-        write_image(sources / f"img{i:02}.jpg", 3000 + 8 * i, 2000)
+    # Large PNGs (no shrink-on-load): each render takes a while, so the kill lands mid-batch.
+    original = write_image(tmp_path / "large.png", 6000, 6000)
+    for i in range(BATCH):
+        shutil.copyfile(original, sources / f"img{i:02}.png")
     local_out, queued_out = tmp_path / "local", tmp_path / "queued"
     options = ["--size", "320x240", "--fit-in", "--processes", "1"]
-    confab_command("thumbs", str(sources), "-o", str(local_out), *options, env=fleet.env)
+    # The reference: the local process pool (the fleet's settings name Celery).
+    local_env = {**fleet.env, "CONFAB_JOBS_URL": "local://"}
+    confab_command("thumbs", str(sources), "-o", str(local_out), *options, env=local_env)
 
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "confab.cli", "thumbs", str(sources), "-o", str(queued_out),
@@ -123,22 +130,28 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
         env={**os.environ, **fleet.env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    # Kill the only worker once it has done part of the batch, then start another.
+    # Kill the only worker once it has rendered part of the batch, then start another.
+    worker = fleet.workers[-1]
+    before = worker.jobs_done()
     deadline = asyncio.get_running_loop().time() + 60
-    while len(list(queued_out.glob("*"))) < 4:
+    broker = redis.Redis.from_url(fleet.env["CONFAB_JOBS_URL"])
+    # Mid-batch and mid-job: two renders done and a message taken but not acknowledged
+    # (acks_late: Celery's Redis transport keeps it in its "unacked" hash until the end).
+    while worker.jobs_done() < before + 2 or not broker.hlen("unacked"):
         assert asyncio.get_running_loop().time() < deadline, fleet.logs()
-        await asyncio.sleep(0.05)
-    assert len(list(queued_out.glob("*"))) < 24, "the batch ended before the kill"
-    fleet.workers[-1].kill()
+        await asyncio.sleep(0.005)
+    worker.kill()
+    broker.close()
+    assert worker.jobs_done() < before + BATCH, "the worker had finished the batch before the kill"
     fleet.start_worker()
     stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode == 0, (stdout.decode(), stderr.decode(), fleet.logs())
     summary = json.loads(stdout)["summary"]
-    assert (summary["ok"], summary["failed"]) == (24, 0)
+    assert (summary["ok"], summary["failed"]) == (BATCH, 0)
     # The job the killed worker held came back only after the broker's visibility timeout.
     assert summary["elapsed"] > float(fleet.env["CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS"])
     local = sorted(p.name for p in local_out.iterdir())
-    assert len(local) == 24
+    assert len(local) == BATCH
     assert sorted(p.name for p in queued_out.iterdir()) == local
     for name in local:
         # The same bytes as the local run: the worker ran the same renderer.
