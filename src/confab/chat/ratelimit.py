@@ -9,14 +9,11 @@ errors is disconnected (close code 4008).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from confab.core.errors import Unavailable
-
-log = logging.getLogger("confab.chat.ratelimit")
+from confab.chat.fallback import SharedFirst
 
 Clock = Callable[[], float]
 
@@ -96,11 +93,7 @@ class MemoryRateLimiter:
 
 
 class FallbackRateLimiter:
-    """A shared limiter, and a local one used while the shared one is unavailable.
-
-    After a failure the shared limiter is left alone for `pause` seconds, so an outage
-    costs one timeout, not one per frame.
-    """
+    """A shared limiter, and a local one used while the shared one is unavailable."""
 
     def __init__(
         self,
@@ -112,19 +105,13 @@ class FallbackRateLimiter:
     ) -> None:
         self._shared = shared
         self._local = local
-        self._pause = pause
-        self._clock = clock
-        self._local_until = 0.0
+        self._switch = SharedFirst("rate limit", pause=pause, clock=clock)
 
     async def acquire(self, key: str, cost: float = 1.0) -> bool:
         """See `RateLimiter.acquire`."""
-        if self._clock() >= self._local_until:
-            try:
-                return await self._shared.acquire(key, cost)
-            except Unavailable as error:
-                log.warning("shared rate limit unavailable; limiting per node: %s", error)
-                self._local_until = self._clock() + self._pause
-        return self._local.try_acquire(key, cost)
+        return await self._switch.ask(
+            lambda: self._shared.acquire(key, cost), lambda: self._local.acquire(key, cost)
+        )
 
 
 class Strikes:

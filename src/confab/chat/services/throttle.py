@@ -6,14 +6,11 @@ The port is tiny so that it can count in Redis (shared by every node, in the ada
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from confab.core.errors import Unavailable
-
-log = logging.getLogger("confab.chat.throttle")
+from confab.chat.fallback import SharedFirst
 
 
 class AttemptLimiter(Protocol):
@@ -70,16 +67,10 @@ class FallbackAttemptLimiter:
     ) -> None:
         self._shared = shared
         self._local = local
-        self._pause = pause
-        self._clock = clock
-        self._local_until = 0.0
+        self._switch = SharedFirst("sign-in throttling", pause=pause, clock=clock)
 
     async def allow(self, key: str) -> bool:
         """See `AttemptLimiter.allow`."""
-        if self._clock() >= self._local_until:
-            try:
-                return await self._shared.allow(key)
-            except Unavailable as error:
-                log.warning("shared sign-in throttling unavailable; counting per node: %s", error)
-                self._local_until = self._clock() + self._pause
-        return await self._local.allow(key)
+        return await self._switch.ask(
+            lambda: self._shared.allow(key), lambda: self._local.allow(key)
+        )
