@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from confab.adapters.jobs_celery_codec import (
     encode_args,
     task_signature,
 )
+from confab.adapters.jobs_record import recorded_job
 from confab.core import errors
 from confab.core.errors import (
     ConfabError,
@@ -92,42 +92,22 @@ class CeleryJobQueue:
         return found
 
     async def call(self, task: str, *args: Any, timeout: float | None = None) -> Any:
-        started = time.perf_counter()
-        outcome = "ok"
         job_id = uuid.uuid4().hex
         keys = [job_keys(job_id)[1]]
-        try:
-            signature = self._signature(task)
-            # Reading LocalFile arguments and hashing bytes: not on the event loop.
-            encoded, inputs = await asyncio.to_thread(_encode, job_id, signature, args)
-            keys += inputs
-            await asyncio.gather(*(self._blobs.put(k, v) for k, v in inputs.items()))
-            meta = await self._run(job_id, task, encoded, timeout)
-            reply = self._reply(task, meta)
-            outputs = list(dict.fromkeys(blob_keys(reply)))
-            keys += outputs
-            return await self._decode(task, reply, signature, outputs)
-        except ConfabError as exc:
-            outcome = exc.reason
-            raise
-        except BaseException:
-            outcome = "error"
-            raise
-        finally:
-            await self._cleanup(keys)
-            elapsed = time.perf_counter() - started
-            if self._metrics is not None:
-                self._metrics.jobs.labels(task, outcome).inc()
-                self._metrics.job_seconds.labels(task).observe(elapsed)
-            log.info(
-                "job",
-                extra={
-                    "task": task,
-                    "job_id": job_id,
-                    "outcome": outcome,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+        with recorded_job(self._metrics, task, job_id=job_id):
+            try:
+                signature = self._signature(task)
+                # Reading LocalFile arguments and hashing bytes: not on the event loop.
+                encoded, inputs = await asyncio.to_thread(_encode, job_id, signature, args)
+                keys += inputs
+                await asyncio.gather(*(self._blobs.put(k, v) for k, v in inputs.items()))
+                meta = await self._run(job_id, task, encoded, timeout)
+                reply = self._reply(task, meta)
+                outputs = list(dict.fromkeys(blob_keys(reply)))
+                keys += outputs
+                return await self._decode(task, reply, signature, outputs)
+            finally:
+                await self._cleanup(keys)
 
     async def _run(self, job_id: str, task: str, args: list[Any], timeout: float | None) -> Meta:
         wait = self._config.queue_wait

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import pickle
 import sys
-import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from confab.adapters.jobs_pool_worker import HEADER
-from confab.core.errors import ConfabError, Unprocessable, UpstreamTimeout
+from confab.adapters.jobs_record import recorded_job
+from confab.core.errors import Unprocessable, UpstreamTimeout
 from confab.core.metrics import Metrics
-
-log = logging.getLogger("confab.jobs")
 
 _BOOT = "from confab.adapters.jobs_pool_worker import main; main()"
 
@@ -122,25 +119,8 @@ class LocalProcessPool:
         self._exiting: set[asyncio.Future[None]] = set()
 
     async def call(self, task: str, *args: Any, timeout: float | None = None) -> Any:
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
+        with recorded_job(self._metrics, task):
             return await self._call(task, args, timeout)
-        except ConfabError as exc:
-            outcome = exc.reason
-            raise
-        except Exception:
-            outcome = "error"
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            if self._metrics is not None:
-                self._metrics.jobs.labels(task, outcome).inc()
-                self._metrics.job_seconds.labels(task).observe(elapsed)
-            log.info(
-                "job",
-                extra={"task": task, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)},
-            )
 
     async def _call(self, task: str, args: tuple[Any, ...], timeout: float | None) -> Any:
         request = pickle.dumps((task, args), protocol=pickle.HIGHEST_PROTOCOL)
