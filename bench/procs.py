@@ -17,11 +17,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PG_HOST = "127.0.0.1"
@@ -54,12 +56,36 @@ def wait_port(port: int, timeout: float, alive: subprocess.Popen[bytes]) -> None
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Send `sig`, wait up to 20 s, then kill."""
+def wait_http_ok(
+    url: str,
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    log: Callable[[], str],
+    name: str = "server",
+) -> None:
+    """Return once GET `url` answers 200; raise with `log()` if `process` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{log()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not ready in {timeout}s:\n{log()}")
+        time.sleep(0.05)
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20
+) -> None:
+    """Send `sig`, wait up to `timeout` s, then kill."""
     if process.poll() is None:
         process.send_signal(sig)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -18,20 +18,17 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import string
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from bench.procs import free_port
+from bench.procs import free_port, stop_process, wait_http_ok
 
 from confab.core.settings import Settings
 
@@ -244,38 +241,14 @@ def running_nginx(
     )
     handle = NginxHandle(f"http://127.0.0.1:{port}", port, prefix, process)
     try:
-        _wait_ready(handle, ready_timeout)
+        wait_http_ok(
+            f"{handle.url}/nginx-health", process, ready_timeout, handle.error_log, "nginx"
+        )
         yield handle
     finally:
-        _stop(process)
+        # SIGTERM is nginx's fast shutdown; the master takes its workers down with it.
+        stop_process(process, timeout=10)
         shutil.rmtree(prefix, ignore_errors=True)
-
-
-def _wait_ready(handle: NginxHandle, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if handle.process.poll() is not None:
-            raise RuntimeError(f"nginx exited early:\n{handle.error_log()}")
-        try:
-            if httpx.get(f"{handle.url}/nginx-health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nginx not ready in {timeout}s:\n{handle.error_log()}")
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    # SIGTERM is nginx's fast shutdown; the master takes its workers down with it.
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

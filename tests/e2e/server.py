@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from bench.procs import free_port
+from bench.procs import free_port, stop_process, wait_http_ok
 
 
 @dataclass
@@ -64,24 +61,7 @@ def confab_server(
         )
     handle = ServerHandle(f"http://127.0.0.1:{port}", process, data_dir, log_path)
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{handle.log()}")
-            try:
-                if httpx.get(f"{handle.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready in {ready_timeout}s:\n{handle.log()}")
-            time.sleep(0.1)
+        wait_http_ok(f"{handle.url}/healthz", process, ready_timeout, handle.log)
         yield handle
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout=30)
