@@ -24,6 +24,7 @@ from confab.adapters.sql.tables import metadata
 from confab.core.chatstore import ChatStore, NewMessage, RoomRecord, UserRecord
 from confab.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from tests.contract.chat_databases import empty_database
+from tests.contract.chat_records import new_message
 
 NOW = datetime(2024, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -55,16 +56,7 @@ async def _room(
 def _new(
     room: RoomRecord, author: UserRecord, text: str, client_id: str | None = None
 ) -> NewMessage:
-    return NewMessage(
-        room_id=room.id,
-        room=room.name,
-        author_id=author.id,
-        author=author.username,
-        text=text,
-        client_id=client_id,
-        attachments=(),
-        created_at=NOW,
-    )
+    return new_message(room, author, text, client_id, at=NOW)
 
 
 # schema

@@ -24,6 +24,7 @@ from confab.bootstrap.chat import open_chat_store
 from confab.core.chatstore import MessageRecord, NewMessage, RoomRecord, UserRecord
 from confab.core.settings import Settings
 from tests.contract.chat_databases import postgres_database
+from tests.contract.chat_records import new_message
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 PER_NODE = 200
@@ -38,17 +39,10 @@ async def url() -> AsyncIterator[str]:
         yield database_url
 
 
-def _new(room: RoomRecord, author: UserRecord, text: str, client_id: str | None) -> NewMessage:
-    return NewMessage(
-        room_id=room.id,
-        room=room.name,
-        author_id=author.id,
-        author=author.username,
-        text=text,
-        client_id=client_id,
-        attachments=(),
-        created_at=NOW,
-    )
+def _new(
+    room: RoomRecord, author: UserRecord, text: str, client_id: str | None = None
+) -> NewMessage:
+    return new_message(room, author, text, client_id, at=NOW)
 
 
 @dataclass
