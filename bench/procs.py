@@ -32,6 +32,14 @@ PG_PORT = 5432
 PG_LOGINS = (("postgres", "test"), ("postgres", "postgres"), ("root", "test"))
 
 
+# argon2 at its lowest cost, for accounts tests and benchmarks create by the hundred
+# (the default takes ~50 ms of a core per sign-up or sign-in).
+CHEAP_PASSWORD_HASHING = {
+    "CONFAB_CHAT_PASSWORD_TIME_COST": "1",
+    "CONFAB_CHAT_PASSWORD_MEMORY_KIB": "1024",
+}
+
+
 class ServiceMissing(RuntimeError):
     """A service the caller needs is not installed or does not answer."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 from bench.media.servers import Server
+from bench.procs import CHEAP_PASSWORD_HASHING
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "bench-password-0"  # a throwaway account on a throwaway server
@@ -193,10 +194,7 @@ def seed_confab(work: Path, core: int | None, users: int, room: str) -> tuple[Pa
     server = Confab(work / "seeding", core)
     # Cheap argon2 for the bench's own accounts only (the measured runs sign nobody in):
     # 1,000 sign-ups and sign-ins at the default cost would take minutes on one core.
-    server.extra_env = {
-        "CONFAB_CHAT_PASSWORD_TIME_COST": "1",
-        "CONFAB_CHAT_PASSWORD_MEMORY_KIB": "1024",
-    }
+    server.extra_env = dict(CHEAP_PASSWORD_HASHING)
     seed = work / "confab-seed"
     began = time.monotonic()
     server.start()

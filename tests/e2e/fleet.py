@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 from bench.procs import (
+    CHEAP_PASSWORD_HASHING,
     Process,
     RedisServer,
     ServiceMissing,
@@ -28,8 +29,7 @@ from tests.e2e.server import ServerHandle, confab_server
 
 # Cheap password hashing and generous per-user limits: the tests are about the fleet.
 FLEET_ENV = {
-    "CONFAB_CHAT_PASSWORD_TIME_COST": "1",
-    "CONFAB_CHAT_PASSWORD_MEMORY_KIB": "1024",
+    **CHEAP_PASSWORD_HASHING,
     "CONFAB_CHAT_WS_RATE": "500",
     "CONFAB_CHAT_WS_BURST": "1000",
     "CONFAB_CHAT_PRESENCE_GRACE_SECONDS": "0.3",

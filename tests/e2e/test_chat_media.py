@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.procs import CHEAP_PASSWORD_HASHING
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.server import ServerHandle, confab_server
@@ -23,8 +24,7 @@ PASSWORD = "correct horse battery"
 ENV = {
     "CONFAB_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32",
     "CONFAB_MEDIA_RENDER_PROCESSES": "2",
-    "CONFAB_CHAT_PASSWORD_TIME_COST": "1",
-    "CONFAB_CHAT_PASSWORD_MEMORY_KIB": "1024",
+    **CHEAP_PASSWORD_HASHING,
     "CONFAB_LOG_LEVEL": "WARNING",
 }
 STORY = b"""<!doctype html>

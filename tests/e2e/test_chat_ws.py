@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.procs import CHEAP_PASSWORD_HASHING
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -24,8 +25,7 @@ PASSWORD = "correct horse battery"
 # Frames a test did not ask about (others coming and going) are skipped by `expect`.
 NOISE = ("presence", "typing", "member_joined")
 ENV = {
-    "CONFAB_CHAT_PASSWORD_TIME_COST": "1",
-    "CONFAB_CHAT_PASSWORD_MEMORY_KIB": "1024",
+    **CHEAP_PASSWORD_HASHING,
     "CONFAB_DATABASE_SQLITE_SYNCHRONOUS": "NORMAL",
     "CONFAB_CHAT_WS_RATE": "200",
     "CONFAB_CHAT_WS_BURST": "400",
