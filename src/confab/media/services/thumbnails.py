@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from confab.media.services.uploads import upload_blob_key
 
 # Bump when rendering changes output, so cached results are not served stale.
 RENDERER_VERSION = "1"
+
+# Authorized plans remembered by path (a few hundred bytes each).
+PLAN_MEMO_SIZE = 4096
 
 MEDIA_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",
@@ -95,15 +99,24 @@ class ThumbnailService:
         self._jobs = jobs
         self._fetcher = fetcher
         self._metrics = metrics
+        self._cache_hits = metrics.cache.labels("hit")
+        self._cache_misses = metrics.cache.labels("miss")
         self._hot = ByteLRU(config.memory_cache_bytes)
         self._flights: SingleFlight[Rendered] = SingleFlight()
+        # A plan is a pure function of the path, the formats the client accepts and the
+        # settings, so repeat requests (the common case behind a result cache) skip the
+        # parse, the HMAC check and the key hash. Failures are not cached: they raise.
+        self._plans = functools.lru_cache(maxsize=PLAN_MEMO_SIZE)(self._new_plan)
 
     def plan(self, path: str, accept: str | None) -> ThumbnailPlan:
         """Parse and authorize `path` (the URL after `/media/`)."""
+        autos = accepted_modern_formats(accept) if self._config.auto_format else ()
+        return self._plans(path, autos)
+
+    def _new_plan(self, path: str, autos: tuple[OutputFormat, ...]) -> ThumbnailPlan:
         request = parse_path(path)
         self._authorize(request)
         options = request.options
-        autos = accepted_modern_formats(accept) if self._config.auto_format else ()
         if options.format is not None:
             autos = ()
         identity = "\0".join((RENDERER_VERSION, options.cache_key(), request.source, *autos))
@@ -124,17 +137,17 @@ class ThumbnailService:
         """The thumbnail for an authorized plan: from cache, or rendered exactly once."""
         hot = self._hot.get(plan.key)
         if hot is not None:
-            self._metrics.cache.labels("hit").inc()
+            self._cache_hits.inc()
             return Thumbnail(hot[0], MEDIA_TYPES[hot[1]], cache_hit=True)
         blob_key = f"thumbs/{plan.key[:2]}/{plan.key}"
         if self._config.result_cache:
             stored = _split_blob(await self._blobs.get(blob_key))
             if stored is not None:
                 data, fmt = stored
-                self._metrics.cache.labels("hit").inc()
+                self._cache_hits.inc()
                 self._hot.put(plan.key, data, fmt)
                 return Thumbnail(data, MEDIA_TYPES[fmt], cache_hit=True)
-            self._metrics.cache.labels("miss").inc()
+            self._cache_misses.inc()
         rendered, _shared = await self._flights.run(plan.key, lambda: self._render(plan, blob_key))
         return Thumbnail(rendered.data, MEDIA_TYPES[rendered.format], cache_hit=False)
 
