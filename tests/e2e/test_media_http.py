@@ -78,7 +78,13 @@ def test_thumbnail_of_an_upload_with_caching_headers_and_304(client: httpx.Clien
     etag = response.headers["etag"]
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304
+    assert again.headers["etag"] == etag
     assert client.get(url).headers["x-cache"] == "HIT"
+    head = client.head(url)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) == len(response.content)
+    assert head.headers["etag"] == etag
 
 
 def test_auto_format_follows_accept(client: httpx.Client) -> None:

@@ -56,6 +56,22 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        # Labelled children by label values: `labels()` validates and locks on every call,
+        # which shows up at thousands of requests per second.
+        self._request_counts: dict[tuple[str, str, int], Counter] = {}
+        self._request_timers: dict[str, Histogram] = {}
+
+    def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and observe its latency."""
+        count = self._request_counts.get((route, method, status))
+        if count is None:
+            count = self.requests.labels(route, method, str(status))
+            self._request_counts[(route, method, status)] = count
+        count.inc()
+        timer = self._request_timers.get(route)
+        if timer is None:
+            timer = self._request_timers[route] = self.request_seconds.labels(route)
+        timer.observe(seconds)
 
     def track_count(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """Export a count an adapter keeps itself (read at each scrape) as a counter."""

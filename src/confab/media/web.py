@@ -8,7 +8,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
 from confab.core import jsoncodec
 from confab.core.errors import InvalidInput
@@ -16,8 +16,8 @@ from confab.media.services.thumbnails import ThumbnailPlan, ThumbnailService
 from confab.media.services.uploads import UploadService
 from confab.node.bodies import read_capped
 
-_IMMUTABLE = "public, max-age=31536000, immutable"
-_UNSIGNED = "public, max-age=3600"
+_IMMUTABLE = b"public, max-age=31536000, immutable"
+_UNSIGNED = b"public, max-age=3600"
 _PREFIX = b"/media/"
 # Multipart framing around a file stays well under this.
 _MULTIPART_SLACK = 64 * 1024
@@ -27,11 +27,11 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(jsoncodec.dumps(body), status_code=status, media_type="application/json")
 
 
-def _media_path(request: Request, prefix: bytes) -> str:
+def _media_path(scope: Scope, prefix: bytes) -> str:
     """The path after `prefix`, as sent (undecoded: signatures cover the raw text)."""
-    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
     path = raw.split(b"?", 1)[0][len(prefix) :].decode("latin-1")
-    query = request.scope.get("query_string", b"")
+    query = scope.get("query_string", b"")
     # A plain source URL's own query string arrives as the request's query string.
     return f"{path}?{query.decode('latin-1')}" if query else path
 
@@ -56,18 +56,65 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
         await form.close()
 
 
-def _image_headers(plan: ThumbnailPlan) -> dict[str, str]:
-    headers = {"ETag": plan.etag, "Cache-Control": _IMMUTABLE if plan.signed else _UNSIGNED}
+def _image_headers(plan: ThumbnailPlan) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"etag", plan.etag.encode()),
+        (b"cache-control", _IMMUTABLE if plan.signed else _UNSIGNED),
+    ]
     if plan.varies_on_accept:
-        headers["Vary"] = "Accept"
+        headers.append((b"vary", b"Accept"))
     return headers
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def _matches(if_none_match: bytes | None, etag: str) -> bool:
     if not if_none_match:
         return False
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    tags = if_none_match.decode("latin-1").split(",")
+    candidates = {tag.strip().removeprefix("W/") for tag in tags}
     return "*" in candidates or etag in candidates
+
+
+class ThumbnailEndpoint:
+    """`GET`/`HEAD /media/<thumbor URL>` as a plain ASGI app.
+
+    Every cache hit comes through here, so it skips Starlette's Request and Response
+    objects: it reads the two headers it needs and sends prebuilt header lists. Errors
+    still propagate to the app's exception handlers.
+    """
+
+    def __init__(self, thumbnails: ThumbnailService) -> None:
+        self._thumbnails = thumbnails
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        accept: bytes | None = None
+        if_none_match: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        plan = self._thumbnails.plan(
+            _media_path(scope, _PREFIX), accept.decode("latin-1") if accept else None
+        )
+        headers = _image_headers(plan)
+        if _matches(if_none_match, plan.etag):
+            await _send_response(send, 304, headers, b"")
+            return
+        result = await self._thumbnails.produce(plan)
+        headers += [
+            (b"x-cache", b"HIT" if result.cache_hit else b"MISS"),
+            (b"content-type", result.media_type.encode()),
+            (b"content-length", str(len(result.data)).encode()),
+        ]
+        body = b"" if scope["method"] == "HEAD" else result.data
+        await _send_response(send, 200, headers, body)
+
+
+async def _send_response(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def media_routes(thumbnails: ThumbnailService, uploads: UploadService) -> list[BaseRoute]:
@@ -83,23 +130,10 @@ def media_routes(thumbnails: ThumbnailService, uploads: UploadService) -> list[B
         return _json(asdict(info), 201 if created else 200)
 
     async def meta(request: Request) -> Response:
-        return _json(await thumbnails.meta(_media_path(request, b"/media/meta/")))
-
-    async def thumbnail(request: Request) -> Response:
-        plan = thumbnails.plan(_media_path(request, _PREFIX), request.headers.get("accept"))
-        headers = _image_headers(plan)
-        if _matches(request.headers.get("if-none-match"), plan.etag):
-            return Response(status_code=304, headers=headers)
-        result = await thumbnails.produce(plan)
-        headers["X-Cache"] = "HIT" if result.cache_hit else "MISS"
-        body = b"" if request.method == "HEAD" else result.data
-        response = Response(body, media_type=result.media_type, headers=headers)
-        if request.method == "HEAD":
-            response.headers["Content-Length"] = str(len(result.data))
-        return response
+        return _json(await thumbnails.meta(_media_path(request.scope, b"/media/meta/")))
 
     return [
         Route("/media/uploads", upload, methods=["POST"]),
         Route("/media/meta/{path:path}", meta, methods=["GET"]),
-        Route("/media/{path:path}", thumbnail, methods=["GET", "HEAD"]),
+        Route("/media/{path:path}", ThumbnailEndpoint(thumbnails), methods=["GET", "HEAD"]),
     ]

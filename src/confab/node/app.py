@@ -69,8 +69,7 @@ class ObservabilityMiddleware:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
             label = route_label(scope["path"])
-            self.metrics.requests.labels(label, scope["method"], str(status)).inc()
-            self.metrics.request_seconds.labels(label).observe(elapsed)
+            self.metrics.record_request(label, scope["method"], status, elapsed)
             log.info(
                 "request",
                 extra={
