@@ -199,6 +199,9 @@ class Confab(Server):
             "CONFAB_MEDIA_AUTO_FORMAT": "false",
             "CONFAB_MEDIA_RENDER_PROCESSES": str(self.processes),
             "CONFAB_MEDIA_RESULT_CACHE": "true" if self.result_cache else "false",
+            # thumbor runs with `-l warning` (no line per request); the same for Confab,
+            # whose per-request log line would otherwise cost it ~15% of a cache hit.
+            "CONFAB_LOG_LEVEL": "WARNING",
         }
         cmd = [
             *self.base_command,
