@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     # Run as a script: make `bench.media` importable from the repository root.
     sys.path.insert(0, str(ROOT))
 
-from bench.media import report, workload  # noqa: E402
+from bench.media import report, workload, wrkload  # noqa: E402
 from bench.media.corpus import CorpusFile, build_corpus  # noqa: E402
 from bench.media.equivalence import compare  # noqa: E402
 from bench.media.procstats import MemorySampler, tree_cpu_seconds  # noqa: E402
@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keepalive",
         action="store_true",
         help="keep-alive connections instead of one per request (shows thumbor's skew)",
+    )
+    parser.add_argument(
+        "--no-wrk",
+        dest="wrk",
+        action="store_false",
+        help="skip the cached round's second measurement with wrk (run when wrk is installed)",
     )
     args = parser.parse_args(argv)
     args.duration = args.duration or (5.0 if args.quick else 20.0)
@@ -229,6 +235,19 @@ def run_round(
                     f"    {name:8} one at a time: hits {probe['hit_ratio']:.0f}%"
                     f"  hit-p50 {probe['hit_p50_ms']:.2f} ms  hit-p99 {probe['hit_p99_ms']:.2f} ms"
                 )
+                if args.wrk and wrkload.available():
+                    by_wrk = wrkload.drive(
+                        server.base,
+                        paths,
+                        sequence,
+                        concurrency=args.concurrency,
+                        duration=args.duration,
+                    )
+                    result.update(by_wrk)
+                    print(
+                        f"    {name:8} driven by wrk: {by_wrk['wrk_rps']:.1f} req/s"
+                        f"  p99 {by_wrk['wrk_p99_ms']:.2f} ms  errors {by_wrk['wrk_errors']:.0f}"
+                    )
         if "confab" in servers and "thumbor" in servers:
             option, source = catalogue[0]
             check = compare(

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 
 import pytest
-from bench.media import report, workload
+from bench.media import report, workload, wrkload
 from bench.media.equivalence import sniff
 
 
@@ -122,3 +122,23 @@ def test_process_tree_figures_include_children() -> None:
         assert sampler.peak.samples >= 1 and sampler.peak.rss_mib > 1
     finally:
         child.communicate(b"")
+
+
+def test_wrk_script_follows_the_sequence_and_closes_connections() -> None:
+    lua = wrkload.script(["/a", "/b", '/c"q'], [2, 0, 0, 1])
+    assert 'wrk.headers["Connection"] = "close"' in lua
+    assert 'local paths = {"/a","/b","/c\\"q"}' in lua
+    assert "local order = {2,0,0,1}" in lua
+    capped = wrkload.script(["/a"], [0] * (wrkload.SEQUENCE_CAP + 5))
+    assert capped.count(",0") == wrkload.SEQUENCE_CAP - 1
+
+
+def test_wrk_figures_come_from_its_json_line() -> None:
+    output = (
+        "Running 5s test @ http://127.0.0.1:1\n"
+        'WRK_JSON {"requests": 1000, "failed": 10, "seconds": 2.0, "p50_ms": 0.5, "p99_ms": 1.5}\n'
+    )
+    figures = wrkload.parse(output)
+    assert figures == {"wrk_rps": 495.0, "wrk_p50_ms": 0.5, "wrk_p99_ms": 1.5, "wrk_errors": 10.0}
+    with pytest.raises(RuntimeError, match="no figures"):
+        wrkload.parse("Running 5s test\nsocket errors\n")
