@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from confab.adapters.redis_common import parse_redis_url
+from confab.adapters.redis_url import parse_redis_url
 from tests.conftest import free_port, skip_or_fail
 
 SHARED_HOST = "127.0.0.1"

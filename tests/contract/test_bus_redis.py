@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from confab.adapters.bus_redis import RedisBus
-from confab.adapters.redis_common import parse_redis_url
+from confab.adapters.redis_url import parse_redis_url
 from confab.core.errors import InvalidInput
 from tests.contract.redis_servers import PrivateRedis, private_redis
 from tests.contract.test_bus import Inbox

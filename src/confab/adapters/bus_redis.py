@@ -40,8 +40,8 @@ from confab.adapters.redis_common import (
     FAILURES,
     command_client,
     connection_pool,
-    parse_redis_url,
 )
+from confab.adapters.redis_url import parse_redis_url
 from confab.core.errors import Unavailable
 from confab.core.ports import GapHandler, MessageHandler
 

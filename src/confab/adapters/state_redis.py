@@ -16,13 +16,8 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from confab.adapters.redis_common import (
-    FAILURES,
-    RedisTarget,
-    command_client,
-    parse_redis_url,
-    unavailable,
-)
+from confab.adapters.redis_common import FAILURES, command_client, unavailable
+from confab.adapters.redis_url import RedisTarget, parse_redis_url
 
 # A token bucket per key: `rate` tokens a second, at most `burst`; take `cost` or nothing.
 # The hash holds tokens and the time they were counted; it expires when the bucket would

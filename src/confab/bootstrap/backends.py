@@ -1,4 +1,8 @@
-"""The engines behind the ports, chosen by URL: blob store, bus and the media job queue."""
+"""The engines behind the ports, chosen by URL: blob store, bus and the media job queue.
+
+Engines a URL may or may not name (Redis, Celery) are imported when one does: each costs
+megabytes of resident memory in every process that loads it, used or not.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from confab.adapters.blobs_fs import FileBlobStore
-from confab.adapters.bus_redis import RedisBus
 from confab.adapters.jobs_pool import LocalProcessPool
-from confab.adapters.redis_common import is_redis_url
+from confab.adapters.redis_url import is_redis_url
 from confab.core.errors import InvalidInput
 from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
@@ -19,6 +22,7 @@ from confab.media.imaging.tasks import MEDIA_TASKS
 from confab.media.services.previews import PREVIEW_TASKS
 
 if TYPE_CHECKING:
+    from confab.adapters.bus_redis import RedisBus
     from confab.adapters.jobs_celery_app import CeleryJobsConfig
 
 CELERY_SCHEMES = ("redis", "rediss", "amqp", "amqps")
@@ -39,15 +43,36 @@ def make_blob_store(url: str) -> BlobStore:
     raise InvalidInput(f"unsupported blobs URL scheme {parsed.scheme!r}", code="bad_setting")
 
 
-def make_bus(url: str) -> Bus:
+def make_bus(url: str, metrics: Metrics | None = None) -> Bus:
     """The bus a URL names: `memory://` (in-process) or `redis://` / `rediss://` (Redis
-    pub/sub; `?prefix=...` sets the key and channel prefix, default `confab:`)."""
+    pub/sub; `?prefix=...` sets the key and channel prefix, default `confab:`).
+
+    A Redis bus reports its reconnects and dropped publishes to `metrics`, if given.
+    """
     scheme = urlparse(url).scheme
     if scheme == "memory":
         return InProcessBus()
     if is_redis_url(url):
-        return RedisBus(url)
+        from confab.adapters.bus_redis import RedisBus
+
+        bus = RedisBus(url)
+        if metrics is not None:
+            _track_redis_bus(metrics, bus)
+        return bus
     raise InvalidInput(f"unsupported bus URL scheme {scheme!r}", code="bad_setting")
+
+
+def _track_redis_bus(metrics: Metrics, bus: RedisBus) -> None:
+    metrics.track_count(
+        "confab_bus_reconnects",
+        "Times the Redis bus subscriber reconnected",
+        lambda: bus.reconnects,
+    )
+    metrics.track_count(
+        "confab_bus_dropped_publishes",
+        "Events the Redis bus could not publish (receivers repair from the store)",
+        lambda: bus.dropped,
+    )
 
 
 def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQueue:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute
 
 from confab.adapters.media_http import HttpMediaClient
-from confab.adapters.redis_common import is_redis_url
+from confab.adapters.redis_url import is_redis_url
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.engine import is_sqlite
 from confab.adapters.sql.migrate import (
@@ -21,8 +21,6 @@ from confab.adapters.sql.migrate import (
     head_revision,
     upgrade_to_head,
 )
-from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
-from confab.adapters.state_redis_presence import RedisPresenceStore
 from confab.bootstrap.media import media_security_key
 from confab.chat.ports import MediaClient
 from confab.chat.presence import PresenceStore
@@ -54,6 +52,10 @@ def make_shared_chat_state(settings: Settings, closers: list[Closer]) -> SharedC
     there (every node then shares them), else in this process."""
     if not is_redis_url(settings.bus_url):
         return SharedChatState()
+    # Imported here: a node on the in-process bus never loads redis-py.
+    from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
+    from confab.adapters.state_redis_presence import RedisPresenceStore
+
     state = RedisState(settings.bus_url)
     closers.append(state.close)
     return SharedChatState(

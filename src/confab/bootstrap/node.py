@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from confab.adapters.bus_redis import RedisBus
 from confab.bootstrap.backends import make_blob_store, make_bus
 from confab.bootstrap.media import build_media
 from confab.core.lifecycle import Closer, close_all
@@ -39,19 +38,6 @@ class Node:
         await close_all(self.closers)
 
 
-def _track_bus(metrics: Metrics, bus: RedisBus) -> None:
-    metrics.track_count(
-        "confab_bus_reconnects",
-        "Times the Redis bus subscriber reconnected",
-        lambda: bus.reconnects,
-    )
-    metrics.track_count(
-        "confab_bus_dropped_publishes",
-        "Events the Redis bus could not publish (receivers repair from the store)",
-        lambda: bus.dropped,
-    )
-
-
 async def assemble(settings: Settings) -> Node:
     """Build every part of a node for the roles in `settings`."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,9 +47,7 @@ async def assemble(settings: Settings) -> Node:
     closers: list[Closer] = []
     try:
         blobs = make_blob_store(settings.resolved_blobs_url())
-        bus = make_bus(settings.bus_url)
-        if isinstance(bus, RedisBus):
-            _track_bus(metrics, bus)
+        bus = make_bus(settings.bus_url, metrics)
         closers.append(bus.close)
         media: MediaClient | None = None
         if "media" in settings.roles:
