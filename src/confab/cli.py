@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
@@ -15,8 +15,10 @@ from pydantic import ValidationError
 from confab.core.errors import ConfabError, InvalidInput
 from confab.core.logging import configure_logging
 from confab.core.settings import Settings
-from confab.media.batch.command import add_thumbs_parser, run_thumbs
-from confab.media.batch.runtime import BatchRuntime
+from confab.media.batch.parser import add_thumbs_parser
+
+if TYPE_CHECKING:
+    from confab.media.batch.runtime import BatchRuntime
 
 
 def _node_flags(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +126,10 @@ def _batch_runtime(settings: Settings) -> BatchRuntime:
 
 
 def _run_thumbs(args: argparse.Namespace) -> int:
+    # Imported on use: the batch pipeline and rich are resident in every process that
+    # imports them, and no node runs them.
+    from confab.media.batch.command import run_thumbs
+
     return run_thumbs(args, _batch_runtime)
 
 

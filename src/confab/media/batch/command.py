@@ -1,8 +1,6 @@
-"""`confab thumbs`: turn a list of image URLs, files and folders into thumbnails.
+"""`confab thumbs`: check the parsed flags, render every source, report.
 
-Exit codes: 0 when every source has its thumbnail (rendered now or by an earlier run),
-1 when some failed (each reported with its reason code), 2 on a usage error, 130 when
-interrupted (Ctrl-C), which leaves finished outputs in place and no partial file.
+The flags and the exit codes are described in `parser` (what `--help` shows).
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -22,15 +19,8 @@ from rich.console import Console
 
 from confab.core.errors import ConfabError, InvalidInput
 from confab.core.settings import Settings
-from confab.media.batch.flags import (
-    RenderFlags,
-    build_options,
-    parse_network,
-    parse_positive,
-    parse_quality,
-    parse_rate,
-    parse_size,
-)
+from confab.media.batch.flags import RenderFlags, build_options
+from confab.media.batch.parser import JSON_TO_STDOUT
 from confab.media.batch.pipeline import BatchConfig, BatchPipeline, SourceResult
 from confab.media.batch.progress import ProgressDisplay, make_progress
 from confab.media.batch.report import json_report, plain_summary, print_rich_summary, summarize
@@ -42,114 +32,9 @@ from confab.media.batch.sources import (
     is_url,
     read_source_list,
 )
-from confab.media.domain.options import OUTPUT_FORMATS, RenderOptions
+from confab.media.domain.options import RenderOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-JSON_TO_STDOUT = "-"
-
-
-def _flag_type(parse: Callable[[str], object], name: str) -> Callable[[str], object]:
-    """An argparse `type=` that reports our parsers' InvalidInput as a usage error."""
-
-    def convert(text: str) -> object:
-        try:
-            return parse(text)
-        except InvalidInput as exc:
-            raise argparse.ArgumentTypeError(exc.detail) from None
-
-    convert.__name__ = name  # argparse names the type in its messages
-    return convert
-
-
-def add_thumbs_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
-    """Add the `thumbs` subcommand and its flags to the `confab` parser."""
-    parser = subparsers.add_parser(
-        "thumbs",
-        help="make thumbnails of image URLs, files and folders",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="URL, image file or folder")
-    parser.add_argument(
-        "-i", "--input", metavar="FILE", help="read sources from FILE, one per line (- for stdin)"
-    )
-    parser.add_argument(
-        "-o",
-        "--out",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="output folder (created if missing)",
-    )
-    parser.add_argument(
-        "--size",
-        required=True,
-        type=_flag_type(parse_size, "size"),
-        metavar="WxH",
-        help="thumbnail size; 0 keeps the aspect ratio (320x0)",
-    )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--fit-in", action="store_true", help="fit inside WxH without cropping")
-    mode.add_argument("--smart", action="store_true", help="crop on the interesting part")
-    parser.add_argument(
-        "--format", choices=OUTPUT_FORMATS, help="output format (default: the source's format)"
-    )
-    parser.add_argument(
-        "--quality",
-        type=_flag_type(parse_quality, "quality"),
-        metavar="N",
-        help="encoder quality 1..100",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=_flag_type(parse_positive, "count"),
-        metavar="N",
-        help="URL fetches at once (CONFAB_MEDIA_FETCH_CONCURRENCY)",
-    )
-    parser.add_argument(
-        "--per-host",
-        type=_flag_type(parse_positive, "count"),
-        metavar="N",
-        help="URL fetches at once per host (CONFAB_MEDIA_FETCH_PER_HOST)",
-    )
-    parser.add_argument(
-        "--rate",
-        type=_flag_type(parse_rate, "rate"),
-        metavar="N/min",
-        help="fetches per minute per host, e.g. 120/min or 2/s (0: no limit)",
-    )
-    parser.add_argument(
-        "--processes",
-        type=_flag_type(parse_positive, "count"),
-        metavar="N",
-        help="render processes (default: one per core); with --jobs-url, the renders in "
-        "flight are twice this",
-    )
-    parser.add_argument(
-        "--jobs-url",
-        metavar="URL",
-        help="render on Celery workers (`confab worker`) through this broker, redis://... or "
-        "amqp://... (CONFAB_JOBS_URL); they must see CONFAB_BLOBS_URL too",
-    )
-    parser.add_argument(
-        "--allow-network",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        type=_flag_type(parse_network, "network"),
-        help="allow fetching from this private network (repeatable)",
-    )
-    parser.add_argument(
-        "--json",
-        nargs="?",
-        const=JSON_TO_STDOUT,
-        metavar="FILE",
-        help="write a JSON report to FILE (alone or '-': stdout, other output "
-        "goes to stderr); put it after the sources or write --json=FILE",
-    )
-    return parser
 
 
 @dataclass(frozen=True, slots=True)
