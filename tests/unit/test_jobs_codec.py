@@ -20,7 +20,8 @@ from confab.adapters.jobs_celery_codec import (
     task_signature,
 )
 from confab.media.domain.options import CropBox, Rendered, RenderOptions, SourceInfo
-from confab.media.domain.pagemeta import PageMeta, parse_page
+from confab.media.domain.pagemeta import PageMeta
+from confab.media.domain.pageparse import parse_page
 from confab.media.imaging import tasks
 from confab.media.imaging.limits import RenderLimits
 

@@ -1,4 +1,4 @@
-"""Page metadata for link previews (confab.media.domain.pagemeta)."""
+"""Page metadata for link previews (confab.media.domain.pageparse)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ import time
 
 import pytest
 
-from confab.media.domain.pagemeta import (
-    MAX_DESCRIPTION,
-    MAX_TITLE,
-    PageMeta,
-    page_encoding,
-    parse_page,
-)
+from confab.media.domain.pagemeta import MAX_DESCRIPTION, MAX_TITLE, PageMeta
+from confab.media.domain.pageparse import page_encoding, parse_page
 
 URL = "https://news.example/a/b/story.html?id=7"
 

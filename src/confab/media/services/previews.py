@@ -1,7 +1,7 @@
 """Link previews: fetch a page safely, read its metadata, sign a thumbnail URL of its image.
 
 The page is fetched by the safe fetcher (`want="page"`: an HTML page or an image). Its
-metadata is read by `domain.pagemeta` in the job queue, not in the event loop: the parser
+metadata is read by `domain.pageparse` in the job queue, not in the event loop: the parser
 is pure Python and, even bounded, can spend a fifth of a second on hostile markup, which
 would stall every chat connection of this process. The preview image is not fetched
 here: its signed thumbnail URL is rendered, through the same safe fetcher, when a browser
@@ -29,7 +29,7 @@ from confab.media.services.cache import SingleFlight
 log = logging.getLogger("confab.media.previews")
 
 #: The job-queue task that parses a page (add to the media task table).
-PREVIEW_TASKS: Final = {"media.page_meta": "confab.media.domain.pagemeta:parse_page"}
+PREVIEW_TASKS: Final = {"media.page_meta": "confab.media.domain.pageparse:parse_page"}
 #: Cap on a page fetched for a preview (its own fetcher): pages are small, and a preview
 #: needs only the head of one. A linked image larger than this gets no preview.
 PAGE_MAX_BYTES: Final = 8 * 1024 * 1024
