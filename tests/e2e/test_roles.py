@@ -127,6 +127,10 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
         assert media_api.get("/healthz").json()["roles"] == ["media"]
         assert api.get("/healthz").json()["roles"] == ["chat"]
         assert api.get("/media/unsafe/10x10/x").status_code == 404  # chat serves no media
+        # Media speaks no WebSocket: an upgrade is a plain request for a path it lacks.
+        upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+        upgrade["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+        assert media_api.get("/ws", headers=upgrade).status_code == 404
 
         token = _user(api)
         room = _room(api, token)

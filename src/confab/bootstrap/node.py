@@ -78,6 +78,8 @@ async def _serve(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             grace_seconds=settings.shutdown_grace_seconds,
+            # Only chat speaks WebSocket.
+            websockets="chat" in settings.roles,
             on_listening=lambda url: print(
                 f"confab: roles {','.join(settings.roles)} listening on {url}"
                 f" (data in {settings.data_dir.resolve()})",

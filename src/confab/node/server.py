@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
@@ -13,7 +14,6 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from confab.node.app import NodeState
-from confab.node.websocket import WebSocketProtocol
 
 
 class _DrainingServer(uvicorn.Server):
@@ -53,9 +53,19 @@ async def serve_http(
     host: str,
     port: int,
     grace_seconds: float,
+    websockets: bool = True,
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT; then stop accepting and finish in-flight requests."""
+    """Serve until SIGTERM/SIGINT; then stop accepting and finish in-flight requests.
+
+    `websockets=False` (a node without WebSocket routes): upgrade requests are plain HTTP
+    requests (answered 404), and the WebSocket protocol and its library are not loaded.
+    """
+    ws: type[asyncio.Protocol] | str = "none"
+    if websockets:
+        from confab.node.websocket import WebSocketProtocol
+
+        ws = WebSocketProtocol
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -68,7 +78,7 @@ async def serve_http(
         # Confab's lean WebSocket protocol (~10 KB per idle connection less than uvicorn's);
         # frames up to 1 MiB reach the app, which answers those over its own cap with an
         # error frame instead of a dropped connection.
-        ws=WebSocketProtocol,
+        ws=ws,
         ws_max_size=1024 * 1024,
         ws_per_message_deflate=False,
         lifespan="off",
