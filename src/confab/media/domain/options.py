@@ -7,11 +7,8 @@ result cache keys on their normalized form (`RenderOptions.cache_key()`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
-
-from confab.core import jsoncodec
 
 Fit = Literal["crop", "fit-in", "adaptive-fit-in", "full-fit-in"]
 HAlign = Literal["left", "center", "right"]
@@ -80,6 +77,12 @@ class RenderOptions:
         `asdict(self)` (same bytes, so the same keys) in a tenth of the time: `asdict`
         deep-copies every field, and this runs on every request.
         """
+        # Imported here: render workers load this module for the dataclasses alone, and
+        # hashlib would map OpenSSL's libcrypto (3.4 MiB resident) into each of them.
+        import hashlib
+
+        from confab.core import jsoncodec
+
         return hashlib.sha256(jsoncodec.dumps(self)).hexdigest()[:32]
 
 
