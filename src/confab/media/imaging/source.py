@@ -30,12 +30,16 @@ Source = str | bytes
 FAIL_ON = "error"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Header:
-    """What the header of a source says, and the lazy image it was read from."""
+    """What the header of a source says, and the lazy image it was read from.
+
+    `load` lets go of the image (None after) when it opens the source again with other
+    options, so the source is not held open (mapped) twice while its pixels decode.
+    """
 
     source: Source
-    image: pyvips.Image
+    image: pyvips.Image | None
     loader: str
     format: str
     width: int  # as stored (before orientation)
@@ -125,8 +129,12 @@ def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int 
         options["scale"] = downscale
     if pages > 1:
         options["n"] = pages
-    if not options:
+    if not options and header.image is not None:
         return header.image
+    # Before opening it again: libvips maps a file source whole, and the kernel may map
+    # the header's first 2 MiB of it already (a large page-cache folio): ~2 MiB resident
+    # per render in flight while both are open.
+    header.image = None
     return pyvips.Operation.call(
         header.loader, header.source, access="sequential", fail_on=FAIL_ON, **options
     )
