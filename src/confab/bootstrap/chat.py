@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from confab.adapters.media_http import HttpMediaClient
 from confab.adapters.redis_url import is_redis_url
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.engine import is_sqlite
@@ -34,6 +34,9 @@ from confab.core.lifecycle import Closer
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
 from confab.core.settings import Settings
+
+if TYPE_CHECKING:
+    from confab.adapters.media_http import HttpMediaClient
 
 log = logging.getLogger("confab.bootstrap")
 
@@ -74,6 +77,9 @@ def remote_media(settings: Settings, media_url: str, closers: list[Closer]) -> H
             "CONFAB_MEDIA_URL is set but CONFAB_MEDIA_SECURITY_KEY is not: requests to media "
             "are signed with this data dir's key, which the media nodes must share"
         )
+    # Imported here: only chat nodes without the media role talk to media over HTTP (httpx).
+    from confab.adapters.media_http import HttpMediaClient
+
     client = HttpMediaClient(
         media_url,
         media_security_key(settings),
