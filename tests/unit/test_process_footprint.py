@@ -48,8 +48,6 @@ def test_a_media_node_loads_only_what_it_uses(tmp_path: Path) -> None:
         *("httpx", "httpcore"),
         # `confab thumbs` only; preview pages are parsed in the workers
         *("rich", "confab.media.batch.command", "html.parser"),
-        # settings are read with the standard library
-        *("pydantic", "pydantic_settings"),
     }
     assert not modules & unused
 
