@@ -11,6 +11,8 @@ The Pillow variants do what thumbor's PIL engine does: `Image.open` on the bytes
 `draft()` (JPEG decoded at 1/2, 1/4 or 1/8 scale in the DCT), a LANCZOS resize, `save`.
 "pillow (draft)" saves a baseline JPEG like ours; "pillow as thumbor saves" adds the
 `optimize=True, progressive=True` thumbor passes by default (PROGRESSIVE_JPEG = True).
+It first prints the bare decode of the 12 MP JPEGs at 1/8 scale by each library: the
+floor under the JPEG cases, since no renderer spends less CPU than its decoder.
 `--explore` adds a plain pyvips `thumbnail()` and variants of our settings (libvips
 threads, resampling kernel, WebP effort) to show why the defaults are what they are.
 """
@@ -73,6 +75,20 @@ def naive(path: str, fmt: OutputFormat | None) -> bytes:
     return bytes(image.pngsave_buffer())
 
 
+def decode_vips(path: str) -> bytes:
+    """Decode only, as our renderer does for a 320x240 box: 1/8 scale in the DCT."""
+    pyvips.Image.jpegload(path, shrink=8, access="sequential").avg()
+    return b""
+
+
+def decode_pillow(path: str) -> bytes:
+    """Decode only, as thumbor's PIL engine does: `draft()` to 1/8 scale, then load."""
+    image = Image.open(io.BytesIO(Path(path).read_bytes()))
+    image.draft("RGB", (image.width // 8, image.height // 8))
+    image.load()
+    return b""
+
+
 def tuned(
     fn: Variant, *, threads: int = 1, kernel: str | None = None, effort: int | None = None
 ) -> Variant:
@@ -129,6 +145,15 @@ def main() -> None:
         ("12 MP JPEG -> fit-in/320x240 WebP q85", jpegs, "WEBP", "webp"),
         ("2 MP PNG -> fit-in/320x240 PNG", pngs, "PNG", None),
     ]
+    # The floor under every JPEG case: no renderer can spend less than its decoder.
+    decoding = measure(
+        {"pillow draft decode": decode_pillow, "libvips shrink=8 decode": decode_vips},
+        jpegs,
+        args.rounds,
+    )
+    print("\n12 MP JPEG decoded at 1/8 scale, nothing else   CPU ms: median / min")
+    for name, values in decoding.items():
+        print(f"  {name:28s} {statistics.median(values):7.2f} / {min(values):6.2f}")
     for title, files, pil_fmt, fmt in cases:
         ours: Variant = tuned(lambda p, f=fmt: confab(p, f))
         variants: dict[str, Variant] = {
