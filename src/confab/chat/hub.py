@@ -181,11 +181,6 @@ class Hub:
         state.held.pop(sub, None)
         self._close_if_empty(state)
 
-    def leave_all(self, sub: Subscriber, rooms: list[str] | set[str]) -> None:
-        """`leave` each of `rooms`."""
-        for room in rooms:
-            self.leave(sub, room)
-
     async def close(self) -> None:
         """Cancel every subscription and background task."""
         rooms, self._rooms = list(self._rooms.values()), {}

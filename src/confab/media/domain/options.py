@@ -64,12 +64,6 @@ class RenderOptions:
     upscale: bool | None = None
     max_bytes: int | None = None
 
-    def with_format(self, fmt: OutputFormat | None) -> RenderOptions:
-        """A copy with the output format set."""
-        from dataclasses import replace
-
-        return replace(self, format=fmt)
-
     def cache_key(self) -> str:
         """Stable digest of the normalized options (the same for equivalent URLs).
 
