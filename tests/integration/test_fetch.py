@@ -24,6 +24,7 @@ from confab.core.errors import (
     ConfabError,
     Forbidden,
     InvalidInput,
+    NotFound,
     TooLarge,
     UnsupportedMedia,
     UpstreamFailed,
@@ -509,14 +510,15 @@ async def test_redirect_cap(origin: Origin) -> None:
 # --- upstream answers -------------------------------------------------------------------------
 
 
-async def test_non_2xx_is_upstream_status(origin: Origin) -> None:
+async def test_origin_4xx_is_source_not_found(origin: Origin) -> None:
+    """thumbor answers 404 when the origin does not give the image (issue 12)."""
     metrics = Metrics()
     fetcher = SafeFetcher(policy(), metrics=metrics)
     try:
-        error = await fetch_error(fetcher, origin.url("/missing"), UpstreamFailed)
+        error = await fetch_error(fetcher, origin.url("/missing"), NotFound)
     finally:
         await fetcher.aclose()
-    assert error.reason == "upstream_status"
+    assert error.reason == "source_not_found"
     assert "404" in error.detail
     assert metrics.fetches.labels("failed")._value.get() == 1
 

@@ -59,11 +59,19 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
 def _image_headers(plan: ThumbnailPlan) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"etag", plan.etag.encode()),
-        (b"cache-control", _IMMUTABLE if plan.signed else _UNSIGNED),
+        (b"cache-control", _cache_control(plan)),
     ]
     if plan.varies_on_accept:
         headers.append((b"vary", b"Accept"))
     return headers
+
+
+def _cache_control(plan: ThumbnailPlan) -> bytes:
+    """thumbor's max_age() filter wins over the default lifetime; 0 means no caching."""
+    max_age = plan.max_age
+    if max_age is None:
+        return _IMMUTABLE if plan.signed else _UNSIGNED
+    return f"public, max-age={max_age}".encode() if max_age else b"no-cache"
 
 
 def _matches(if_none_match: bytes | None, etag: str) -> bool:
@@ -96,6 +104,15 @@ class ThumbnailEndpoint:
         plan = self._thumbnails.plan(
             _media_path(scope, _PREFIX), accept.decode("latin-1") if accept else None
         )
+        if plan.request.meta:
+            # thumbor's `meta/` URL form (libthumbor's CryptoURL(meta=True)).
+            body = jsoncodec.dumps(await self._thumbnails.describe(plan.request))
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await _send_response(send, 200, headers, b"" if scope["method"] == "HEAD" else body)
+            return
         headers = _image_headers(plan)
         if _matches(if_none_match, plan.etag):
             await _send_response(send, 304, headers, b"")

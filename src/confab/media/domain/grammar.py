@@ -1,13 +1,15 @@
 """thumbor's URL grammar: `<signature|unsafe>/<options>/<source>` as a ThumbnailRequest.
 
-    trim[:top-left|:bottom-right][:tolerance]/ AxB:CxD/ fit-in/|adaptive-fit-in/|full-fit-in/
+    debug/ meta/ trim[:top-left|:bottom-right][:tolerance]/ AxB:CxD/
+    fit-in/|adaptive-fit-in/|full-fit-in/|adaptive-full-fit-in/
     [-]WxH/ left|center|right/ top|middle|bottom/ smart/ filters:NAME(ARGS):NAME(ARGS)/ <source>
 
 Every part is optional and comes in that order (thumbor's own regex, from libthumbor).
 The parts are matched on the text as sent; the filters and the source are then
 percent-decoded once, as thumbor's router does. Equivalent spellings give equal
 `RenderOptions` (`jpg` is `jpeg`, `red` is `f00` is `ff0000`, an explicit `center/middle`
-is the default, filter order is free), so they share a result-cache key. Nothing is
+is the default), so they share a result-cache key. Pixel filters (brightness, watermark, ...)
+run in URL order, as in thumbor; the others set options, so their order is free. Nothing is
 clamped: an out-of-range value is an `InvalidInput` that names the part at fault.
 """
 
@@ -19,18 +21,20 @@ from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from confab.core.errors import InvalidInput
+from confab.core.errors import InvalidInput, UnsupportedMedia
 from confab.media.domain.colors import parse_color
 from confab.media.domain.options import (
     CropBox,
     Fit,
     HAlign,
     OutputFormat,
+    PixelFilter,
     RenderOptions,
     ThumbnailRequest,
     TrimCorner,
     VAlign,
 )
+from confab.media.domain.pixelfilters import PARSERS
 
 MAX_DIMENSION = 16384
 MAX_CROP_COORDINATE = 1_000_000
@@ -39,6 +43,7 @@ MAX_BLUR_RADIUS = 150  # thumbor's own limit
 MAX_BYTES_LIMIT = 1 << 30
 
 _OPTIONS = re.compile(
+    r"(?:(?P<debug>debug)/)?(?:(?P<meta>meta)/)?"
     r"(?:(?P<trim>trim(?::(?:top-left|bottom-right)?)?(?::\d+)?)/)?"
     r"(?:(?P<crop>\d+x\d+:\d+x\d+)/)?"
     r"(?:(?P<fit>(?:adaptive-)?(?:full-)?fit-in)/)?"
@@ -69,6 +74,7 @@ _FITS: dict[str, Fit] = {
     "fit-in": "fit-in",
     "adaptive-fit-in": "adaptive-fit-in",
     "full-fit-in": "full-fit-in",
+    "adaptive-full-fit-in": "adaptive-full-fit-in",
 }
 _FORMATS: dict[str, OutputFormat] = {
     "jpeg": "jpeg",
@@ -79,15 +85,14 @@ _FORMATS: dict[str, OutputFormat] = {
     "gif": "gif",
 }
 _FILL_KEYWORDS = ("blur", "transparent", "auto")
-# thumbor's filters we do not implement: named as such rather than called unknown.
+# Filters of thumbor plugins (not of thumbor 7.8 itself): named as such, not unknown.
 _THUMBOR_ONLY_FILTERS = frozenset(
-    {
-        "autojpg", "brightness", "colorize", "contrast", "convolution", "cover", "curve",
-        "distributed_collage", "drop_shadow", "equalize", "extract_focal", "focal", "frame",
-        "head_frame", "max_age", "noise", "proportion", "redeye", "responsive", "rgb", "rotate",
-        "round_corner", "saturation", "sharpen", "stretch", "text_watermark", "watermark",
-    }
-)  # fmt: skip
+    {"distributed_collage", "drop_shadow", "head_frame", "responsive", "text_watermark"}
+)
+# thumbor can write these; libvips here has no HEVC encoder (or decoder).
+_HEVC_FORMATS = ("heic", "heif")
+# extract_focal() follows at most this many nested thumbor URLs (thumbor's MAX_LEVEL).
+_EXTRACT_FOCAL_LEVELS = 10
 
 
 def parse_path(path: str) -> ThumbnailRequest:
@@ -108,12 +113,45 @@ def parse_path(path: str) -> ThumbnailRequest:
     match = _OPTIONS.fullmatch(signed_path)
     if match is None:  # pragma: no cover - the source group takes anything
         raise InvalidInput("unreadable URL", code="bad_options")
+    options, extract_focal = _options(match)
+    raw_source = match["source"]
+    if extract_focal:
+        raw_source, focal = _extract_focal(raw_source)
+        if focal is not None:
+            options = replace(options, focal=focal)
     return ThumbnailRequest(
         signature=signature,
         signed_path=signed_path,
-        options=_options(match),
-        source=_source(match["source"]),
+        options=options,
+        source=_source(raw_source),
+        meta=match["meta"] is not None,
+        debug=match["debug"] is not None,
     )
+
+
+def _extract_focal(raw: str) -> tuple[str, CropBox | None]:
+    """thumbor's extract_focal(): when the source is itself a thumbor URL with a manual
+    crop (`host/<signature|unsafe>/[...]/AxB:CxD/.../<image>`), render its image with
+    that crop box as the focal point. Otherwise the source is kept as it is.
+    """
+    text = raw if _PLAIN_URL.match(raw) else unquote(raw)
+    for _ in range(_EXTRACT_FOCAL_LEVELS):
+        # thumbor drops everything up to the first slash after an optional scheme.
+        text = re.sub(r"^(?:https?://)?.*?/", "", text, count=1)
+        head, slash, rest = text.partition("/")
+        inner = _OPTIONS.fullmatch(rest) if head and slash else None
+        if inner is None or not inner["source"]:
+            return raw, None
+        if inner["crop"]:
+            left, top, right, bottom = (
+                _bounded(n, MAX_CROP_COORDINATE, "crop coordinate")
+                for n in re.split(r"[x:]", inner["crop"])
+            )
+            if right > left and bottom > top:
+                return inner["source"], CropBox(left, top, right, bottom)
+            return raw, None
+        text = inner["source"]
+    return raw, None
 
 
 def _as_text(path: str) -> str:
@@ -136,7 +174,8 @@ def _clip(text: str, limit: int = 80) -> str:
 # ---------------------------------------------------------------- options
 
 
-def _options(match: re.Match[str]) -> RenderOptions:
+def _options(match: re.Match[str]) -> tuple[RenderOptions, bool]:
+    """The options of the URL, and whether extract_focal() was among its filters."""
     width, width_orig = _dimension(match["width"], "width")
     height, height_orig = _dimension(match["height"], "height")
     if not width and not height:
@@ -233,14 +272,24 @@ Changes = dict[str, Any]
 FilterHandler = Callable[[str, list[str]], Changes]
 
 
-def _apply_filters(options: RenderOptions, text: str | None) -> RenderOptions:
-    """Apply `name(args):name(args)...`; every filter we know sets options, so order is free."""
+def _apply_filters(options: RenderOptions, text: str | None) -> tuple[RenderOptions, bool]:
+    """Apply `name(args):name(args)...`: pixel filters are kept in order in `pipeline`;
+    the others set options, so their order is free. Also says whether extract_focal()
+    was given (it changes the source, which the caller handles)."""
     if text is None:
-        return options
+        return options, False
     changes: Changes = {}
     set_by: dict[str, str] = {}
+    pipeline: list[PixelFilter] = []
+    extract_focal = False
     for name, args in _split_filters(unquote(text)):
         for field, value in _filter_handler(name)(name, args).items():
+            if field == "pipeline":
+                pipeline += value
+                continue
+            if field == "extract_focal":
+                extract_focal = True
+                continue
             if field in changes and changes[field] != value:
                 earlier = set_by[field]
                 detail = (
@@ -251,7 +300,7 @@ def _apply_filters(options: RenderOptions, text: str | None) -> RenderOptions:
                 raise InvalidInput(detail, code="bad_filter")
             changes[field] = value
             set_by[field] = name
-    return replace(options, **changes)
+    return replace(options, pipeline=tuple(pipeline), **changes), extract_focal
 
 
 def _split_filters(text: str) -> list[tuple[str, list[str]]]:
@@ -274,6 +323,9 @@ def _filter_handler(name: str) -> FilterHandler:
     handler = _FILTERS.get(name)
     if handler is not None:
         return handler
+    parser = PARSERS.get(name)
+    if parser is not None:
+        return lambda name, args: parser(name, args, _filter_source)
     if name in _THUMBOR_ONLY_FILTERS:
         raise InvalidInput(f"filter '{name}' is not supported by this server", code="bad_filter")
     raise InvalidInput(f"unknown filter '{_clip(name)}'", code="bad_filter")
@@ -317,7 +369,14 @@ def _no_op(name: str, args: list[str]) -> Changes:
 
 def _format(name: str, args: list[str]) -> Changes:
     _arity(name, args, 1, 1)
-    fmt = _FORMATS.get(args[0].strip("'\"").lower())
+    requested = args[0].strip("'\"").lower()
+    fmt = _FORMATS.get(requested)
+    if requested in _HEVC_FORMATS:
+        raise UnsupportedMedia(
+            f"format({requested}) needs an HEVC encoder, which this server's image library "
+            "does not have: ask for avif (the same container, AV1) or webp",
+            code="unsupported_format",
+        )
     if fmt is None:
         raise _bad_argument(name, args, "expected jpeg, jpg, png, webp, avif or gif")
     return {"format": fmt}
@@ -354,14 +413,19 @@ def _color(name: str, args: list[str], text: str) -> str:
 
 
 def _fill(name: str, args: list[str]) -> Changes:
-    """fill(colour|blur|transparent|auto[, false]): what pads a fit-in image to its box."""
+    """fill(colour|blur|transparent|auto[, fill_transparent]): what pads a fit-in image to
+    its box; with fill_transparent true, the image's transparent pixels take the fill too."""
     _arity(name, args, 1, 2)
-    if len(args) == 2 and args[1].lower() not in ("false", "0"):
-        raise _bad_argument(name, args, "the fill_transparent argument is not supported")
+    merge = False
+    if len(args) == 2:
+        flag = args[1].lower()
+        if flag not in ("true", "1", "false", "0"):
+            raise _bad_argument(name, args, "fill_transparent is true, false, 1 or 0")
+        merge = flag in ("true", "1")
     keyword = args[0].lower()
     if keyword in _FILL_KEYWORDS:
-        return {"fill": keyword}
-    return {"fill": _color(name, args, args[0])}
+        return {"fill": keyword, "fill_transparent": merge}
+    return {"fill": _color(name, args, args[0]), "fill_transparent": merge}
 
 
 def _background_color(name: str, args: list[str]) -> Changes:
@@ -395,6 +459,15 @@ _FILTERS: dict[str, FilterHandler] = {
 # ---------------------------------------------------------------- source
 
 
+def _filter_source(raw: str) -> str:
+    """A source named inside a filter (watermark, frame): same forms as the main one.
+
+    Parentheses and commas in it must be percent-encoded (thumbor's rule), so it is
+    decoded once more here when still encoded.
+    """
+    return _source(raw.strip())
+
+
 def _source(raw: str) -> str:
     """`upload/<id>` or an absolute http(s) URL.
 
@@ -423,7 +496,7 @@ def _reject_misplaced_option(raw: str) -> None:
         )
     if segment in ("meta", "debug"):
         raise InvalidInput(
-            f"'{segment}/' is not supported here (metadata: GET /media/meta/<signature>/...)",
+            f"'{segment}/' must come first, right after the signature (debug/ before meta/)",
             code="bad_options",
         )
     if segment.startswith("filters:"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Fit = Literal["crop", "fit-in", "adaptive-fit-in", "full-fit-in"]
+Fit = Literal["crop", "fit-in", "adaptive-fit-in", "full-fit-in", "adaptive-full-fit-in"]
 HAlign = Literal["left", "center", "right"]
 VAlign = Literal["top", "middle", "bottom"]
 TrimCorner = Literal["top-left", "bottom-right"]
@@ -26,6 +26,22 @@ class CropBox:
     top: int
     right: int
     bottom: int
+
+
+FilterArg = int | float | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class PixelFilter:
+    """One of thumbor's pixel filters (brightness, watermark, ...), normalized.
+
+    They run in the order of the URL, as thumbor's filter pipeline does, on the shaped
+    image. `args` are checked and normalized by `confab.media.domain.pixelfilters`, so
+    the renderer reads them positionally without parsing again.
+    """
+
+    name: str
+    args: tuple[FilterArg, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +79,14 @@ class RenderOptions:
     background_color: str | None = None
     upscale: bool | None = None
     max_bytes: int | None = None
+    fill_transparent: bool = False  # fill(colour, true): transparent pixels take the fill
+    pipeline: tuple[PixelFilter, ...] = ()  # thumbor's pixel filters, in URL order
+    focal: CropBox | None = None  # focal()/extract_focal(): what a crop keeps in view
+    stretch: bool = False  # stretch(): scale to WxH exactly, ignoring the aspect ratio
+    cover: bool = False  # cover(): an animation's first frame only
+    autojpg: bool = False  # autojpg(): a PNG without alpha becomes a JPEG
+    max_age: int | None = None  # max_age(seconds): the response's Cache-Control
+    gifv: str | None = None  # gifv(mp4|webm): an animation as a video
 
     def cache_key(self) -> str:
         """Stable digest of the normalized options (the same for equivalent URLs).
@@ -88,6 +112,15 @@ class ThumbnailRequest:
     signed_path: str  # the part after the signature, as signed
     options: RenderOptions
     source: str  # `upload/<id>` or an absolute http(s) URL, decoded
+    meta: bool = False  # thumbor's `meta/`: answer the /meta JSON instead of the image
+    debug: bool = False  # thumbor's `debug/`: accepted, changes nothing here
+
+    @property
+    def overlays(self) -> tuple[str, ...]:
+        """Sources the pixel filters need besides the image (watermark, frame), in order."""
+        return tuple(
+            str(f.args[0]) for f in self.options.pipeline if f.name in ("watermark", "frame")
+        )
 
 
 @dataclass(frozen=True, slots=True)

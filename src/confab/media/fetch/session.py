@@ -23,6 +23,7 @@ from confab.core.errors import (
     ConfabError,
     Forbidden,
     InvalidInput,
+    NotFound,
     TooLarge,
     UnsupportedMedia,
     UpstreamFailed,
@@ -137,6 +138,9 @@ class FetchSession:
         status = response.status_code
         if status in _REDIRECT_STATUSES:
             return _redirect_target(response)
+        if 400 <= status < 500:
+            # thumbor answers 404 for an origin's 4xx: the source is not there for us.
+            raise NotFound(f"{response.url} answered HTTP {status}", code="source_not_found")
         if not 200 <= status < 300:
             raise UpstreamFailed(f"{response.url} answered HTTP {status}", code="upstream_status")
         return await self._read(response, want)

@@ -138,7 +138,10 @@ def plan_layout(
     region = _region(source, options, trim)
     width, height = _requested(region, options)
     target_w, target_h = _target(region, width, height)
-    if options.fit == "crop":
+    if options.fit == "crop" and options.stretch and options.width and options.height:
+        # thumbor's stretch(): scale to the box exactly, no crop.
+        resize, crop, canvas = Size(*_cap(target_w, target_h, max_output_side)), None, None
+    elif options.fit == "crop":
         resize, crop, canvas = _fill_box(region, target_w, target_h, options, max_output_side)
     else:
         resize, canvas = _fit_box(region, target_w, target_h, options, max_output_side)
@@ -149,7 +152,7 @@ def plan_layout(
         trim=trim,
         resize=resize,
         crop=crop,
-        smart=options.smart and crop is not None,
+        smart=options.smart and crop is not None and options.focal is None,
         canvas=canvas,
         flip_horizontal=options.flip_horizontal,
         flip_vertical=options.flip_vertical,
@@ -238,19 +241,36 @@ def _fill_box(
     spare_w, spare_h = resize.width - target_w, resize.height - target_h
     left = {"left": 0, "center": spare_w // 2, "right": spare_w}[options.halign]
     top = {"top": 0, "middle": spare_h // 2, "bottom": spare_h}[options.valign]
+    focus = _focus(region, options)
+    if focus is not None:
+        # thumbor centres the crop on the focal point's centre, kept inside the image.
+        left = _clamp(round(focus[0] * resize.width / region.width - target_w / 2), 0, spare_w)
+        top = _clamp(round(focus[1] * resize.height / region.height - target_h / 2), 0, spare_h)
     return resize, Box(left, top, target_w, target_h), None
+
+
+def _focus(region: Box, options: RenderOptions) -> tuple[float, float] | None:
+    """The centre of the focal box in region coordinates (None: none, or outside it)."""
+    box = options.focal
+    if box is None:
+        return None
+    x = (box.left + box.right) / 2 - region.left
+    y = (box.top + box.bottom) / 2 - region.top
+    if not (0 <= x <= region.width and 0 <= y <= region.height):
+        return None  # thumbor drops focal points the manual crop cut away
+    return x, y
 
 
 def _fit_box(
     region: Box, target_w: int, target_h: int, options: RenderOptions, max_side: int
 ) -> tuple[Size, Size | None]:
     """The fit-in modes: scale to fit inside the box (or to cover it for full-fit-in)."""
-    if options.fit == "adaptive-fit-in" and (
+    if options.fit in ("adaptive-fit-in", "adaptive-full-fit-in") and (
         (region.width < region.height and target_w > target_h)
         or (region.width > region.height and target_w < target_h)
     ):
         target_w, target_h = target_h, target_w
-    full = options.fit == "full-fit-in"
+    full = options.fit in ("full-fit-in", "adaptive-full-fit-in")
     # thumbor: fit-in never enlarges unless upscale() is given; full-fit-in does.
     upscale = options.upscale if options.upscale is not None else full
     by_width = (region.width * target_h >= region.height * target_w) != full

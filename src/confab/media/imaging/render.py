@@ -15,7 +15,7 @@ import pyvips
 from confab.media.domain.options import OutputFormat, Rendered, RenderOptions, SourceInfo
 from confab.media.imaging import encoding
 from confab.media.imaging.failures import vips_errors
-from confab.media.imaging.filters import apply_filters
+from confab.media.imaging.filters import Overlays, apply_filters
 from confab.media.imaging.formats import ANIMATED_OUTPUTS, LOSSY_OUTPUTS, choose_format
 from confab.media.imaging.geometry import Box, Layout, jpeg_shrink, plan_layout
 from confab.media.imaging.limits import RenderLimits
@@ -31,39 +31,54 @@ def render(
     options: RenderOptions,
     auto_formats: tuple[OutputFormat, ...],
     limits: RenderLimits,
+    overlays: dict[str, bytes] | None = None,
 ) -> Rendered:
-    """Render `source` (a file path or bytes) as `options` ask."""
+    """Render `source` (a file path or bytes) as `options` ask.
+
+    `overlays` are the fetched images the filters draw (watermark, frame), by URL.
+    """
     ensure_loaders(limits.extra_loaders)
+    drawn = Overlays(overlays or {}, limits)
     with vips_errors():
         header = read_header(source, limits)
-        fmt = choose_format(
-            header.format,
-            animated=header.animated,
-            alpha=header.alpha,
-            requested=options.format,
-            auto_formats=auto_formats,
-        )
+        fmt = _format(header, options, auto_formats)
         frames = _frames(header, fmt, options)
         trim, upright = _trim(header, options) if options.trim else (None, None)
         layout = plan_layout(header.size, options, limits.max_output_side, trim=trim)
         if upright is not None:
-            image = _picture(upright, layout, options, fmt, header.icc)
+            image = _picture(upright, layout, options, fmt, header.icc, drawn)
         elif frames > 1:
-            image = _animation(header, layout, options, fmt, frames)
+            image = _animation(header, layout, options, fmt, frames, drawn)
         else:
             loaded = load(header, downscale=layout.downscale, shrink=_shrink(header, layout))
             upright = orient(loaded, header.orientation, _spare_scale(header, layout, loaded))
-            image = _picture(upright, layout, options, fmt, header.icc)
+            image = _picture(upright, layout, options, fmt, header.icc, drawn)
         data = encoding.encode(image, fmt, options.quality, options.max_bytes)
-    output = layout.output
+        page_height = int(image.get("page-height")) if frames > 1 else image.height
     return Rendered(
         data=data,
         format=fmt,
-        width=output.width,
-        height=output.height,
+        width=image.width,
+        height=page_height,
         frames=frames,
         source=header.info(),
         operations=tuple(_describe(op) for op in operations(layout, options, fmt)),
+    )
+
+
+def _format(
+    header: Header, options: RenderOptions, auto_formats: tuple[OutputFormat, ...]
+) -> OutputFormat:
+    """The output format; thumbor's autojpg() turns an opaque PNG into a JPEG."""
+    requested = options.format
+    if requested is None and options.autojpg and header.format == "png" and not header.alpha:
+        requested = "jpeg"
+    return choose_format(
+        header.format,
+        animated=header.animated and not options.cover,
+        alpha=header.alpha,
+        requested=requested,
+        auto_formats=auto_formats,
     )
 
 
@@ -90,18 +105,25 @@ def plan(source: Source, options: RenderOptions, limits: RenderLimits) -> dict[s
     ensure_loaders(limits.extra_loaders)
     with vips_errors():
         header = read_header(source, limits)
-        fmt = choose_format(
-            header.format,
-            animated=header.animated,
-            alpha=header.alpha,
-            requested=options.format,
-            auto_formats=(),
-        )
+        fmt = _format(header, options, ())
         trim = _trim(header, options)[0] if options.trim else None
     layout = plan_layout(header.size, options, limits.max_output_side, trim=trim)
     info = header.info()
     output = layout.output
+    ops = operations(layout, options, fmt)
     return {
+        # thumbor's own shape (its JSON engine), then Confab's details beside it.
+        "thumbor": {
+            "source": {
+                "url": "",  # filled in by the service, which knows the URL
+                "width": info.width,
+                "height": info.height,
+                "frameCount": info.frames,
+            },
+            "operations": [op for op in ops if op["type"] in _THUMBOR_OPERATIONS],
+            "target": {"width": output.width, "height": output.height},
+            **_focal_points(options),
+        },
         "source": {
             "width": info.width,
             "height": info.height,
@@ -109,11 +131,32 @@ def plan(source: Source, options: RenderOptions, limits: RenderLimits) -> dict[s
             "frames": info.frames,
             "orientation": info.orientation,
         },
-        "operations": operations(layout, options, fmt),
+        "operations": ops,
         "target": {"width": output.width, "height": output.height},
         "format": fmt,
         "frames": _frames(header, fmt, options),
     }
+
+
+# The operation types thumbor's JSON engine records (the rest are Confab's own detail).
+_THUMBOR_OPERATIONS = frozenset({"crop", "resize", "flip_horizontally", "flip_vertically"})
+
+
+def _focal_points(options: RenderOptions) -> dict[str, Any]:
+    """thumbor lists focal points (from focal()/extract_focal()) when there are any."""
+    box = options.focal
+    if box is None:
+        return {}
+    width, height = box.right - box.left, box.bottom - box.top
+    point = {
+        "x": box.left + width / 2,
+        "y": box.top + height / 2,
+        "z": 1.0,
+        "height": height,
+        "width": width,
+        "origin": "alignment",
+    }
+    return {"focal_points": [point]}
 
 
 def operations(layout: Layout, options: RenderOptions, fmt: OutputFormat) -> list[dict[str, Any]]:
@@ -123,6 +166,7 @@ def operations(layout: Layout, options: RenderOptions, fmt: OutputFormat) -> lis
         ops.append({"type": "blur", "sigma": options.blur})
     if options.grayscale:
         ops.append({"type": "grayscale"})
+    ops += [{"type": step.name, "arguments": list(step.args)} for step in options.pipeline]
     if options.fill is not None:
         ops += [{**op, "color": options.fill} for op in layout.operations() if op["type"] == "fill"]
     if options.background_color is not None:
@@ -143,8 +187,9 @@ def _describe(op: dict[str, Any]) -> str:
 
 def _frames(header: Header, fmt: OutputFormat, options: RenderOptions) -> int:
     """Frames in the output: all (up to the cap) when `fmt` animates; a trimmed render is
-    a still (the trim is measured on the first frame)."""
-    return header.pages if fmt in ANIMATED_OUTPUTS and not options.trim else 1
+    a still (the trim is measured on the first frame), and cover() asks for one."""
+    animate = fmt in ANIMATED_OUTPUTS and not options.trim and not options.cover
+    return header.pages if animate else 1
 
 
 def _shrink(header: Header, layout: Layout) -> int:
@@ -158,15 +203,25 @@ def _spare_scale(header: Header, layout: Layout, loaded: Image) -> float:
 
 
 def _picture(
-    upright: Image, layout: Layout, options: RenderOptions, fmt: OutputFormat, icc: bool
+    upright: Image,
+    layout: Layout,
+    options: RenderOptions,
+    fmt: OutputFormat,
+    icc: bool,
+    overlays: Overlays,
 ) -> Image:
     """One upright frame through the layout, colour conversion and filters."""
     image = to_srgb(shape(upright, layout), icc)
-    return apply_filters(image, layout, options, fmt)
+    return apply_filters(image, layout, options, fmt, overlays)
 
 
 def _animation(
-    header: Header, layout: Layout, options: RenderOptions, fmt: OutputFormat, frames: int
+    header: Header,
+    layout: Layout,
+    options: RenderOptions,
+    fmt: OutputFormat,
+    frames: int,
+    overlays: Overlays,
 ) -> Image:
     """Every frame through the same layout, joined back into an animation strip."""
     strip = load(header, downscale=layout.downscale, pages=frames)
@@ -178,9 +233,10 @@ def _animation(
     window = None
     if layout.smart:
         window = smart_window(load(header, downscale=layout.downscale), layout)
-    shaped = [_frame(page, layout, options, fmt, header.icc, window) for page in pages]
+    shaped = [_frame(page, layout, options, fmt, header.icc, window, overlays) for page in pages]
     joined = pyvips.Image.arrayjoin(shaped, across=1).copy()
-    joined.set_type(pyvips.GValue.gint_type, "page-height", layout.output.height)
+    # Filters may change the frame size (rotate, frame, proportion): every frame alike.
+    joined.set_type(pyvips.GValue.gint_type, "page-height", shaped[0].height)
     for name in ("delay", "loop", "gif-loop"):
         if strip.get_typeof(name):
             value = strip.get(name)
@@ -198,9 +254,10 @@ def _frame(
     fmt: OutputFormat,
     icc: bool,
     window: tuple[int, int] | None,
+    overlays: Overlays,
 ) -> Image:
     image = to_srgb(shape(page, layout, window), icc)
-    return apply_filters(image, layout, options, fmt)
+    return apply_filters(image, layout, options, fmt, overlays)
 
 
 def _trim_threshold(tolerance: int) -> float:

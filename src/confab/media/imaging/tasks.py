@@ -34,11 +34,15 @@ def render(
     options: RenderOptions,
     auto_formats: tuple[OutputFormat, ...],
     limits: RenderLimits,
+    overlays: dict[str, bytes] | None = None,
 ) -> Rendered:
-    """Render a thumbnail of `source` (see `confab.media.imaging.render.render`)."""
+    """Render a thumbnail of `source` (see `confab.media.imaging.render.render`).
+
+    `overlays`: the images the filters draw (watermark, frame), fetched by the service.
+    """
     from confab.media.imaging import render as work
 
-    return work.render(source, options, tuple(auto_formats), limits)
+    return work.render(source, options, tuple(auto_formats), limits, overlays)
 
 
 def probe(data: bytes, limits: RenderLimits) -> SourceInfo:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confab.core.errors import Forbidden, NotFound
+from confab.core.errors import Forbidden, InvalidInput, NotFound, UnsupportedMedia
 from confab.core.metrics import Metrics
 from confab.core.ports import BlobStore, JobQueue
 from confab.media.domain.grammar import parse_path
@@ -54,6 +54,11 @@ class ThumbnailPlan:
     @property
     def varies_on_accept(self) -> bool:
         return self.request.options.format is None
+
+    @property
+    def max_age(self) -> int | None:
+        """thumbor's max_age() filter: the response's lifetime in seconds, if given."""
+        return self.request.options.max_age
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +161,14 @@ class ThumbnailService:
         outcome = "ok"
         try:
             source = await self._source(plan.request.source)
+            overlays = await self._overlays(plan.request)
             rendered: Rendered = await self._jobs.call(
                 "media.render",
                 source,
                 plan.request.options,
                 plan.auto_formats,
                 self._config.limits,
+                overlays,
                 timeout=self._config.render_timeout,
             )
         except Exception as exc:
@@ -176,8 +183,36 @@ class ThumbnailService:
             self._hot.put(plan.key, rendered.data, rendered.format)
         return rendered
 
+    async def _overlays(self, request: ThumbnailRequest) -> dict[str, bytes] | None:
+        """The images the filters draw (watermark, frame), fetched like sources.
+
+        They pass the same fetcher (SSRF rules, byte cap, image sniffing) as the source;
+        the renderer decodes them under the same loader policy and pixel cap.
+        """
+        if not request.overlays:
+            return None
+        fetched: dict[str, bytes] = {}
+        for url in request.overlays:
+            if url not in fetched:
+                fetched[url] = await self._source_bytes(url)
+        return fetched
+
+    async def _source_bytes(self, source: str) -> bytes:
+        """The bytes of an upload or web source (small ones: watermarks, frames)."""
+        if source.startswith("upload/"):
+            data = await self._blobs.get(upload_blob_key(source.removeprefix("upload/")))
+            if data is None:
+                raise NotFound(f"no upload {source}", code="source_not_found")
+            return data
+        source_data = await self._source(source)
+        assert isinstance(source_data, bytes)  # web sources arrive as bytes
+        return source_data
+
     async def _source(self, source: str) -> str | bytes:
-        """A local path or the bytes of the source."""
+        """A local path or the bytes of the source.
+
+        A fetched body that is not an image is a 400, as thumbor answers it.
+        """
         if source.startswith("upload/"):
             key = upload_blob_key(source.removeprefix("upload/"))
             path = self._blobs.local_path(key)
@@ -189,13 +224,22 @@ class ThumbnailService:
             if data is None:
                 raise NotFound(f"no upload {source}", code="source_not_found")
             return data
-        fetched = await self._fetcher.fetch(source, want="image")
+        try:
+            fetched = await self._fetcher.fetch(source, want="image")
+        except UnsupportedMedia as exc:
+            if exc.reason == "source_not_image":
+                raise InvalidInput(exc.detail, code="source_not_image") from None
+            raise
         return fetched.data
 
     async def meta(self, path: str) -> dict[str, Any]:
         """thumbor's /meta: the source size, the operations planned and the output size."""
         request = parse_path(path)
         self._authorize(request)
+        return await self.describe(request)
+
+    async def describe(self, request: ThumbnailRequest) -> dict[str, Any]:
+        """/meta of an authorized request (also what a `meta/` URL answers)."""
         source = await self._source(request.source)
         plan: dict[str, Any] = await self._jobs.call(
             "media.plan",
@@ -204,6 +248,7 @@ class ThumbnailService:
             self._config.limits,
             timeout=self._config.render_timeout,
         )
+        plan["thumbor"]["source"]["url"] = request.source
         return plan
 
 

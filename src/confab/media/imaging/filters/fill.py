@@ -1,46 +1,28 @@
-"""thumbor's pixel filters: blur, grayscale, fill (padding) and background_color.
+"""fill(colour|auto|blur|transparent[, fill_transparent]): pad a fit-in result to its box.
 
-They run on the shaped (small) image, in this fixed order: blur, grayscale, fill, then
-flattening of transparency onto the background colour when asked or when the output
-format has no alpha (JPEG), onto white by default.
+The picture is centred on the canvas. Without fill_transparent its own transparent pixels
+stay transparent (thumbor pastes it unmerged); with it they show the fill colour.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from confab.media.domain.options import OutputFormat, RenderOptions
 from confab.media.imaging.colors import RGBA, pixel, rgba
-from confab.media.imaging.formats import ALPHA_OUTPUTS
-from confab.media.imaging.geometry import Layout
-
-Image = Any  # pyvips.Image
-
-WHITE: RGBA = (255, 255, 255, 255)
+from confab.media.imaging.filters._pixels import Image
+from confab.media.imaging.filters.background_color import WHITE
+from confab.media.imaging.geometry import Layout, Size
 
 
-def apply_filters(image: Image, layout: Layout, options: RenderOptions, fmt: OutputFormat) -> Image:
-    """Every filter of `options`, in order, on one shaped frame."""
-    if options.blur:
-        image = blur(image, options.blur)
-    if options.grayscale:
-        image = image.colourspace("b-w")
-    if options.fill is not None and layout.canvas is not None:
-        image = fill(image, layout, options.fill)
-    return flatten(image, fmt, options.background_color)
+def _placement(image: Image, canvas: Size) -> tuple[int, int, Size]:
+    """Centre the picture; a filter that made it larger (rotate, frame) widens the canvas."""
+    size = Size(max(canvas.width, image.width), max(canvas.height, image.height))
+    return (size.width - image.width) // 2, (size.height - image.height) // 2, size
 
 
-def blur(image: Image, sigma: float) -> Image:
-    """A Gaussian blur (the grammar turns thumbor's radius and sigma into one sigma)."""
-    return image.gaussblur(max(0.3, sigma))
-
-
-def fill(image: Image, layout: Layout, how: str) -> Image:
+def apply(image: Image, layout: Layout, how: str, merge: bool) -> Image:
     """Pad a fit-in result to its box: a colour, `auto`, `transparent` or `blur`."""
-    canvas = layout.canvas
-    if canvas is None:
+    if layout.canvas is None:
         return image
-    left, top = layout.placement
+    left, top, canvas = _placement(image, layout.canvas)
     if how == "transparent":
         if not image.hasalpha():
             image = image.bandjoin_const([255])
@@ -53,7 +35,7 @@ def fill(image: Image, layout: Layout, how: str) -> Image:
             background=[0] * image.bands,
         )
     if how == "blur":
-        return _blurred_fill(image, layout)
+        return _blurred_fill(image, left, top, canvas)
     if how == "auto":
         image = image.copy_memory()  # measured, then written: compute the pixels once
         color = _border_color(image)
@@ -63,6 +45,9 @@ def fill(image: Image, layout: Layout, how: str) -> Image:
         if not image.hasalpha():
             image = image.bandjoin_const([255])
         background = pixel(color, image.bands, with_alpha=True)
+    elif image.hasalpha() and not merge:
+        # thumbor pastes the picture as it is: its transparent pixels stay transparent.
+        background = pixel(color, image.bands, with_alpha=True)
     else:
         if image.hasalpha():
             image = image.flatten(background=pixel(color, image.bands - 1, with_alpha=False))
@@ -70,16 +55,6 @@ def fill(image: Image, layout: Layout, how: str) -> Image:
     return image.embed(
         left, top, canvas.width, canvas.height, extend="background", background=background
     )
-
-
-def flatten(image: Image, fmt: OutputFormat, background_color: str | None) -> Image:
-    """Composite transparency onto `background_color` (or white when `fmt` has no alpha)."""
-    if not image.hasalpha():
-        return image
-    if background_color is None and fmt in ALPHA_OUTPUTS:
-        return image
-    color = rgba(background_color) if background_color is not None else WHITE
-    return image.flatten(background=pixel(color, image.bands - 1, with_alpha=False))
 
 
 def _border_color(image: Image) -> RGBA:
@@ -108,11 +83,8 @@ def _border_color(image: Image) -> RGBA:
     return means[0], means[1], means[2], 255
 
 
-def _blurred_fill(image: Image, layout: Layout) -> Image:
+def _blurred_fill(image: Image, left: int, top: int, canvas: Size) -> Image:
     """The picture over a blurred, enlarged copy of itself that covers the box."""
-    canvas = layout.canvas
-    assert canvas is not None
-    left, top = layout.placement
     picture = image.copy_memory()  # read twice: once for the background, once on top
     background = (
         picture.flatten(background=pixel(WHITE, picture.bands - 1, with_alpha=False))
