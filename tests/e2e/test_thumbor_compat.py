@@ -48,7 +48,8 @@ def uploads(client: httpx.Client) -> dict[str, str]:
 
 
 def crypto_url(**options: object) -> str:
-    return "/media" + CryptoURL(key=KEY).generate(**options)
+    generated: str = CryptoURL(key=KEY).generate(**options)
+    return "/media" + generated
 
 
 def healthy(client: httpx.Client) -> None:
