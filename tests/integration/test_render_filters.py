@@ -174,3 +174,26 @@ def test_watermark_lands_where_asked(overlays: dict[str, bytes]) -> None:
     assert image.getpoint(75, 75)[:3] == [255, 255, 255]  # 100-30-10=60..90, 100-20-10=70..90
     assert image.getpoint(55, 75)[:3] == [0, 0, 0]
     assert image.getpoint(75, 65)[:3] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(("container", "codec"), [("mp4", "h264"), ("webm", "vp9")])
+def test_gifv_writes_a_video_of_every_frame(
+    sources: dict[str, bytes], container: str, codec: str
+) -> None:
+    import io
+
+    import av
+
+    request = parse_path(f"unsafe/121x81/filters:gifv({container})/example.com/a")
+    rendered = render(sources["gif"], request.options, (), LIMITS)
+    assert rendered.format == container
+    assert (rendered.width, rendered.height, rendered.frames) == (120, 80, 3)  # even sides
+    with av.open(io.BytesIO(rendered.data)) as video:
+        stream = video.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == (codec, 120, 80)
+        assert sum(1 for _ in video.decode(video=0)) == 3
+
+
+def test_gifv_leaves_other_sources_alone(sources: dict[str, bytes]) -> None:
+    request = parse_path("unsafe/120x80/filters:gifv()/example.com/a")
+    assert render(sources["jpeg"], request.options, (), LIMITS).format == "jpeg"

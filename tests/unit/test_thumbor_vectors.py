@@ -104,14 +104,10 @@ def test_transformer_crop_vectors(item: dict[str, Any]) -> None:
     expected = item["thumbor_server"]
     if expected is None:
         # thumbor does not crop: the whole source is resized (or kept).
-        assert (
-            layout.crop is None
-            or ((
-                layout.crop.width == layout.resize.width
-                or layout.crop.height == layout.resize.height
-            )
+        assert layout.crop is None or (
+            (layout.crop.width == layout.resize.width or layout.crop.height == layout.resize.height)
             and abs(layout.resize.width * source.height - layout.resize.height * source.width)
-            <= max(source.width, source.height))
+            <= max(source.width, source.height)
         )
         return
     assert layout.crop is not None

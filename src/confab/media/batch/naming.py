@@ -14,17 +14,19 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from confab.media.batch.sources import Source
-from confab.media.domain.options import OUTPUT_FORMATS, OutputFormat, RenderOptions
+from confab.media.domain.options import OUTPUT_FORMATS, OutputFormat, RenderOptions, VideoFormat
 
 _SLUG_MAX = 40
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 # File extensions of the formats the renderer writes (jpeg is written `.jpg`).
-EXTENSIONS: dict[OutputFormat, str] = {
+EXTENSIONS: dict[OutputFormat | VideoFormat, str] = {
     "jpeg": "jpg",
     "png": "png",
     "webp": "webp",
     "avif": "avif",
     "gif": "gif",
+    "mp4": "mp4",  # gifv()
+    "webm": "webm",
 }
 
 
@@ -57,7 +59,7 @@ def output_stem(source: Source, options: RenderOptions) -> str:
     return f"{slugify(base_name(source))}-{digest[:12]}"
 
 
-def output_path(out_dir: Path, stem: str, fmt: OutputFormat) -> Path:
+def output_path(out_dir: Path, stem: str, fmt: OutputFormat | VideoFormat) -> Path:
     """Where the output of `stem` in format `fmt` goes."""
     return out_dir / f"{stem}.{EXTENSIONS[fmt]}"
 

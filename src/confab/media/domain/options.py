@@ -16,6 +16,7 @@ VAlign = Literal["top", "middle", "bottom"]
 TrimCorner = Literal["top-left", "bottom-right"]
 OutputFormat = Literal["jpeg", "png", "webp", "avif", "gif"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp", "avif", "gif")
+VideoFormat = Literal["mp4", "webm"]  # thumbor's gifv(): an animation as a video
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ class RenderOptions:
     cover: bool = False  # cover(): an animation's first frame only
     autojpg: bool = False  # autojpg(): a PNG without alpha becomes a JPEG
     max_age: int | None = None  # max_age(seconds): the response's Cache-Control
-    gifv: str | None = None  # gifv(mp4|webm): an animation as a video
+    gifv: VideoFormat | None = None  # gifv(mp4|webm): an animation as a video
 
     def cache_key(self) -> str:
         """Stable digest of the normalized options (the same for equivalent URLs).
@@ -139,7 +140,7 @@ class Rendered:
     """The output of one render (crosses the process boundary)."""
 
     data: bytes
-    format: OutputFormat
+    format: OutputFormat | VideoFormat
     width: int
     height: int
     frames: int = 1

@@ -12,10 +12,16 @@ from typing import Any
 
 import pyvips
 
-from confab.media.domain.options import OutputFormat, Rendered, RenderOptions, SourceInfo
-from confab.media.imaging import encoding
+from confab.media.domain.options import (
+    OutputFormat,
+    Rendered,
+    RenderOptions,
+    SourceInfo,
+    VideoFormat,
+)
+from confab.media.imaging import encoding, video
 from confab.media.imaging.failures import vips_errors
-from confab.media.imaging.filters import Overlays, apply_filters
+from confab.media.imaging.filters import Overlays, apply_filters, flatten
 from confab.media.imaging.formats import ANIMATED_OUTPUTS, LOSSY_OUTPUTS, choose_format
 from confab.media.imaging.geometry import Box, Layout, jpeg_shrink, plan_layout
 from confab.media.imaging.limits import RenderLimits
@@ -53,12 +59,23 @@ def render(
             loaded = load(header, downscale=layout.downscale, shrink=_shrink(header, layout))
             upright = orient(loaded, header.orientation, _spare_scale(header, layout, loaded))
             image = _picture(upright, layout, options, fmt, header.icc, drawn)
-        data = encoding.encode(image, fmt, options.quality, options.max_bytes)
         page_height = int(image.get("page-height")) if frames > 1 else image.height
+        width = image.width
+        out: OutputFormat | VideoFormat = fmt
+        if options.gifv is not None and header.format == "gif":
+            # thumbor's gifv(): the GIF it would have written, as a video instead.
+            delays = list(image.get("delay")) if image.get_typeof("delay") else []
+            # Videos have no alpha: onto background_color, or white (thumbor's default).
+            image = flatten(image, "jpeg", options.background_color)
+            data = video.encode(image, page_height, delays, options.gifv)
+            out = options.gifv
+            width, page_height = width - width % 2, page_height - page_height % 2
+        else:
+            data = encoding.encode(image, fmt, options.quality, options.max_bytes)
     return Rendered(
         data=data,
-        format=fmt,
-        width=image.width,
+        format=out,
+        width=width,
         height=page_height,
         frames=frames,
         source=header.info(),
@@ -71,6 +88,8 @@ def _format(
 ) -> OutputFormat:
     """The output format; thumbor's autojpg() turns an opaque PNG into a JPEG."""
     requested = options.format
+    if options.gifv is not None and header.format == "gif":
+        requested = "gif"  # frames for the video: flattened, every one kept
     if requested is None and options.autojpg and header.format == "png" and not header.alpha:
         requested = "jpeg"
     return choose_format(

@@ -31,6 +31,8 @@ MEDIA_TYPES: dict[str, str] = {
     "webp": "image/webp",
     "avif": "image/avif",
     "gif": "image/gif",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
 }
 
 
