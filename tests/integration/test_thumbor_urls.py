@@ -45,7 +45,10 @@ def test_every_integration_option_renders(source: str, overlays: dict[str, bytes
             assert described["thumbor"]["target"]["width"] > 0, url
             continue
         out = render(data, request.options, (), LIMITS, overlays)
-        image = pyvips.Image.new_from_buffer(out.data, "")
-        assert image.width == out.width > 0, url
+        if out.format in ("mp4", "webm"):  # gifv(): checked in test_render_filters
+            assert out.data and out.width > 0, url
+        else:
+            image = pyvips.Image.new_from_buffer(out.data, "")
+            assert image.width == out.width > 0, url
         rendered_count += 1
     assert rendered_count > 50
