@@ -21,7 +21,7 @@ from confab.media.imaging.limits import RenderLimits
         ("webp", False, "webp"),
         ("avif", False, "avif"),
         ("heif", False, "jpeg"),
-        ("tiff", False, "jpeg"),
+        ("tiff", False, "png"),  # thumbor writes TIFF sources as PNG
         ("tiff", True, "png"),
         ("svg", True, "png"),
     ],

@@ -57,4 +57,6 @@ def choose_format(
         return fmt
     if source_format in _KEPT:
         return source_format  # type: ignore[return-value]
+    if source_format == "tiff":
+        return "png"  # as thumbor writes TIFF sources: lossless, whatever their alpha
     return "png" if alpha else "jpeg"

@@ -10,13 +10,15 @@ errors so a truncated file is an error rather than a grey-filled picture.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import pyvips
 
-from confab.core.errors import NotFound, TooLarge
+from confab.core.errors import NotFound, TooLarge, Unprocessable
 from confab.media.domain.options import SourceInfo
+from confab.media.imaging import heic
 from confab.media.imaging.failures import unsupported
 from confab.media.imaging.formats import ANIMATED_OUTPUTS, format_of_loader
 from confab.media.imaging.geometry import Size
@@ -28,6 +30,14 @@ Source = str | bytes
 # "error" fails on truncation and real decode errors, but not on the harmless warnings
 # many real-world files trigger (extraneous bytes, unknown markers).
 FAIL_ON = "error"
+# thumbor's SVG_DPI: how an SVG sized in physical units (in, cm, pt) becomes pixels.
+# Sizes in px are not affected. libvips' own `dpi` option scales px sizes too, so SVGs
+# are read at its 72 dpi and those in physical units scaled by SVG_DPI / 72.
+SVG_DPI = 150
+_SVG_ROOT = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
+_SVG_PHYSICAL = re.compile(
+    rb"""\b(?:width|height)\s*=\s*["']\s*[\d.]+\s*(?:in|cm|mm|pt|pc)\s*["']"""
+)
 
 
 @dataclass(slots=True)
@@ -48,6 +58,8 @@ class Header:
     orientation: int
     alpha: bool
     icc: bool
+    decoded: bool = False  # `image` holds decoded pixels (HEIC), not a lazy libvips load
+    svg_scale: float = 1.0  # SVG_DPI / 72 for an SVG sized in physical units
 
     @property
     def animated(self) -> bool:
@@ -89,6 +101,11 @@ def read_header(source: Source, limits: RenderLimits) -> Header:
     fmt = format_of_loader(loader, compression)
     if fmt not in allowed_formats(limits.extra_loaders):
         raise unsupported(f"{fmt} images are not enabled on this server")
+    svg_scale = _svg_scale(source) if fmt == "svg" else 1.0
+    if svg_scale != 1.0:
+        image = pyvips.Operation.call(
+            loader, source, scale=svg_scale, access="sequential", fail_on=FAIL_ON
+        )
     pages = _get_int(image, "n-pages", 1) if fmt in ANIMATED_OUTPUTS else 1
     pages = max(1, min(pages, limits.max_frames))
     frame_height = image.height  # the header loads one page
@@ -100,6 +117,8 @@ def read_header(source: Source, limits: RenderLimits) -> Header:
             code="too_many_pixels",
         )
     orientation = _get_int(image, "orientation", 1)
+    if fmt == "heif" and compression == "hevc":
+        return _heic_header(source, image, loader)
     return Header(
         source=source,
         image=image,
@@ -111,7 +130,50 @@ def read_header(source: Source, limits: RenderLimits) -> Header:
         orientation=orientation if 1 <= orientation <= 8 else 1,
         alpha=image.hasalpha(),
         icc=image.get_typeof("icc-profile-data") != 0,
+        svg_scale=svg_scale,
     )
+
+
+def _heic_header(source: Source, image: Any, loader: str) -> Header:
+    """A HEIC source, decoded by pillow-heif (libvips here has no HEVC decoder)."""
+    data = source if isinstance(source, bytes) else _read(source)
+    try:
+        pixels = heic.decode(data)
+    except (ValueError, RuntimeError) as exc:
+        raise Unprocessable(
+            f"corrupt or truncated HEIC image: {str(exc)[:200]}", code="corrupt_image"
+        ) from None
+    return Header(
+        source=source,
+        image=pixels,
+        loader=loader,
+        format="heic",
+        width=pixels.width,
+        frame_height=pixels.height,
+        pages=1,
+        orientation=1,  # libheif has applied the container's rotation and mirroring
+        alpha=pixels.hasalpha(),
+        icc=False,
+        decoded=True,
+    )
+
+
+def _svg_scale(source: Source) -> float:
+    """SVG_DPI / 72 when the root element's size is in physical units, else 1."""
+    if isinstance(source, str):
+        with open(source, "rb") as handle:
+            head = handle.read(8192)
+    else:
+        head = source[:8192]
+    root = _SVG_ROOT.search(head)
+    if root is None or not _SVG_PHYSICAL.search(root.group(0)):
+        return 1.0
+    return SVG_DPI / 72
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int = 1) -> Any:
@@ -121,12 +183,16 @@ def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int 
     scale while decoding (WebP, SVG). The header's own lazy image is reused when no option
     differs, which saves parsing the header twice.
     """
+    if header.decoded:
+        return header.image  # already pixels in memory: nothing to shrink on load
     base = header.loader.split("_", 1)[0]
     options: dict[str, Any] = {}
     if base == "jpegload" and shrink > 1:
         options["shrink"] = shrink
-    if base in ("webpload", "svgload") and downscale < 1.0:
+    if base == "webpload" and downscale < 1.0:
         options["scale"] = downscale
+    if base == "svgload" and (downscale < 1.0 or header.svg_scale != 1.0):
+        options["scale"] = min(downscale, 1.0) * header.svg_scale
     if pages > 1:
         options["n"] = pages
     if not options and header.image is not None:
