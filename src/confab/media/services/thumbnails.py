@@ -20,7 +20,7 @@ from confab.media.services.cache import ByteLRU, SingleFlight
 from confab.media.services.uploads import upload_blob_key
 
 # Bump when rendering changes output, so cached results are not served stale.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"  # 2: pixel filters, unmerged fill on alpha, TIFF as PNG
 
 # Authorized plans remembered by path (a few hundred bytes each).
 PLAN_MEMO_SIZE = 4096
