@@ -40,14 +40,18 @@ def _corners(a: int, b: int) -> tuple[Image, Image, Image, Image]:
     )
 
 
+@functools.lru_cache(maxsize=16)
 def coverage(width: int, height: int, a: int, b: int) -> Image:
-    """An 8-bit width x height mask: 255 inside the rounded rectangle, 0 outside."""
+    """An 8-bit width x height mask: 255 inside the rounded rectangle, 0 outside.
+
+    Kept per worker (16 at most, 77 KB for 320x240): a URL pattern asks for the same
+    output size and radii again and again.
+    """
     top_left, top_right, bottom_left, bottom_right = _corners(a, b)
     mask = pyvips.Image.black(width, height).new_from_image(255).cast("uchar").copy_memory()
     mask = mask.draw_image(top_left, 0, 0).draw_image(top_right, width - a, 0)
-    return mask.draw_image(bottom_left, 0, height - b).draw_image(
-        bottom_right, width - a, height - b
-    )
+    mask = mask.draw_image(bottom_left, 0, height - b)
+    return mask.draw_image(bottom_right, width - a, height - b).copy_memory()
 
 
 def apply(
