@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop()
+    if args.filters and OUT.exists():
+        # A subset updates its filters in the full table rather than replacing it.
+        results = {**json.loads(OUT.read_text())["psnr"], **results}
     OUT.write_text(
         json.dumps(
             {
