@@ -135,3 +135,20 @@ def test_every_filter_answers_200(
     tampered = url.replace("/200x150/", "/201x150/")
     assert client.get(tampered).status_code == 403
     healthy(client)
+
+
+def test_heic_upload_renders(client: httpx.Client) -> None:
+    from tests.integration.test_render_sources import heic
+
+    response = client.post(
+        "/media/uploads",
+        content=heic(96, 64, (20, 120, 220)),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["format"] == "heic"
+    url = crypto_url(width=48, height=32, image_url=f"upload/{response.json()['id']}")
+    rendered = client.get(url)
+    assert rendered.status_code == 200, rendered.text
+    assert rendered.headers["content-type"] == "image/jpeg"
+    healthy(client)

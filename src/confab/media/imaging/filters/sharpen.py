@@ -59,15 +59,17 @@ def apply(image: Image, amount: float, radius: float, luminance_only: bool) -> I
     import numpy
 
     colour, alpha = split(image)
-    pixels = colour.numpy().astype(numpy.float32)  # (height, width, 3)
     if luminance_only:
-        luma = pixels @ numpy.array([0.299, 0.587, 0.114], dtype=numpy.float32)
-        pixels += (sharpened(luma, amount, radius) - luma)[:, :, None]
-    else:
-        # One contiguous plane per channel (3-D passes measured several times slower).
-        planes = [numpy.ascontiguousarray(pixels[:, :, band]) for band in range(3)]
-        pixels = numpy.dstack([sharpened(plane, amount, radius) for plane in planes])
+        # Only the luma plane goes through NumPy; the change is added back to R, G and B
+        # by libvips (the same shift for all three keeps Cb and Cr).
+        luma = colour.recomb([[0.299, 0.587, 0.114]]).numpy()
+        delta = numpy.ascontiguousarray(sharpened(luma, amount, radius) - luma)
+        result = colour + pyvips.Image.new_from_array(delta)
+        return join(result.cast("uchar").copy(interpretation="srgb"), alpha)
+    pixels = colour.cast("float").numpy()  # (height, width, 3)
+    # One contiguous plane per channel (3-D passes measured several times slower).
+    planes = [numpy.ascontiguousarray(pixels[:, :, band]) for band in range(3)]
+    sharp = numpy.dstack([sharpened(plane, amount, radius) for plane in planes])
     # Contiguous, or pyvips copies the array element by element.
-    packed = numpy.ascontiguousarray(numpy.clip(pixels, 0, 255).astype(numpy.uint8))
-    result = pyvips.Image.new_from_array(packed)
-    return join(result.copy(interpretation="srgb"), alpha)
+    packed = numpy.ascontiguousarray(numpy.clip(sharp, 0, 255).astype(numpy.uint8))
+    return join(pyvips.Image.new_from_array(packed).copy(interpretation="srgb"), alpha)
