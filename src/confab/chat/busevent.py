@@ -69,5 +69,6 @@ def decode(message: bytes) -> BusEvent:
 
 def as_room_event(room: str, event: BusEvent) -> RoomEvent:
     """A decoded room event as the store's record (for a hub's uniform handling)."""
-    return RoomEvent(room=room, seq=event.seq, type=event.type, subject=event.subject,
-                     payload=event.payload)
+    return RoomEvent(
+        room=room, seq=event.seq, type=event.type, subject=event.subject, payload=event.payload
+    )

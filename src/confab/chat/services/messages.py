@@ -174,9 +174,7 @@ class MessageService:
         """The author, a moderator or the owner blanks it; publishes `message_deleted` once."""
         access, message = await self._message(user, room, message_id)
         if not can_delete(user.username, message, access.role):
-            raise Forbidden(
-                "only its author or a moderator deletes a message", code="not_author"
-            )
+            raise Forbidden("only its author or a moderator deletes a message", code="not_author")
         if message.deleted:
             return message
         record, now = access.room, self._clock()

@@ -194,3 +194,22 @@ class RoomService:
             return marker, event
         again = await self.readable(user, room)
         return again.read_seq, None
+
+    # the hub's view of the log (unchecked: hubs deliver only to connections that passed
+    # `readable`, and drop them on removal)
+
+    async def last_seq(self, room: str) -> int:
+        """The seq of `room`'s newest event (0 when none or gone)."""
+        record = await self._store.get_room(room)
+        return 0 if record is None else record.last_seq
+
+    async def events_after(self, room: str, after: int, limit: int) -> list[RoomEvent]:
+        """`room`'s stored events past `after`, in seq order ([] when gone)."""
+        record = await self._store.get_room(room)
+        return [] if record is None else await self._store.events_after(record.id, after, limit)
+
+    async def replay(self, access: RoomAccess, after: int, limit: int) -> list[RoomEvent]:
+        """The events a member resuming from `after` gets (for `resume`: the caller
+        passed `readable`): everything but other users' read markers."""
+        page = await self._store.events_after(access.room.id, after, limit)
+        return page
