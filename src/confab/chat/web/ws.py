@@ -17,12 +17,12 @@ from urllib.parse import parse_qs
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.routing import BaseRoute, WebSocketRoute
 
+from confab.chat.busevent import encode_ephemeral, room_channel
 from confab.chat.hub import Hub
 from confab.chat.presence import Presence, PresenceStore, TypingThrottle
 from confab.chat.protocol import ready_frame
 from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from confab.chat.services import ChatServices
-from confab.chat.busevent import encode_ephemeral, room_channel
 from confab.chat.userfeed import UserFeed
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
 from confab.chat.web.session import Realtime, Session
