@@ -11,10 +11,10 @@ Order and gaps: every room event carries the room's seq. The hub remembers the l
 delivered per room; an event at or below it is a duplicate and dropped; an event past
 `last + 1` means the bus lost some (Redis pub/sub is at-most-once), so the hub reads the
 missing events from the store (`events_after`) and delivers them first. While it does,
-later frames of that room wait in the room's inbox, so every connection sees one total order. When the
-bus reports that it may have lost messages (`on_gap`: it reconnected to its engine), the
-hub reads the room's last seq from the store and repairs up to it in the same way, so
-nothing is missed even if no later message comes to reveal the gap.
+later frames of that room wait in the room's inbox, so every connection sees one total
+order. When the bus reports that it may have lost messages (`on_gap`: it reconnected to
+its engine), the hub reads the room's last seq from the store and repairs up to it in the
+same way, so nothing is missed even if no later message comes to reveal the gap.
 
 A connection in the middle of a `resume` is *held*: live frames for it are kept aside
 while the replay is written, then flushed (`release`), so nothing is lost or doubled
