@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,13 +71,33 @@ class Chat:
         return await self.services.accounts.authenticate(token.token)
 
 
-def make_chat() -> Chat:
-    """A fresh chat on memory (no migrations, no files)."""
+class Yielding:
+    """A store whose every call first gives the event loop a few turns (seeded), as a
+    database round trip would: interleavings a memory store never produces happen."""
+
+    def __init__(self, store: MemoryChatStore, rng: random.Random) -> None:
+        self._store = store
+        self._rng = rng
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            for _ in range(self._rng.randrange(4)):
+                await asyncio.sleep(0)
+            return await method(*args, **kwargs)
+
+        return call
+
+
+def make_chat(bus: InProcessBus | None = None, rng: random.Random | None = None) -> Chat:
+    """A fresh chat on memory (no migrations, no files); with `rng`, store calls yield."""
     store = MemoryChatStore()
-    bus = InProcessBus()
+    bus = InProcessBus() if bus is None else bus
     clock = Clock()
     config = ChatConfig(signin_attempts=5, hash_params=FAST, token_ttl=timedelta(hours=1))
-    services = build_chat_services(store, bus, config, clock=clock)
+    port: Any = store if rng is None else Yielding(store, rng)
+    services = build_chat_services(port, bus, config, clock=clock)
     return Chat(services, store, bus, clock, Recorder())
 
 
