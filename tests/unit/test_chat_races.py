@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from confab.chat.domain import User
 from confab.core.memory import InProcessBus
 from confab.core.ports import GapHandler, MessageHandler, Subscription
 from tests.unit.chatkit import Chat, make_chat
@@ -48,57 +49,68 @@ async def setup(chat: Chat) -> None:
         await chat.services.messages.send(alice, "r", f"before {i}")
 
 
+async def remove_bob(chat: Chat, how: str) -> None:
+    record = await chat.store.get_user("alice")
+    assert record is not None
+    alice = User(record.id, "alice")
+    if how == "kick":
+        await chat.services.members.remove(alice, "r", "bob")
+    else:
+        await chat.services.members.ban(alice, "r", "bob")
+
+
+async def send(chat: Chat, text: str) -> None:
+    alice = await chat.store.get_user("alice")
+    assert alice is not None
+    await chat.services.messages.send(User(alice.id, "alice"), "r", text)
+
+
+async def entry_round(how: str, entry: str, rng: random.Random) -> str:
+    """One race of a removal against the victim's join or resume; what the victim saw."""
+    chat = make_chat(rng=rng)
+    await setup(chat)
+    rt = realtime(chat)
+    watcher, _ = await connect(rt, chat, "alice")
+    await frame(watcher, type="join", room="r")  # the room is already open on the hub
+    victim, conn = await connect(rt, chat, "bob")
+
+    async def enter() -> None:
+        await turns(rng.randrange(6))
+        if entry == "join":
+            await frame(victim, type="join", room="r")
+        else:
+            await frame(victim, type="resume", room="r", after=1)
+
+    async def remove() -> None:
+        await turns(rng.randrange(6))
+        await remove_bob(chat, how)
+
+    async def chatter() -> None:
+        for i in range(4):
+            await turns(rng.randrange(3))
+            await send(chat, f"during {i}")
+
+    await asyncio.gather(enter(), remove(), chatter())
+    for i in range(3):
+        await send(chat, f"after {i}")
+    await turns(20)
+    removal = await removal_seq(chat)
+    assert after_removal(conn.frames, removal) == []
+    assert not rt.hub.is_joined(conn, "r")
+    victim.end()
+    await rt.close()
+    if any(f.get("seq") == removal for f in conn.frames):
+        return "removed"
+    assert any(f.get("code") in ("not_a_member", "room_not_found") for f in conn.frames)
+    return "refused"
+
+
 @pytest.mark.parametrize("how", ["kick", "ban"])
 @pytest.mark.parametrize("entry", ["join", "resume"])
 async def test_a_removal_racing_join_or_resume(how: str, entry: str) -> None:
-    delivered_removal = refused = 0
-    for round_ in range(ROUNDS):
-        rng = random.Random(round_)
-        chat = make_chat(rng=rng)
-        await setup(chat)
-        rt = realtime(chat)
-        alice = await chat.services.accounts.authenticate(
-            (await chat.services.accounts.sign_in("alice", "password-alice", "t")).token
-        )
-        watcher, _ = await connect(rt, chat, "alice")
-        await frame(watcher, type="join", room="r")  # the room is already open on the hub
-        victim, conn = await connect(rt, chat, "bob")
-
-        async def enter() -> None:
-            await turns(rng.randrange(6))
-            if entry == "join":
-                await frame(victim, type="join", room="r")
-            else:
-                await frame(victim, type="resume", room="r", after=1)
-
-        async def remove() -> None:
-            await turns(rng.randrange(6))
-            if how == "kick":
-                await chat.services.members.remove(alice, "r", "bob")
-            else:
-                await chat.services.members.ban(alice, "r", "bob")
-
-        async def chatter() -> None:
-            for i in range(4):
-                await turns(rng.randrange(3))
-                await chat.services.messages.send(alice, "r", f"during {i}")
-
-        await asyncio.gather(enter(), remove(), chatter())
-        for i in range(3):
-            await chat.services.messages.send(alice, "r", f"after {i}")
-        await turns(20)
-        removal = await removal_seq(chat)
-        assert after_removal(conn.frames, removal) == [], f"round {round_}"
-        assert not rt.hub.is_joined(conn, "r")
-        got = [f for f in conn.frames if f.get("seq") == removal]
-        if got:
-            delivered_removal += 1
-        elif any(f.get("code") in ("not_a_member", "room_not_found") for f in conn.frames):
-            refused += 1
-        victim.end()
-        await rt.close()
+    outcomes = [await entry_round(how, entry, random.Random(n)) for n in range(ROUNDS)]
     # Both outcomes happen: the race is really exercised.
-    assert delivered_removal > 0 and refused > 0, (delivered_removal, refused)
+    assert set(outcomes) == {"removed", "refused"}
 
 
 class FlakyBus(InProcessBus):
@@ -127,39 +139,37 @@ class FlakyBus(InProcessBus):
             await on_gap()
 
 
+async def reconnect_round(how: str, rng: random.Random) -> None:
+    """The victim's node is cut off from the bus while the removal is published."""
+    bus = FlakyBus()
+    chat = make_chat(bus, rng)
+    await setup(chat)
+    rt = realtime(chat)
+    victim, conn = await connect(rt, chat, "bob")
+    await frame(victim, type="join", room="r")
+    bus.down = True
+    for i in range(rng.randrange(3)):
+        await send(chat, f"lost before {i}")
+    await remove_bob(chat, how)
+    for i in range(rng.randrange(3)):
+        await send(chat, f"lost after {i}")
+    if rng.random() < 0.5:
+        await bus.up()  # the gap report repairs
+        await send(chat, "after")
+    else:
+        bus.down = False  # a later event reveals the gap before the report
+        await send(chat, "after")
+        await bus.up()
+    await turns(20)
+    removal = await removal_seq(chat)
+    assert [f["seq"] for f in conn.of("r")][-1] == removal
+    assert after_removal(conn.frames, removal) == []
+    assert not rt.hub.is_joined(conn, "r")
+    victim.end()
+    await rt.close()
+
+
 @pytest.mark.parametrize("how", ["kick", "ban"])
 async def test_a_removal_published_while_the_bus_reconnects(how: str) -> None:
-    for round_ in range(ROUNDS):
-        rng = random.Random(round_)
-        bus = FlakyBus()
-        chat = make_chat(bus, rng)
-        await setup(chat)
-        rt = realtime(chat)
-        alice = await chat.services.accounts.authenticate(
-            (await chat.services.accounts.sign_in("alice", "password-alice", "t")).token
-        )
-        victim, conn = await connect(rt, chat, "bob")
-        await frame(victim, type="join", room="r")
-        bus.down = True
-        for i in range(rng.randrange(3)):
-            await chat.services.messages.send(alice, "r", f"lost before {i}")
-        if how == "kick":
-            await chat.services.members.remove(alice, "r", "bob")
-        else:
-            await chat.services.members.ban(alice, "r", "bob")
-        for i in range(rng.randrange(3)):
-            await chat.services.messages.send(alice, "r", f"lost after {i}")
-        if rng.random() < 0.5:
-            await bus.up()  # the gap report repairs
-            await chat.services.messages.send(alice, "r", "after")
-        else:
-            bus.down = False  # a later event reveals the gap before the report
-            await chat.services.messages.send(alice, "r", "after")
-            await bus.up()
-        await turns(20)
-        removal = await removal_seq(chat)
-        assert [f["seq"] for f in conn.of("r")][-1] == removal, f"round {round_}"
-        assert after_removal(conn.frames, removal) == []
-        assert not rt.hub.is_joined(conn, "r")
-        victim.end()
-        await rt.close()
+    for n in range(ROUNDS):
+        await reconnect_round(how, random.Random(n))
