@@ -18,7 +18,7 @@ from confab.core.errors import InvalidInput
 from confab.core.ids import is_content_id
 from confab.core.roomlog import iso, message_json
 
-__all__ = ["iso", "message_json"]  # the JSON shapes live with the event builders
+__all__ = ["NotifyLevel", "Role", "iso", "message_json"]  # re-exported for callers
 
 USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
 ROOM_NAME = re.compile(r"[a-z0-9_-]{1,64}")
@@ -220,25 +220,6 @@ def check_role(role: str) -> Role:
 
 
 # permissions
-
-
-def can_read(member: bool) -> bool:
-    """History and live messages are for members."""
-    return member
-
-
-def can_post(member: bool) -> bool:
-    """Only members post."""
-    return member
-
-
-def join_refusal(room: RoomRecord, member: bool, banned: bool) -> str | None:
-    """Why `join` is refused (a reason code), or None when it is allowed."""
-    if banned:
-        return "banned"
-    if room.private and not member:
-        return "invite_only"
-    return None
 
 
 def is_moderator(role: Role | None) -> bool:
