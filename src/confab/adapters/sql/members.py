@@ -178,8 +178,8 @@ _MARKER = (
 )
 _SET_MARKER = (
     memberships.update()
-    .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
-    .values(read_seq=_B("read_seq"))
+    .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
+    .values(read_seq=_B("b_read_seq"))
 )
 
 
@@ -194,5 +194,5 @@ def mark_read(
     target = min(read_seq, seq - 1)
     if row is None or target <= row.read_seq:
         raise log.Unchanged(None)
-    conn.execute(_SET_MARKER, {"room_id": room_id, "user_id": user_id, "read_seq": target})
+    conn.execute(_SET_MARKER, {"b_room": room_id, "b_user": user_id, "b_read_seq": target})
     return log.store(conn, room_id, roomlog.read_marker(room, seq, row.username, target), now)
