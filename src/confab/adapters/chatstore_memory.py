@@ -190,6 +190,8 @@ class MemoryChatStore:
                 raise NotFound(f"no user {user_id}", code="user_not_found")
         existing = self._room_ids.get(dm_name(people))
         if existing is not None:
+            if self._rooms[existing].record.kind != "dm":
+                raise Conflict(f"room {dm_name(people)!r} exists", code="room_taken")
             return self._rooms[existing].record, []
         room = self._insert_room(dm_name(people), "", True, creator_id, now, "dm")
         creator = self._name(creator_id)
