@@ -48,7 +48,6 @@ function onEvent(f) {
   const tl = existingTimeline(f.room);
   const result = tl ? tl.apply(f) : { status: "ignored", changed: [] };
   if (result.status === "duplicate" || (result.status === "ignored" && !isNew)) return;
-  if (result.status === "buffered" && tl.loaded) resumeLive(f.room, tl.hi ?? 0); // a hole
   if (isNew) updateRoom(f.room, (x) => foldRoomCounts(x, f, session.user, held(tl, x.read_seq ?? 0)));
   if (f.type === "message") {
     resolvePending(f);
@@ -141,7 +140,7 @@ function onResumed(f) {
   const tl = existingTimeline(room);
   if (tl?.loaded && typeof f.last_seq === "number") {
     updateRoom(room, (r) => ({ ...r, last_seq: Math.max(r.last_seq ?? 0, f.last_seq) }));
-    changed(room, tl.completeTo(f.last_seq));
+    tl.completeTo(f.last_seq);
   }
   flushOutbox(room);
   if (room === activeRoom()) markRead();

@@ -1,11 +1,12 @@
 // One room's messages and its place in the room's event log: the single place that
 // decides what is new.
 //
-// Seqs in a room are gap-free (each event takes the previous seq + 1), so a seq
-// identifies an event: a frame seen twice (live and again in a resume replay) is dropped
-// by seq, and `hi` (every event up to it has been folded in) tells what to ask for after
-// a disconnect. Events that arrive past a hole wait in `pending` until the hole is filled
-// (or declared empty by `completeTo`), so an edit is never applied before its message.
+// Every change to a room is an event with the room's next seq. The server delivers a
+// socket's events in seq order, with nothing missing but what is not for this user
+// (other people's read markers), and repairs its own gaps; so `hi`, the highest seq folded
+// in, is what to ask for after a disconnect (`resume` after `hi`), and an event at or
+// below `hi` is a repeat (live and again in a replay) and is dropped. While the latest
+// page is loading, events wait and are folded in after it.
 
 import { foldEvent } from "./fold.js";
 
@@ -14,7 +15,7 @@ export class Timeline {
     this.room = room;
     /** @type {Map<number, object>} message id -> message, with events folded in */
     this.messages = new Map();
-    /** @type {Map<number, object>} seq -> event waiting for the seqs below it */
+    /** @type {Map<number, object>} seq -> event that came while the page was loading */
     this.pending = new Map();
     this.lo = null; // lowest message seq loaded (older pages come from `before=lo`)
     this.hi = null; // every event up to this seq is folded in
@@ -40,41 +41,41 @@ export class Timeline {
     return undefined;
   }
 
-  /** Events are held past a hole in the seqs: something must be asked for again. */
-  get hasGap() {
-    return this.loaded && this.pending.size > 0;
+  /** The seq of the newest message held (what "read up to here" means), or 0. */
+  get lastMessageSeq() {
+    let top = 0;
+    for (const m of this.messages.values()) if (m.seq > top) top = m.seq;
+    return top;
   }
 
   /**
    * Take an event with a seq (a live frame or a replay). Returns `{status, changed}`:
-   * status "applied", "duplicate", "buffered" (waits for a lower seq or the page) or
-   * "ignored" (nothing is loaded); `changed` the ids of messages that changed.
+   * status "applied", "duplicate", "buffered" (the page is loading) or "ignored"
+   * (nothing is loaded); `changed` the ids of messages that changed.
    */
   apply(event) {
     if (this.state === "idle") return { status: "ignored", changed: [] };
-    if (this.hi !== null && event.seq <= this.hi) return { status: "duplicate", changed: [] };
-    if (this.pending.has(event.seq)) return { status: "duplicate", changed: [] };
-    if (this.state === "loading" || event.seq !== this.hi + 1) {
+    if (this.state === "loading") {
+      if (this.pending.has(event.seq)) return { status: "duplicate", changed: [] };
       this.pending.set(event.seq, event);
       return { status: "buffered", changed: [] };
     }
-    const changed = this.fold(event);
-    return { status: "applied", changed: [...changed, ...this.drain()] };
+    if (this.hi !== null && event.seq <= this.hi) return { status: "duplicate", changed: [] };
+    return { status: "applied", changed: this.fold(event) };
   }
 
   fold(event) {
     this.hi = event.seq;
-    if (event.type === "message" && this.lo !== null && event.seq < this.lo) return [];
     return foldEvent(this.messages, event);
   }
 
-  /** Fold waiting events that now follow `hi`. */
+  /** Fold the events that waited for the page, in seq order. */
   drain() {
     const changed = [];
-    while (this.pending.has(this.hi + 1)) {
-      const event = this.pending.get(this.hi + 1);
-      this.pending.delete(event.seq);
-      changed.push(...this.fold(event));
+    for (const seq of [...this.pending.keys()].sort((a, b) => a - b)) {
+      const event = this.pending.get(seq);
+      this.pending.delete(seq);
+      if (seq > this.hi) changed.push(...this.fold(event));
     }
     return changed;
   }
@@ -116,7 +117,6 @@ export class Timeline {
     this.lo = messages.length ? messages[0].seq : null;
     const top = messages.length ? messages[messages.length - 1].seq : 0;
     this.hi = Math.max(snapshotSeq, top);
-    for (const seq of [...this.pending.keys()]) if (seq <= this.hi) this.pending.delete(seq);
     return this.drain();
   }
 
@@ -134,22 +134,9 @@ export class Timeline {
     return fresh;
   }
 
-  /**
-   * Every event up to `seq` has been sent (a `resumed` frame): waiting events up to it are
-   * folded in order even if some seq never came (an old server skips deleted messages).
-   */
+  /** Every event up to `seq` has been sent (a `resumed` frame): `hi` is at least there. */
   completeTo(seq) {
-    if (!this.loaded) return [];
-    const changed = [];
-    const waiting = [...this.pending.keys()].filter((s) => s <= seq).sort((a, b) => a - b);
-    for (const s of waiting) {
-      const event = this.pending.get(s);
-      this.pending.delete(s);
-      changed.push(...this.fold(event));
-    }
-    if (this.hi === null || seq > this.hi) this.hi = seq;
-    changed.push(...this.drain());
-    return changed;
+    if (this.loaded && (this.hi === null || seq > this.hi)) this.hi = seq;
   }
 
   /** Forget everything (the room was left). */

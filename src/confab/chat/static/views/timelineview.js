@@ -180,7 +180,7 @@ export async function loadLatest(room) {
     markRead();
   }
   // Events may have come while the page was on its way and the socket was not joined.
-  if (tl.hasGap || (roomOf(room)?.last_seq ?? 0) > (tl.hi ?? 0)) resumeLive(room, tl.hi ?? 0);
+  if ((roomOf(room)?.last_seq ?? 0) > (tl.hi ?? 0)) resumeLive(room, tl.hi ?? 0);
 }
 
 export function maybeLoadOlder() {
@@ -235,8 +235,9 @@ export function markRead() {
   if (!room || !viewing(room) || !view.stick) return;
   const tl = timelineOf(room);
   const r = roomOf(room);
-  if (!tl.loaded || !r || tl.hi === null) return;
-  const seq = tl.hi;
+  if (!tl.loaded || !r) return;
+  // Up to the newest message: a read marker is an event too, and must not call for another.
+  const seq = tl.lastMessageSeq;
   if (typeof r.read_seq === "number" && seq > r.read_seq && (sentRead.get(room) ?? 0) < seq) {
     if (joined.has(room) && live.send({ type: "read", room, seq })) sentRead.set(room, seq);
   }
