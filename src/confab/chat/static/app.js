@@ -129,6 +129,10 @@ function wire() {
   $("room-settings").addEventListener("click", openSettingsDialog);
   $("open-sidebar").addEventListener("click", toggleSidebar);
   $("close-sidebar").addEventListener("click", closePanels);
+  // A tap on the room already open changes no hash: the drawer must close all the same.
+  $("sidebar").addEventListener("click", (e) => {
+    if (e.target.closest("a.room-link")) closePanels();
+  });
   $("toggle-members").addEventListener("click", toggleMembers);
   $("close-members").addEventListener("click", () => closeRight());
   $("close-thread").addEventListener("click", () => closeRight(closeThread));
