@@ -186,6 +186,56 @@ def test_edit_and_delete_reach_the_other_browser(pair: Pair) -> None:
     expect(bob.locator("#messages li.msg.deleted")).to_contain_text("This message was deleted.")
 
 
+def test_grouped_messages_keep_their_time_and_edited_mark(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    send(alice, "first of a group")
+    send(alice, "second of a group")
+    second = stored(bob, "second of a group")
+    expect(second).to_have_class(re.compile(r"\bcont\b"))  # shown under the first's header
+    expect(second.locator(".msg-head")).to_be_hidden()
+    expect(second.locator(".gutter-time")).to_be_visible()
+    mine = stored(alice, "second of a group")
+    mine.hover()
+    mine.get_by_role("button", name="Edit message").click()
+    editor = alice.get_by_label("Edit your message")
+    editor.fill("second of a group, edited")
+    editor.press("Enter")
+    edited = stored(bob, "second of a group, edited")
+    expect(edited.locator(".msg-edited")).to_be_visible()
+    expect(edited.locator(".gutter-time")).to_be_visible()
+    screenshot(bob, "desktop-grouped")
+
+
+def test_right_to_left_text_is_laid_out_right_to_left(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    send(alice, "שלום לכולם, מה שלומכם?")
+    text = stored(bob, "שלום").locator(".msg-text")
+    expect(text).to_have_count(1)
+    assert text.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    english = stored(bob, "second of a group").locator(".msg-text")
+    assert english.evaluate("el => getComputedStyle(el).direction") == "ltr"
+
+
+def test_a_long_room_name_keeps_the_badges_on_screen(pair: Pair) -> None:
+    alice, bob = pair.alice.page, pair.bob.page
+    long_name = "a-room-with-a-very-long-name-that-goes-on-and-on-and-on-forever"
+    create_room(bob, long_name)
+    join_room(alice, long_name)
+    open_room(bob, ROOM)
+    send(alice, "in the long room")
+    link = bob.locator("#room-list a", has_text=long_name)
+    badge = link.locator(".badge")
+    expect(badge).to_have_text("1")
+    expect(badge).to_be_in_viewport(ratio=1)
+    sidebar = bob.locator("#sidebar").bounding_box()
+    box = badge.bounding_box()
+    assert sidebar and box and box["x"] + box["width"] <= sidebar["x"] + sidebar["width"]
+    open_room(alice, ROOM)
+    screenshot(bob, "desktop-long-name")
+    open_room(bob, long_name)
+    open_room(bob, ROOM)
+
+
 def test_unread_counts_in_the_room_list(pair: Pair) -> None:
     alice, bob = pair.alice.page, pair.bob.page
     create_room(bob, "quiet")
@@ -299,7 +349,9 @@ def test_an_uploaded_image_shows_its_thumbnail(pair: Pair, tmp_path: Path) -> No
 def test_the_client_is_usable_on_a_phone(
     browser: Browser, server: ServerHandle, pair: Pair
 ) -> None:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, reduced_motion="reduce"
+    )
     try:
         page = context.new_page()
         sign_in(page, server.url, "alice")

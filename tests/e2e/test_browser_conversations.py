@@ -177,9 +177,9 @@ def test_reactions_show_counts_and_who_reacted(people: People) -> None:
     expect(mine).to_contain_text("1")
     expect(mine).to_have_attribute("title", "ann")
     mine.click()  # Ben adds his
-    expect(said(ann, "answering in the thread").locator(".reaction", has_text="👍")).to_contain_text(
-        "2"
-    )
+    expect(
+        said(ann, "answering in the thread").locator(".reaction", has_text="👍")
+    ).to_contain_text("2")
     expect(mine).to_have_attribute("aria-pressed", "true")
     # Any emoji, typed.
     message_action(said(ben, "answering in the thread"), "Add reaction")
@@ -190,9 +190,9 @@ def test_reactions_show_counts_and_who_reacted(people: People) -> None:
     expect(unicorn).to_have_attribute("title", "ben")
     # Taking one back.
     mine.click()
-    expect(said(ann, "answering in the thread").locator(".reaction", has_text="👍")).to_contain_text(
-        "1"
-    )
+    expect(
+        said(ann, "answering in the thread").locator(".reaction", has_text="👍")
+    ).to_contain_text("1")
     screenshot(ann, "desktop-reactions")
 
 
@@ -217,9 +217,7 @@ def test_moderators_act_from_the_ui(people: People) -> None:
     open_room(ann, ROOM)
     # The owner makes Ben a moderator.
     member_action(ann, "ben", "Make moderator")
-    expect(ann.locator("#member-list li", has_text="ben").locator(".tag")).to_have_text(
-        "moderator"
-    )
+    expect(ann.locator("#member-list li", has_text="ben").locator(".tag")).to_have_text("moderator")
     screenshot(ann, "desktop-members")
     # Ben, now a moderator, sets the topic and the title.
     open_room(ben, ROOM)
@@ -261,8 +259,9 @@ def test_moderators_act_from_the_ui(people: People) -> None:
 def test_the_new_views_on_a_phone_in_dark_mode(
     browser: Browser, server: ServerHandle, people: People
 ) -> None:
+    # Reduced motion: the drawers open without a transition, so screenshots show them whole.
     context = browser.new_context(
-        viewport=PHONE, is_mobile=True, has_touch=True, color_scheme="dark"
+        viewport=PHONE, is_mobile=True, has_touch=True, color_scheme="dark", reduced_motion="reduce"
     )
     try:
         page = context.new_page()

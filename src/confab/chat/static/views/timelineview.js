@@ -143,9 +143,13 @@ export function updateHistoryStatus(text) {
   const tl = view.room ? timelineOf(view.room) : null;
   if (!tl || !tl.loaded) el.replaceChildren(tl?.state === "loading" ? "Loading messages…" : "");
   else if (!tl.hasOlder) {
+    const r = roomOf(view.room);
+    const dm = r?.kind === "dm";
+    const title = $("room-name").querySelector(".room-name-text")?.textContent ?? view.room;
+    const welcome = dm ? `Your conversation with ${title}` : r?.title ? `Welcome to ${title}` : `Welcome to #${title}`;
     el.replaceChildren(
-      h("span", { class: "room-start" }, icon("hash"), h("strong", { dir: "auto" }, `Welcome to ${$("room-name").textContent}`)),
-      h("span", { class: "muted small" }, `This is the very beginning of the ${roomOf(view.room)?.kind === "dm" ? "conversation" : "room"}.`),
+      h("span", { class: "room-start" }, icon(dm ? "chat" : "hash"), h("strong", { dir: "auto" }, welcome)),
+      h("span", { class: "muted small" }, `This is the very beginning of the ${dm ? "conversation" : "room"}.`),
     );
   } else el.replaceChildren("");
 }
