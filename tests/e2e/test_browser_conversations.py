@@ -199,7 +199,14 @@ def test_reactions_show_counts_and_who_reacted(people: People) -> None:
 def test_a_mention_elsewhere_counts_in_the_room_list(people: People) -> None:
     ann, ben = people.ann, people.ben
     open_room(ben, ROOM)
-    send(ben, "@ann can you look at this?")
+    # @-completion of the room's members, from the keyboard.
+    box = ben.get_by_label("Message", exact=True)
+    box.press_sequentially("@an")
+    expect(ben.locator("#mention-menu li")).to_have_text(["@ann"])
+    box.press("Enter")
+    expect(box).to_have_value("@ann ")
+    box.press_sequentially("can you look at this?")
+    box.press("Enter")
     send(ben, "and this, no mention")
     link = room_link(ann, ROOM)
     expect(link.locator(".badge-mention")).to_have_text("@1")
@@ -210,6 +217,37 @@ def test_a_mention_elsewhere_counts_in_the_room_list(people: People) -> None:
     expect(link.locator(".badge")).to_have_count(0)
     expect(said(ann, "can you look at this").locator(".mention-me")).to_have_text("@ann")
     expect(ann.locator("li.msg.mentions-me", has_text="can you look at this")).to_have_count(1)
+
+
+# Records notifications instead of showing them, with the tab hidden (headless chromium
+# has no notification centre and its tab is always visible).
+NOTIFICATION_STUB = """
+window.__notes = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
+  close() {}
+};
+Object.defineProperty(Document.prototype, "visibilityState", { get: () => "hidden" });
+"""
+
+
+def test_a_desktop_notification_follows_the_room_level(people: People) -> None:
+    ben, cat = people.ben, people.cat
+    people.contexts[2].add_init_script(NOTIFICATION_STUB)
+    cat.reload()
+    expect(cat.locator("#conn")).to_have_text("Online")
+    open_room(cat, ROOM)
+    cat.get_by_role("button", name="Room settings").click()
+    cat.get_by_label("Notify me of").select_option("mentions")
+    cat.locator("#settings-dialog").get_by_role("button", name="Save").click()
+    expect(cat.locator("#settings-dialog")).to_be_hidden()
+    send(ben, "nothing for cat in this one")
+    send(ben, "@cat a ping for you")
+    cat.wait_for_function("window.__notes.length > 0")
+    notes = cat.evaluate("window.__notes")
+    assert notes == [{"title": f"ben in {ROOM}", "body": "@cat a ping for you"}]
 
 
 def test_moderators_act_from_the_ui(people: People) -> None:
@@ -263,6 +301,11 @@ def test_the_new_views_on_a_phone_in_dark_mode(
     context = browser.new_context(
         viewport=PHONE, is_mobile=True, has_touch=True, color_scheme="dark", reduced_motion="reduce"
     )
+    desktop = people.ben
+    create_room(desktop, "quiet")  # Ben's desktop looks elsewhere
+    send(people.ann, "are you there?")
+    desktop_dm = desktop.locator("#dm-list a", has_text="ann")
+    expect(desktop_dm.locator(".badge")).to_have_text("1")
     try:
         page = context.new_page()
         sign_in(page, server.url, "ben")
@@ -272,6 +315,9 @@ def test_the_new_views_on_a_phone_in_dark_mode(
         page.locator("#dm-list a", has_text="ann").click()
         root = said(page, "a word in private")
         expect(root).to_be_visible()
+        expect(page.locator("#messages .divider + li.msg")).to_contain_text("are you there?")
+        # Read on the phone: the desktop's count goes too (a read marker of the same user).
+        expect(desktop_dm.locator(".badge")).to_have_count(0)
         screenshot(page, "phone-dark-dm")
         root.locator(".thread-summary").click()
         expect(page.locator("#thread")).to_be_in_viewport()

@@ -16,7 +16,7 @@ import { flushOutbox, holdSends, resolvePending, sendFailed } from "./sending.js
 import { bansChanged, renderMembers } from "./views/members.js";
 import { forgetRoom, goTo, refreshRooms, renderHeader } from "./views/roomview.js";
 import { threadChanged } from "./views/thread.js";
-import { activeRoom, markRead, redraw } from "./views/timelineview.js";
+import { activeRoom, markRead, readSentReset, redraw } from "./views/timelineview.js";
 import { onTyping, stopTyping } from "./views/typing.js";
 
 const REMOVAL_WORDS = { kicked: "You were removed from", banned: "You were banned from", deleted: "This conversation was deleted:" };
@@ -116,12 +116,14 @@ function name(room) {
 function onJoined(f) {
   const room = f.room;
   joined.add(room);
+  readSentReset(room);
   updateRoom(room, (r) => ({
     ...r,
     last_seq: Math.max(r.last_seq ?? 0, f.last_seq ?? 0),
     ...(f.role !== undefined ? { role: f.role } : {}),
     ...(f.notify !== undefined ? { notify: f.notify } : {}),
-    ...(typeof f.read_seq === "number" ? { read_seq: Math.max(r.read_seq ?? 0, f.read_seq) } : {}),
+    // The server's marker: one we set here but could not send is sent again (markRead).
+    ...(typeof f.read_seq === "number" ? { read_seq: f.read_seq } : {}),
   }));
   if (Array.isArray(f.members)) {
     setMembers(room, f.members.map((m) => ({ user: m.user, online: !!m.online, role: m.role })));

@@ -230,9 +230,13 @@ export function viewing(room) {
   return room === view.room && document.visibilityState === "visible";
 }
 
+const READ_EVERY_MS = 1_000; // a busy room sends one read marker a second, not one a message
+const readTimers = new Map(); // room -> a marker waiting for its turn
+const lastReadAt = new Map(); // room -> when its last marker went out
+
 /**
- * Tell the server the open room is read up to what is shown (once per new position), if
- * it keeps read markers (a room object with `read_seq`).
+ * Tell the server the open room is read up to what is shown (once per new position, at
+ * most once a second), if it keeps read markers (a room object with `read_seq`).
  */
 export function markRead() {
   const room = view.room;
@@ -242,12 +246,34 @@ export function markRead() {
   if (!tl.loaded || !r) return;
   // Up to the newest message: a read marker is an event too, and must not call for another.
   const seq = tl.lastMessageSeq;
-  if (typeof r.read_seq === "number" && seq > r.read_seq && (sentRead.get(room) ?? 0) < seq) {
-    if (joined.has(room) && live.send({ type: "read", room, seq })) sentRead.set(room, seq);
-  }
   const keepsMarkers = typeof r.read_seq === "number";
+  if (keepsMarkers && seq > r.read_seq && (sentRead.get(room) ?? 0) < seq) sendRead(room);
   if ((r.unread ?? 0) || (r.mentions ?? 0) || (keepsMarkers && r.read_seq < seq)) {
     updateRoom(room, (x) => ({ ...x, unread: 0, mentions: 0, ...(keepsMarkers ? { read_seq: Math.max(x.read_seq, seq) } : {}) }));
+  }
+}
+
+/** A new socket joined `room`: what the server says it has is the truth again. */
+export function readSentReset(room) {
+  sentRead.delete(room);
+}
+
+function sendRead(room) {
+  const wait = (lastReadAt.get(room) ?? 0) + READ_EVERY_MS - Date.now();
+  if (wait > 0) {
+    if (!readTimers.has(room)) {
+      readTimers.set(room, setTimeout(() => {
+        readTimers.delete(room);
+        sendRead(room);
+      }, wait));
+    }
+    return;
+  }
+  const seq = existingTimeline(room)?.lastMessageSeq ?? 0;
+  if (!seq || (sentRead.get(room) ?? 0) >= seq) return;
+  if (joined.has(room) && live.send({ type: "read", room, seq })) {
+    sentRead.set(room, seq);
+    lastReadAt.set(room, Date.now());
   }
 }
 
