@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { continues, groupFlags } from "../../src/confab/chat/static/model/grouping.js";
+import { continues } from "../../src/confab/chat/static/model/grouping.js";
 import { shouldNotify } from "../../src/confab/chat/static/model/notify.js";
 import { reactorsText, toggleAction, validEmoji } from "../../src/confab/chat/static/model/reactions.js";
 import { displayName, memberActions, parseUserList, sections } from "../../src/confab/chat/static/model/rooms.js";
@@ -20,7 +20,7 @@ test("grouping: same author within five minutes, replies start their own group",
     message(4, { created_at: at(10), author: "bob" }),
     message(5, { created_at: at(11), author: "bob", reply_to: 1 }),
   ];
-  assert.deepEqual(groupFlags(list), [false, true, false, false, false]);
+  assert.deepEqual(list.map((m, i) => continues(list[i - 1], m)), [false, true, false, false, false]);
   assert.equal(continues(message(1, { created_at: at(5) }), message(2, { created_at: at(1) })), false, "time going back");
 });
 

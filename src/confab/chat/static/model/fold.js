@@ -100,25 +100,3 @@ function update(messages, id, change) {
   messages.set(id, next);
   return [id];
 }
-
-/** Event types that change the room itself or its members rather than a message. */
-export const ROOM_EVENTS = new Set([
-  "topic_changed",
-  "title_changed",
-  "member_joined",
-  "member_left",
-  "member_banned",
-  "member_unbanned",
-  "role_changed",
-  "read",
-]);
-
-/** Event types with a seq that `foldEvent` applies to messages. */
-export const MESSAGE_EVENTS = new Set([
-  "message",
-  "message_edited",
-  "message_deleted",
-  "previews_set",
-  "reaction_added",
-  "reaction_removed",
-]);

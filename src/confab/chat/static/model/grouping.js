@@ -15,8 +15,3 @@ export function continues(prev, m) {
   const gap = b - a;
   return gap >= 0 && gap < GROUP_WITHIN_MS && new Date(a).toDateString() === new Date(b).toDateString();
 }
-
-/** Group flags for a list in order: `true` where the message continues the one before. */
-export function groupFlags(messages) {
-  return messages.map((m, i) => continues(messages[i - 1], m));
-}

@@ -4,7 +4,7 @@
 import { avatar, fullTime, h, icon, linkified, shortTime } from "../dom.js";
 import { renderAttachments, renderPreviews } from "./attachments.js";
 import { continues } from "../model/grouping.js";
-import { mentionSegments, mentionsMe } from "../model/mentions.js";
+import { mentionSegments, mentionsMe, parseMentions } from "../model/mentions.js";
 import { reactorsText } from "../model/reactions.js";
 import { replyLabel } from "../model/threads.js";
 
@@ -142,6 +142,11 @@ export function renderMessage(m, { me, canModerate, lookup = () => undefined, in
   return li;
 }
 
+function asMentions(text) {
+  const { users, room } = parseMentions(text);
+  return { mentions: users, mentions_room: room };
+}
+
 /** A message of ours not yet stored: shown greyed until the server has it. */
 export function renderPending(entry, me) {
   const failed = entry.status === "failed";
@@ -165,7 +170,8 @@ export function renderPending(entry, me) {
       "div",
       { class: "msg-main" },
       h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, me), status),
-      entry.text && h("p", { class: "msg-text", dir: "auto" }, linkified(entry.text)),
+      // Mentions as the server will record them (it checks membership; this is a preview).
+      entry.text && h("p", { class: "msg-text", dir: "auto" }, richText({ text: entry.text, ...asMentions(entry.text) }, me)),
       renderAttachments(
         [],
         entry.files.map((f) => f.url),

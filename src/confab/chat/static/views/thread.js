@@ -1,7 +1,7 @@
 // The thread panel: a root message and its replies, with its own reply box.
 
 import { h, newClientId } from "../dom.js";
-import { mergeThread, replyLabel } from "../model/threads.js";
+import { mergeThread, replyLabel, threadOf } from "../model/threads.js";
 import { api } from "../net.js";
 import { existingTimeline } from "../stores/timelines.js";
 import { $, describeError, toast } from "../ui.js";
@@ -19,7 +19,9 @@ export function threadOpen() {
 
 /** Open the thread of message `rootId` of `room`. */
 export async function openThread(room, rootId) {
-  Object.assign(thread, { room, rootId, root: existingTimeline(room)?.messages.get(rootId) ?? null, replies: [] });
+  // What the timeline holds shows at once; the server's answer completes it.
+  const local = threadOf(existingTimeline(room)?.ordered() ?? [], rootId);
+  Object.assign(thread, { room, rootId, root: local.root, replies: local.replies });
   openPanel("thread");
   render("Loading the thread…");
   $("thread-input").focus();
