@@ -51,6 +51,11 @@ class Chat:
         token = (await self.http.post("/api/tokens", json=body)).json()["token"]
         return name, str(token)
 
+    async def token(self, name: str) -> str:
+        """Another session token of the account `name` (another device)."""
+        body = {"username": name, "password": PASSWORD}
+        return str((await self.http.post("/api/tokens", json=body)).json()["token"])
+
     async def room(self, owner: str, *members: str) -> str:
         """A new public room owned by token `owner`, joined by the `members` tokens."""
         name = f"r{uuid.uuid4().hex[:10]}"
