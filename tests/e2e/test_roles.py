@@ -187,7 +187,7 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
 async def _link_preview(chat: ServerHandle, token: str, room: str, link: str) -> dict[str, Any]:
     async with _joined(chat, token, room) as ws:
         await ws.send(json.dumps({"type": "send", "room": room, "text": link, "client_id": "l1"}))
-        updated = await _frame(ws, "message_updated", skip=(*NOISE, "message", "ack"))
+        updated = await _frame(ws, "previews_set", skip=(*NOISE, "message", "ack"))
     (preview,) = updated["previews"]
     return dict(preview)
 

@@ -80,7 +80,7 @@ async def test_join_send_and_errors_through_plain_asgi(base_url: str) -> None:
             frame = json.loads(await asyncio.wait_for(a.recv(), 5))
             if frame["type"] in ("ack", "message"):
                 got[frame["type"]] = frame
-        assert got["ack"]["seq"] == got["message"]["seq"] == 1
+        assert got["ack"]["seq"] == got["message"]["seq"] == 2  # after bob's member_joined
         while (frame := json.loads(await asyncio.wait_for(b.recv(), 5)))["type"] != "message":
             pass
         assert frame["text"] == "hi"
