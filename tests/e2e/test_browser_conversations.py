@@ -159,6 +159,9 @@ def test_a_reply_in_a_thread_shows_on_the_root_and_in_the_thread(people: People)
     summary.click()
     expect(ann.locator("#thread li.msg")).to_have_count(2)
     screenshot(ann, "desktop-thread")
+    ann.keyboard.press("Escape")  # closes the thread, back to the composer
+    expect(ann.locator("#thread")).to_be_hidden()
+    summary.click()
     # A reply from the main composer quotes its parent too.
     message_action(said(ann, "answering in the thread"), "Reply")
     expect(ann.locator("#reply-bar")).to_be_visible()
@@ -219,6 +222,24 @@ def test_a_mention_elsewhere_counts_in_the_room_list(people: People) -> None:
     expect(ann.locator("li.msg.mentions-me", has_text="can you look at this")).to_have_count(1)
 
 
+def test_an_invitation_to_a_private_room_arrives_live(people: People) -> None:
+    ann, ben, cat = people.ann, people.ben, people.cat
+    ann.locator("#new-room").click()
+    dialog = ann.locator("#create-dialog")
+    dialog.get_by_label("Name").fill("backroom")
+    dialog.get_by_role("checkbox").check()
+    dialog.get_by_role("button", name="Create room").click()
+    expect(ann.locator("#room-name")).to_contain_text("backroom")
+    ann.get_by_label("Add someone").fill("cat")
+    ann.locator("#invite-form").get_by_role("button", name="Add").click()
+    expect(room_link(cat, "backroom")).to_have_count(1)  # no reload, no poll
+    expect(room_link(ben, "backroom")).to_have_count(0)
+    ben.locator("#browse-rooms").click()
+    expect(ben.locator("#browse-list")).not_to_contain_text("backroom")
+    ben.locator("#browse-dialog").get_by_role("button", name="Close").click()
+    open_room(ann, ROOM)
+
+
 # Records notifications instead of showing them, with the tab hidden (headless chromium
 # has no notification centre and its tab is always visible).
 NOTIFICATION_STUB = """
@@ -270,6 +291,7 @@ def test_moderators_act_from_the_ui(people: People) -> None:
     # Ben kicks Cat: the room leaves Cat's list at once.
     member_action(ben, "cat", "Remove from room")
     expect(room_link(cat, "Town square")).to_have_count(0)
+    expect(cat.locator("#toast")).to_have_text("You were removed from Town square.")
     expect(ben.locator("#member-list li", has_text="cat")).to_have_count(0)
     # Cat comes back; Ann bans her, then lifts the ban.
     cat.locator("#browse-rooms").click()

@@ -22,7 +22,8 @@ import { closePanels, closeRight, escapeDrawer, toggleMembers, toggleSidebar, wi
 import { renderRoomList } from "./views/roomlist.js";
 import { forgetRoom, openRoom, refreshRooms, renderHeader, startingRoom } from "./views/roomview.js";
 import { closeThread, wireThread } from "./views/thread.js";
-import { activeRoom, list, markRead, wireScroll } from "./views/timelineview.js";
+import { markRead } from "./readmarkers.js";
+import { activeRoom, list, wireScroll } from "./views/timelineview.js";
 
 function resetSession() {
   live.stop();
@@ -138,7 +139,11 @@ function wire() {
   $("close-thread").addEventListener("click", () => closeRight(closeThread));
   $("scrim").addEventListener("click", closePanels);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !document.querySelector("dialog[open]")) escapeDrawer();
+    if (e.key !== "Escape" || e.defaultPrevented || document.querySelector("dialog[open]")) return;
+    if (!escapeDrawer() && $("app").classList.contains("thread-open")) {
+      closeRight(closeThread);
+      $("message-input").focus();
+    }
   });
   window.addEventListener("hashchange", () => {
     if (!session.token) return;

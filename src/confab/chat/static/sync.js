@@ -8,7 +8,7 @@ import { joined, joinLive, live, resumeLive, resuming } from "./net.js";
 import { notifyMessage } from "./notifications.js";
 import { membersOf, removeMember, setMember, setMembers } from "./stores/people.js";
 import { queued } from "./stores/outbox.js";
-import { myRooms, putRoom, room as roomOf, updateRoom } from "./stores/rooms.js";
+import { isMine, myRooms, putRoom, room as roomOf, updateRoom } from "./stores/rooms.js";
 import { session } from "./stores/session.js";
 import { existingTimeline } from "./stores/timelines.js";
 import { $, announce, toast } from "./ui.js";
@@ -16,7 +16,8 @@ import { flushOutbox, holdSends, resolvePending, sendFailed } from "./sending.js
 import { bansChanged, renderMembers } from "./views/members.js";
 import { forgetRoom, goTo, refreshRooms, renderHeader } from "./views/roomview.js";
 import { threadChanged } from "./views/thread.js";
-import { activeRoom, markRead, readSentReset, redraw } from "./views/timelineview.js";
+import { markRead, readSentReset } from "./readmarkers.js";
+import { activeRoom, redraw } from "./views/timelineview.js";
 import { onTyping, stopTyping } from "./views/typing.js";
 
 const REMOVAL_WORDS = { kicked: "You were removed from", banned: "You were banned from", deleted: "This conversation was deleted:" };
@@ -83,6 +84,7 @@ function roomEvent(f) {
     case "member_banned":
       if (f.type === "member_banned") bansChanged(room, f.user, true);
       if (me) {
+        if (!isMine(room)) return; // told already (room_removed on the user channel)
         if (f.reason !== "left") toast(`${f.type === "member_banned" ? REMOVAL_WORDS.banned : REMOVAL_WORDS.kicked} ${name(room)}.`);
         forgetRoom(room);
         return;
@@ -209,7 +211,7 @@ export function onFrame(f) {
     case "room_removed":
     case "room_deleted": {
       const room = typeof f.room === "string" ? f.room : f.room?.name;
-      if (!room || !roomOf(room)) return;
+      if (!room || !isMine(room)) return; // told already (the room's own removal event)
       const word = REMOVAL_WORDS[f.type === "room_deleted" ? "deleted" : f.reason] ?? "You left";
       toast(`${word} ${name(room)}.`);
       return forgetRoom(room);

@@ -53,7 +53,8 @@ function later(a, b) {
 export function foldEvent(messages, event) {
   switch (event.type) {
     case "message": {
-      const { type: _type, ...message } = event;
+      const message = { ...event };
+      delete message.type; // an event's type is not part of the message
       const known = messages.get(message.id);
       if (known) {
         // Seen already (a page held it): keep the folded state, which is at least as new.

@@ -14,7 +14,8 @@ import { loadMembers, renderMembers } from "./members.js";
 import { closePanels, closeRight } from "./panels.js";
 import { closeThread } from "./thread.js";
 import { renderTyping } from "./typing.js";
-import { activeRoom, list, loadLatest, markRead, placeDivider, renderTimeline, setActiveRoom } from "./timelineview.js";
+import { markRead } from "../readmarkers.js";
+import { activeRoom, list, loadLatest, placeDivider, renderTimeline, setActiveRoom } from "./timelineview.js";
 import { renderRoomList } from "./roomlist.js";
 import { replyTo } from "./composer.js";
 
