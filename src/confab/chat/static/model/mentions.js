@@ -1,12 +1,18 @@
 // Mentions: `@username` (3-32 of [a-z0-9_.-], any case) and `@room`. The same rules as the
-// server's parser (confab.chat.domain), so what is highlighted is what was recorded.
+// server's parser (confab/chat/mentions.py), so what is highlighted is what was recorded:
+// `@` not preceded by a name character (so "a@b.org" mentions nobody), then every name
+// character that follows; dots at the end are punctuation ("hi @bob." mentions bob); what
+// is left must be 3-32 characters long (a longer run is no mention, not a cut one).
 
-// Not preceded by a name character (so "a@b.org" is no mention), and the name may not end
-// in "." or "-" (so "@bob." at the end of a sentence mentions bob).
-const MENTION_RE = /(?<![A-Za-z0-9_.@-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])/g;
+const MENTION_RE = /(?<![a-z0-9_.@-])@([a-z0-9_.-]+)/gi;
+const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
 
 function clean(name) {
-  return name.replace(/[.-]+$/, "").toLowerCase();
+  return name.toLowerCase().replace(/\.+$/, "");
+}
+
+function valid(name) {
+  return name === "room" || USERNAME_RE.test(name);
 }
 
 /** `{users, room}`: the usernames mentioned (lowercase, sorted, once) and whether @room. */
@@ -16,7 +22,7 @@ export function parseMentions(text) {
   for (const match of (text ?? "").matchAll(MENTION_RE)) {
     const name = clean(match[1]);
     if (name === "room") room = true;
-    else if (name.length >= 3) users.add(name);
+    else if (valid(name)) users.add(name);
   }
   return { users: [...users].sort(), room };
 }
@@ -30,7 +36,7 @@ export function mentionSegments(text, isMention = () => true) {
   let last = 0;
   for (const match of (text ?? "").matchAll(MENTION_RE)) {
     const name = clean(match[1]);
-    if (name.length < 3 || !isMention(name)) continue;
+    if (!valid(name) || !isMention(name)) continue;
     const end = match.index + 1 + name.length;
     if (match.index > last) out.push(text.slice(last, match.index));
     out.push({ mention: name, text: text.slice(match.index, end) });
