@@ -263,7 +263,7 @@ class SqlChatStore:
         try:
             return await self._db.write_grouped(new.room_id, messages.append, new)
         except Conflict as error:
-            # Lost a race on the same client_id: our transaction (and seq) rolled back.
+            # A client_id sent before (or racing): our change (and seq) rolled back.
             if new.client_id is None or error.reason != DUPLICATE:
                 raise
             first = await self._db.read(messages.by_client_id, new.author_id, new.client_id)
