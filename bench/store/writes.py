@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -91,15 +93,15 @@ async def seed(url: str, room_count: int, members: int) -> Seed:
     database = Database(url, pooled=False)
     user_count = room_count * members
 
-    def insert(conn: object) -> None:
-        conn.execute(  # type: ignore[attr-defined]
+    def insert(conn: Connection) -> None:
+        conn.execute(
             users.insert(),
             [
                 {"id": i, "username": f"u{i:06}", "password_hash": "x", "created_at": NOW}
                 for i in range(1, user_count + 1)
             ],
         )
-        conn.execute(  # type: ignore[attr-defined]
+        conn.execute(
             rooms.insert(),
             [
                 {
@@ -116,7 +118,7 @@ async def seed(url: str, room_count: int, members: int) -> Seed:
                 for r in range(1, room_count + 1)
             ],
         )
-        conn.execute(  # type: ignore[attr-defined]
+        conn.execute(
             memberships.insert(),
             [
                 {
@@ -131,7 +133,7 @@ async def seed(url: str, room_count: int, members: int) -> Seed:
         )
 
     try:
-        await database.write(insert)  # type: ignore[arg-type]
+        await database.write(insert)
         if not database.sqlite:
             # Ids were given: move the sequences past them.
             await database.write(
