@@ -236,7 +236,7 @@ def list_rooms(conn: Connection, user_id: int) -> list[RoomSummary]:
     """Member rooms and DMs and every public room, by name, with unread counts."""
     summaries = []
     # Positional: a thousand rows read by attribute name cost more than the query.
-    for values in conn.execute(_LIST, {"user_id": user_id}).tuples().all():
+    for values in conn.execute(_LIST, {"user_id": user_id}).all():
         room = RoomRecord(*values[:_ROOM_WIDTH])
         member, role, read_seq, notify, members, unread, mentions = values[_ROOM_WIDTH:]
         if not member:
