@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.util import await_only
 
 from confab.adapters.sql.errors import translated
 from confab.core.errors import InvalidInput
@@ -97,28 +98,46 @@ def flush_deferred(conn: Connection) -> None:
         pending.clear()
 
 
+def _plain_sql(conn: Connection) -> Callable[[str], object]:
+    """Run SQL without parameters straight on the driver connection: SQLAlchemy's
+    execution machinery costs more than a SAVEPOINT itself, and on PostgreSQL the simple
+    query protocol takes several statements in one round trip."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return lambda sql: await_only(driver.execute(sql))  # type: ignore[union-attr]
+    return lambda sql: driver.execute(sql)  # type: ignore[union-attr]
+
+
 def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
     """Run each call in its own savepoint of the open transaction, then the deferred
-    inserts. The savepoint statements are sent as plain SQL: SQLAlchemy's nested
-    transaction objects cost more than the statements themselves on this path."""
+    inserts."""
     pending: dict[Insert, list[dict[str, Any]]] = {}
     conn.info[_DEFERRED] = pending
     outcomes = []
+    # Through SQLAlchemy first: the driver's transaction starts with its first statement.
+    conn.exec_driver_sql("SAVEPOINT confab_call")
+    plain = _plain_sql(conn)
+    postgres = conn.dialect.name == "postgresql"
     try:
-        for call in calls:
+        for index, call in enumerate(calls):
+            if index:  # release the previous call's savepoint, open this one's
+                if postgres:
+                    plain("RELEASE SAVEPOINT confab_call; SAVEPOINT confab_call")
+                else:
+                    plain("RELEASE SAVEPOINT confab_call")
+                    plain("SAVEPOINT confab_call")
             kept = {statement: len(rows) for statement, rows in pending.items()}
-            conn.exec_driver_sql("SAVEPOINT confab_call")
             try:
                 with translated():
                     value = call(conn)
             except Exception as error:  # handed to that call's caller
-                conn.exec_driver_sql("ROLLBACK TO SAVEPOINT confab_call")
+                plain("ROLLBACK TO SAVEPOINT confab_call")
                 for statement in list(pending):
                     del pending[statement][kept.get(statement, 0) :]
                 outcomes.append(_Outcome(error=error))
             else:
                 outcomes.append(_Outcome(value=value))
-            conn.exec_driver_sql("RELEASE SAVEPOINT confab_call")
+        plain("RELEASE SAVEPOINT confab_call")
         flush_deferred(conn)
     finally:
         del conn.info[_DEFERRED]
