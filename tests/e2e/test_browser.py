@@ -264,7 +264,8 @@ def test_a_network_loss_heals_without_duplicates_or_gaps(pair: Pair) -> None:
     # The new socket asked for what came after the last message seen, room by room.
     assert {"type": "resume", "room": ROOM, "after": last_seen} in sent
     shown = seqs(alice.page)
-    assert shown == list(range(shown[0], shown[0] + len(shown))), "a gap or a duplicate"
+    # Membership events take seqs too: messages are increasing, never doubled.
+    assert shown == sorted(set(shown)), "a duplicate or a reordering"
     assert shown == seqs(bob)[-len(shown) :]
 
 

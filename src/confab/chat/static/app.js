@@ -715,6 +715,14 @@ function acceptMessage(room, message, how) {
   if (tl?.loaded && tl.hasGap && !state.resuming.has(room)) catchUp(room);
 }
 
+/** The message `id` of `room` if this client holds it. */
+function messageById(room, id) {
+  const tl = state.timelines.get(room);
+  if (!tl) return null;
+  for (const m of tl.bySeq.values()) if (m.id === id) return m;
+  return null;
+}
+
 function onDeleted(frame) {
   const tl = state.timelines.get(frame.room);
   const gone = tl?.markDeleted(frame.seq);
@@ -774,9 +782,19 @@ function onFrame(f) {
       acceptMessage(message.room, message, type === "message" ? "live" : "update");
       break;
     }
-    case "message_deleted":
-      onDeleted(f);
+    case "message_edited":
+    case "previews_set": {
+      // Room events name their message by id (`target`): merge into what we hold.
+      const known = messageById(f.room, f.target);
+      const change = f.type === "previews_set" ? { previews: f.previews } : { text: f.text, edited_at: f.edited_at };
+      if (known) acceptMessage(f.room, { ...known, ...change }, "update");
       break;
+    }
+    case "message_deleted": {
+      const known = messageById(f.room, f.target);
+      if (known) onDeleted({ room: f.room, seq: known.seq });
+      break;
+    }
     case "ack":
       onAck(f);
       break;
