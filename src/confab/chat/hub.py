@@ -365,6 +365,7 @@ class Hub:
         one gets what was held for it on `release`, then nothing more."""
         for sub in [s for s in state.live if which(s)]:
             state.live.discard(sub)
+            sub.dropped(state.name)
         for sub, held in state.held.items():
             if which(sub):
                 held.ended = True

@@ -25,6 +25,9 @@ class Subscriber(Protocol):
     def overflow(self) -> None:
         """Frames held for this subscriber overflowed: close it (4009) so it resumes."""
 
+    def dropped(self, room: str) -> None:
+        """The hub stopped delivering `room` (its user was removed, or the room deleted)."""
+
 
 class RoomSource(Protocol):
     """The store as the hub sees it."""
