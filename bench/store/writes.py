@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.chat.runtime import run_loop  # noqa: E402
 from bench.procs import postgres_database  # noqa: E402
+from bench.store.pgcpu import BackendCpu  # noqa: E402
 
 from confab.adapters.sql.chatstore import SqlChatStore  # noqa: E402
 from confab.adapters.sql.engine import Database  # noqa: E402
@@ -63,6 +64,7 @@ class Result:
     events: int
     seconds: float
     cpu: float
+    server_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
     @property
@@ -198,12 +200,17 @@ async def measure(
     try:
         # Warm up the pool and the statement cache.
         await store.list_rooms(seeded.rooms[0][2][0])
+        server = BackendCpu(url) if engine == "postgresql" else None
+        if server is not None:
+            await server.start()
         cpu = time.process_time()
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(*(client(i) for i in range(clients)))
         result.seconds = duration
         result.cpu = time.process_time() - cpu
+        if server is not None:
+            result.server_cpu = await server.stop()
     finally:
         await store.close()
     return result
@@ -212,10 +219,11 @@ async def measure(
 def show(result: Result) -> None:
     """One line per run."""
     cpu_us = result.cpu / max(1, result.events) * 1e6
+    server_us = result.server_cpu / max(1, result.events) * 1e6
     print(
         f"{result.engine:10} {result.mode:8} {result.rate:8.0f} events/s"
         f"  p50 {result.p(0.5):6.1f} ms  p99 {result.p(0.99):6.1f} ms"
-        f"  client CPU {cpu_us:5.0f} us/event",
+        f"  CPU/event: process {cpu_us:5.0f} us, PostgreSQL {server_us:5.0f} us",
         flush=True,
     )
 

@@ -448,3 +448,20 @@ async def test_edit_delete_and_previews(store: ChatStore) -> None:
     assert await store.get_message(lobby.id, message.id) == deleted
     lobby_now = await store.get_room("lobby")
     assert lobby_now is not None and lobby_now.last_seq == 4  # the repeats took no seq
+
+
+async def test_changes_naming_an_unknown_account_fail_and_take_no_seq(store: ChatStore) -> None:
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
+    message, _ = await store.append_message(_new(lobby, alice, "hi"))
+    nobody = 10**6
+    for change in (
+        store.add_member(lobby.id, nobody, alice.id, NOW),
+        store.ban(lobby.id, nobody, alice.id, NOW),
+        store.add_reaction(lobby.id, message.id, nobody, "👍", NOW),
+    ):
+        with pytest.raises(Conflict) as refused:
+            await change
+        assert refused.value.reason == "constraint"
+    assert (await store.get_message(lobby.id, message.id)) == message  # no empty reaction
+    assert [e.seq for e in await whole_log(store, lobby.id)] == [1]
