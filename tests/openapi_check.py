@@ -109,3 +109,13 @@ def checked_sync_client(base_url: str, checker: OpenApiChecker, **options: Any) 
         checker.check(response.request.method, path, response.status_code, response.content)
 
     return httpx.Client(base_url=base_url, event_hooks={"response": [hook]}, **options)
+
+
+async def checked(base_url: str, **options: Any) -> httpx.AsyncClient:
+    """A checked client of the server at `base_url` (its document fetched first)."""
+    return checked_client(base_url, await openapi_checker(base_url), **options)
+
+
+def checked_sync(base_url: str, **options: Any) -> httpx.Client:
+    """`checked` for synchronous tests."""
+    return checked_sync_client(base_url, openapi_checker_sync(base_url), **options)

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.server import ServerHandle, confab_server
 from tests.e2e.sources import jpeg, origin, png
+from tests.openapi_check import checked_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +99,7 @@ def _image(api: httpx.Client, url: str) -> httpx.Response:
 
 @pytest.fixture
 def api(server: ServerHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with checked_sync(server.url, timeout=60) as client:
         yield client
 
 
@@ -238,7 +239,7 @@ def test_a_chat_node_without_media_refuses_attachments(tmp_path: Path) -> None:
     env = {k: v for k, v in ENV.items() if k.startswith("CONFAB_CHAT")}
     with (
         confab_server(tmp_path / "data", "--roles", "chat", command="serve", env=env) as chat,
-        httpx.Client(base_url=chat.url, timeout=30) as api,
+        checked_sync(chat.url, timeout=30) as api,
     ):
         token = _user(api)
         room = _room(api, token)

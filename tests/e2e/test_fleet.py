@@ -26,6 +26,7 @@ from tests.e2e.fleet_client import RoomClient
 from tests.e2e.server import ServerHandle
 from tests.e2e.timeline import View, fold, from_history
 from tests.integration.batch_support import image_size, write_image
+from tests.openapi_check import checked
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +42,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 @pytest.fixture
 async def http(fleet: Fleet) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fleet.url, timeout=30) as client:
+    async with await checked(fleet.url, timeout=30) as client:
         yield client
 
 

@@ -33,6 +33,7 @@ from tests.e2e.test_chat_media import (
     _room,
     _user,
 )
+from tests.openapi_check import checked_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -122,7 +123,7 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
         chat = stack.enter_context(
             confab_server(tmp_path / "chat", "--roles", "chat", command="serve", env=chat_env)
         )
-        api = stack.enter_context(httpx.Client(base_url=chat.url, timeout=60))
+        api = stack.enter_context(checked_sync(chat.url, timeout=60))
         media_api = stack.enter_context(httpx.Client(base_url=media.url, timeout=60))
         assert media_api.get("/healthz").json()["roles"] == ["media"]
         assert api.get("/healthz").json()["roles"] == ["chat"]

@@ -64,12 +64,16 @@ class Sub:
         self.user = user
         self.frames: list[dict[str, object]] = []
         self.overflowed = False
+        self.dropped_from: list[str] = []
 
     def deliver(self, frame: Outgoing) -> None:
         self.frames += [json.loads(f.payload) for f in frame.frames()]
 
     def overflow(self) -> None:
         self.overflowed = True
+
+    def dropped(self, room: str) -> None:
+        self.dropped_from.append(room)
 
     def seqs(self) -> list[object]:
         return [f.get("seq") for f in self.frames if "seq" in f]
@@ -321,7 +325,7 @@ async def test_member_left_stops_delivery_to_that_user() -> None:
     await publish(bus, msg(1, "member_left", "bob"))
     await publish(bus, msg(2))
     assert bob.frames[-1]["type"] == "member_left"
-    assert bob.seqs() == [1]
+    assert bob.seqs() == [1] and bob.dropped_from == ["r"] and ann.dropped_from == []
     assert ann.seqs() == [1, 2]
     assert not hub.is_joined(bob, "r")
     await hub.close()

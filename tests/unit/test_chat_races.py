@@ -97,6 +97,7 @@ async def entry_round(how: str, entry: str, rng: random.Random) -> str:
     removal = await removal_seq(chat)
     assert after_removal(conn.frames, removal) == []
     assert not rt.hub.is_joined(conn, "r")
+    assert victim.rooms == [] and not victim.present  # forgotten, presence included
     victim.end()
     await rt.close()
     if any(f.get("seq") == removal for f in conn.frames):
@@ -165,6 +166,7 @@ async def reconnect_round(how: str, rng: random.Random) -> None:
     assert [f["seq"] for f in conn.of("r")][-1] == removal
     assert after_removal(conn.frames, removal) == []
     assert not rt.hub.is_joined(conn, "r")
+    assert victim.rooms == []
     victim.end()
     await rt.close()
 

@@ -82,7 +82,11 @@ class MemoryChatStore:
         return self._next_id[kind]
 
     def _name(self, user_id: int) -> str:
-        return self._users[user_id].username
+        """The username of `user_id`; an unknown id fails like the SQL foreign key."""
+        user = self._users.get(user_id)
+        if user is None:
+            raise Conflict("the change conflicts with stored data", code="constraint")
+        return user.username
 
     def _room(self, room_id: int) -> _Room:
         room = self._rooms.get(room_id)
@@ -276,10 +280,10 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """Change the topic: `topic_changed`, None if unchanged."""
         room = self._room(room_id)
+        actor = self._name(actor_id)
         if room.record.topic == topic:
             return None
         room.record = replace(room.record, topic=topic)
-        actor = self._name(actor_id)
         return self._append(
             room, lambda seq: roomlog.topic_changed(room.record.name, seq, topic, actor)
         )
@@ -289,10 +293,10 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """Change the display name: `title_changed`, None if unchanged."""
         room = self._room(room_id)
+        actor = self._name(actor_id)
         if room.record.title == title:
             return None
         room.record = replace(room.record, title=title)
-        actor = self._name(actor_id)
         return self._append(
             room, lambda seq: roomlog.title_changed(room.record.name, seq, title, actor)
         )
@@ -316,10 +320,10 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """Make `user_id` a member: `member_joined`, None if already one."""
         room = self._room(room_id)
+        user, actor = self._name(user_id), self._name(actor_id)
         if user_id in room.members:
             return None
         room.members[user_id] = _Member("member")
-        user, actor = self._name(user_id), self._name(actor_id)
         return self._append(
             room, lambda seq: roomlog.member_joined(room.record.name, seq, user, actor, "member")
         )
@@ -329,9 +333,9 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """Remove a member: `member_left`, None if they were not one."""
         room = self._room(room_id)
+        user, actor = self._name(user_id), self._name(actor_id)
         if room.members.pop(user_id, None) is None:
             return None
-        user, actor = self._name(user_id), self._name(actor_id)
         return self._append(
             room, lambda seq: roomlog.member_left(room.record.name, seq, user, actor, reason)
         )
@@ -341,11 +345,11 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """Ban and remove `user_id`: `member_banned`, None if already banned."""
         room = self._room(room_id)
+        user, actor = self._name(user_id), self._name(actor_id)
         if user_id in room.banned:
             return None
         room.banned.add(user_id)
         room.members.pop(user_id, None)
-        user, actor = self._name(user_id), self._name(actor_id)
         return self._append(
             room, lambda seq: roomlog.member_banned(room.record.name, seq, user, actor)
         )
@@ -355,10 +359,10 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """Lift a ban: `member_unbanned`, None if there was none."""
         room = self._room(room_id)
+        user, actor = self._name(user_id), self._name(actor_id)
         if user_id not in room.banned:
             return None
         room.banned.discard(user_id)
-        user, actor = self._name(user_id), self._name(actor_id)
         return self._append(
             room, lambda seq: roomlog.member_unbanned(room.record.name, seq, user, actor)
         )
@@ -615,11 +619,11 @@ class MemoryChatStore:
     ) -> RoomEvent | None:
         """`reaction_added`, None if `user_id` had this reaction already."""
         message = self._live(room_id, message_id)
+        user = self._name(user_id)
         users = message.reactions.setdefault(emoji, {})
         if user_id in users:
             return None
         room = self._room(room_id)
-        user = self._name(user_id)
         event = self._append(
             room,
             lambda seq: roomlog.reaction_added(room.record.name, seq, message_id, emoji, user),

@@ -35,73 +35,20 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
 
 from confab.chat.busevent import decode, room_channel
+from confab.chat.hubroom import Held, RoomSource, RoomState, Subscriber
 from confab.chat.outgoing import Outgoing
-from confab.core.ports import Bus, Subscription
-from confab.core.roomlog import REMOVALS, RoomEvent
+from confab.core.ports import Bus
+from confab.core.roomlog import REMOVALS
+
+__all__ = ["Hub", "RoomSource", "Subscriber"]
 
 log = logging.getLogger("confab.chat.hub")
 
 REPAIR_PAGE = 100
-
-
-class Subscriber(Protocol):
-    """What the hub needs from a connection."""
-
-    @property
-    def user(self) -> str:
-        """The connected user's name."""
-        ...
-
-    def deliver(self, frame: Outgoing) -> None:
-        """Queue `frame` for sending; never blocks and never calls back into the hub."""
-
-    def overflow(self) -> None:
-        """Frames held for this subscriber overflowed: close it (4009) so it resumes."""
-
-
-class RoomSource(Protocol):
-    """The store as the hub sees it."""
-
-    async def last_seq(self, room: str) -> int:
-        """The seq of the room's newest event (0 when none)."""
-        ...
-
-    async def events_after(self, room: str, after: int, limit: int) -> list[RoomEvent]:
-        """Up to `limit` stored events with seq > `after`, in seq order."""
-        ...
-
-
-class _Held:
-    """Frames kept aside for a connection in the middle of its join or resume."""
-
-    __slots__ = ("ended", "frames")
-
-    def __init__(self) -> None:
-        self.frames: list[Outgoing] = []
-        self.ended = False  # removed from the room meanwhile: deliver, then stop
-
-
-class _Room:
-    __slots__ = ("busy", "held", "inbox", "last", "live", "name", "opening", "subscription")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.live: set[Subscriber] = set()
-        self.held: dict[Subscriber, _Held] = {}
-        self.last = 0
-        self.subscription: Subscription | None = None
-        self.opening: asyncio.Future[None] | None = None
-        self.inbox: deque[bytes | None] = deque()  # None: catch up with the store
-        self.busy = False  # a coroutine is processing the inbox
-
-    def empty(self) -> bool:
-        return not self.live and not self.held and self.opening is None
 
 
 class Hub:
@@ -111,7 +58,7 @@ class Hub:
         self._bus = bus
         self._source = source
         self._hold_limit = hold_limit
-        self._rooms: dict[str, _Room] = {}
+        self._rooms: dict[str, RoomState] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered = 0  # frames x recipients, for tests and metrics
 
@@ -175,7 +122,7 @@ class Hub:
         """Subscribe `sub` but keep frames aside; return the seq after which they start."""
         state, opened = await self._open(room)
         state.live.discard(sub)
-        state.held[sub] = _Held()
+        state.held[sub] = Held()
         last = state.last
         if opened:
             await self._drain(state)
@@ -221,7 +168,7 @@ class Hub:
 
     # rooms
 
-    async def _open(self, room: str) -> tuple[_Room, bool]:
+    async def _open(self, room: str) -> tuple[RoomState, bool]:
         """The room's state, subscribing first if needed (then True: the caller must drain
         the frames that arrived meanwhile, once its connection is in and greeted)."""
         while True:
@@ -232,7 +179,7 @@ class Hub:
                 return state, False
             # Another connection is subscribing this room: wait for it, then look again.
             await asyncio.wait([state.opening])
-        state = _Room(room)
+        state = RoomState(room)
         self._rooms[room] = state
         opening = asyncio.get_running_loop().create_future()
         state.opening = opening
@@ -257,7 +204,7 @@ class Hub:
             opening.set_result(None)
         return state, True
 
-    def _close_if_empty(self, state: _Room) -> None:
+    def _close_if_empty(self, state: RoomState) -> None:
         if not state.empty() or self._rooms.get(state.name) is not state:
             return
         del self._rooms[state.name]
@@ -272,7 +219,7 @@ class Hub:
 
     # frames from the bus
 
-    async def _on_bus(self, state: _Room, payload: bytes) -> None:
+    async def _on_bus(self, state: RoomState, payload: bytes) -> None:
         # Only queue: the publisher (a `send` holding its room's order lock) goes on to
         # store the next message while this one fans out, and frames that pile up
         # meanwhile leave together, one write per connection.
@@ -281,7 +228,7 @@ class Hub:
             state.busy = True
             self._spawn(self._drain(state))
 
-    async def _on_gap(self, state: _Room) -> None:
+    async def _on_gap(self, state: RoomState) -> None:
         # The bus may have lost frames of this room: catch up with the store, in turn
         # with the frames queued before and after (they are in the same inbox).
         if self._rooms.get(state.name) is not state:
@@ -291,7 +238,7 @@ class Hub:
             state.busy = True
             self._spawn(self._drain(state))
 
-    async def _drain(self, state: _Room) -> None:
+    async def _drain(self, state: RoomState) -> None:
         state.busy = True
         try:
             inbox = state.inbox
@@ -330,7 +277,12 @@ class Hub:
             state.busy = False
 
     def _take(
-        self, state: _Room, kind: str, subject: str | None, payload: bytes, batch: list[Outgoing]
+        self,
+        state: RoomState,
+        kind: str,
+        subject: str | None,
+        payload: bytes,
+        batch: list[Outgoing],
     ) -> list[Outgoing]:
         """Queue one room event in `batch` (fanning out early where delivery narrows)."""
         if kind in REMOVALS:
@@ -345,7 +297,7 @@ class Hub:
         batch.append(Outgoing(payload))
         return batch
 
-    async def _catch_up(self, state: _Room) -> None:
+    async def _catch_up(self, state: RoomState) -> None:
         """Deliver what the store has past `state.last` (after the bus lost frames)."""
         try:
             last = await self._source.last_seq(state.name)
@@ -355,7 +307,7 @@ class Hub:
         if last > state.last:
             await self._repair(state, last + 1)
 
-    async def _repair(self, state: _Room, upto: int) -> None:
+    async def _repair(self, state: RoomState, upto: int) -> None:
         """Deliver the room's events between `state.last` and `upto` from the store."""
         while state.last < upto - 1:
             try:
@@ -383,7 +335,7 @@ class Hub:
                     state.last = upto - 1
                 return
 
-    def _fanout(self, state: _Room, frames: list[Outgoing], only: str | None = None) -> None:
+    def _fanout(self, state: RoomState, frames: list[Outgoing], only: str | None = None) -> None:
         if not frames:
             return
         frame = Outgoing.batch(frames)
@@ -408,11 +360,12 @@ class Hub:
                 sub.overflow()
             self._close_if_empty(state)
 
-    def _drop(self, state: _Room, which: Callable[[Subscriber], bool]) -> None:
+    def _drop(self, state: RoomState, which: Callable[[Subscriber], bool]) -> None:
         """These connections stop receiving the room (removed, or the room is gone); a held
         one gets what was held for it on `release`, then nothing more."""
         for sub in [s for s in state.live if which(s)]:
             state.live.discard(sub)
+            sub.dropped(state.name)
         for sub, held in state.held.items():
             if which(sub):
                 held.ended = True

@@ -266,6 +266,22 @@ def resumed_frame(room: str, last_seq: int) -> bytes:
     return jsoncodec.dumps({"type": "resumed", "room": room, "last_seq": last_seq})
 
 
+def room_added_frame(room: dict[str, Any]) -> bytes:
+    """`{"type":"room_added","room":<Room object>}` on the user's own channel: invited to a
+    room, or a DM opened with them."""
+    return jsoncodec.dumps({"type": "room_added", "room": room})
+
+
+def room_removed_frame(room: str, reason: str) -> bytes:
+    """`{"type":"room_removed","room","reason"}` (kicked, banned, deleted) to the user."""
+    return jsoncodec.dumps({"type": "room_removed", "room": room, "reason": reason})
+
+
+def room_deleted_frame(room: str) -> bytes:
+    """`{"type":"room_deleted","room"}` on the room: every connection to it is dropped."""
+    return jsoncodec.dumps({"type": "room_deleted", "room": room})
+
+
 def presence_frame(room: str, user: str, online: bool) -> bytes:
     """`{"type":"presence","room","user","online"}`."""
     return jsoncodec.dumps({"type": "presence", "room": room, "user": user, "online": online})

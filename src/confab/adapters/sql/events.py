@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from confab.adapters.chatlog import redacted
+from confab.adapters.sql.engine import defer_insert, flush_deferred
 from confab.adapters.sql.tables import events, rooms
 from confab.core.errors import NotFound
 from confab.core.roomlog import RoomEvent
@@ -87,9 +88,10 @@ def lock_room(conn: Connection, room_id: int) -> Locked:
 def store(
     conn: Connection, room_id: int, event: RoomEvent, at: datetime, target: int | None = None
 ) -> RoomEvent:
-    """Insert `event` (its seq was taken in this transaction); `target` names the message
-    whose content it carries, for redaction."""
-    conn.execute(
+    """Insert `event` (its seq was taken in this transaction; in a batch, with the
+    batch's other events); `target` names the message whose content it carries."""
+    defer_insert(
+        conn,
         _INSERT,
         {
             "room_id": room_id,
@@ -120,6 +122,7 @@ def events_after(conn: Connection, room_id: int, after: int, limit: int) -> list
 
 def redact(conn: Connection, room_id: int, message_id: int, message_seq: int) -> None:
     """Blank the content of a message in every stored event that carries it."""
+    flush_deferred(conn)  # its events may be waiting in this very batch
     query = sa.select(events.c.seq, events.c.payload).where(
         events.c.room_id == room_id,
         sa.or_(events.c.seq == message_seq, events.c.target == message_id),

@@ -188,12 +188,11 @@ def _mentions(conn: Connection, new: NewMessage) -> tuple[tuple[str, ...], set[i
 
 
 def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent | None]:
-    """Store a message, its mentions and its `message` event; a repeated client_id
-    returns the first message and no event."""
-    if new.client_id is not None:
-        first = by_client_id(conn, new.author_id, new.client_id)
-        if first is not None:
-            return first, None
+    """Store a message, its mentions and its `message` event.
+
+    A repeated (author, client_id) fails the unique constraint (the caller then reads the
+    first message): no lookup before every send.
+    """
     root: int | None = None
     if new.reply_to is not None:
         parent = conn.execute(_PARENT, {"id": new.reply_to, "room_id": new.room_id}).first()

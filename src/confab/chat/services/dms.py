@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from confab.chat.domain import RoomView, User, normalize_username, room_json
+from confab.chat.protocol import room_added_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.rooms import RoomService
@@ -57,5 +58,7 @@ class DirectMessages:
             for name in others:
                 view = await self._rooms.view_for(room, ids[name])
                 if view is not None:
-                    await self._events.to_user(name, "room_added", {"room": room_json(view)})
+                    await self._events.to_user(
+                        name, "room_added", room_added_frame(room_json(view))
+                    )
         return await self._rooms.get(user, room.name), bool(events)

@@ -21,7 +21,6 @@ from confab.chat.busevent import (
     room_channel,
     user_channel,
 )
-from confab.core import jsoncodec
 from confab.core.ports import Bus
 from confab.core.roomlog import RoomEvent
 
@@ -89,9 +88,8 @@ class RoomEvents:
         """Publish a frame with no seq (typing, presence, room_deleted) on the room."""
         await self._publish(room_channel(room), encode_ephemeral(kind, frame))
 
-    async def to_user(self, username: str, kind: str, body: dict[str, object]) -> None:
-        """Publish `{"type": kind, **body}` to every connection of `username`."""
-        frame = jsoncodec.dumps({"type": kind, **body})
+    async def to_user(self, username: str, kind: str, frame: bytes) -> None:
+        """Publish `frame` (of type `kind`) to every connection of `username`."""
         await self._publish(user_channel(username), encode_ephemeral(kind, frame))
 
     async def _publish(self, channel: str, message: bytes) -> None:

@@ -17,6 +17,7 @@ from confab.chat.domain import (
     normalize_username,
     room_json,
 )
+from confab.chat.protocol import room_added_frame, room_removed_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.rooms import RoomService, not_moderator
@@ -85,7 +86,9 @@ class MembershipService:
         if event is not None:
             view = await self._rooms.view_for(record, target.id)
             if view is not None:
-                await self._events.to_user(target.username, "room_added", {"room": room_json(view)})
+                await self._events.to_user(
+                    target.username, "room_added", room_added_frame(room_json(view))
+                )
         return await self._rooms.get(user, room)
 
     async def remove(self, user: User, room: str, username: str) -> None:
@@ -111,7 +114,7 @@ class MembershipService:
         )
         if kicked:
             await self._events.to_user(
-                target.username, "room_removed", {"room": record.name, "reason": "kicked"}
+                target.username, "room_removed", room_removed_frame(record.name, "kicked")
             )
 
     async def ban(self, user: User, room: str, username: str) -> None:
@@ -130,7 +133,7 @@ class MembershipService:
         )
         if event is not None and theirs.member:
             await self._events.to_user(
-                target.username, "room_removed", {"room": record.name, "reason": "banned"}
+                target.username, "room_removed", room_removed_frame(record.name, "banned")
             )
 
     async def unban(self, user: User, room: str, username: str) -> None:

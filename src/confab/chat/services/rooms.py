@@ -14,6 +14,7 @@ from confab.chat.domain import (
     is_moderator,
     normalize_room_name,
 )
+from confab.chat.protocol import room_deleted_frame, room_removed_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.core import jsoncodec
@@ -165,11 +166,10 @@ class RoomService:
         name = access.room.name
         if not await self._store.delete_room(access.room.id):
             raise no_room(room)
-        frame = jsoncodec.dumps({"type": "room_deleted", "room": name})
-        await self._events.ephemeral(name, "room_deleted", frame)
+        await self._events.ephemeral(name, "room_deleted", room_deleted_frame(name))
         for member in members:
             await self._events.to_user(
-                member.username, "room_removed", {"room": name, "reason": "deleted"}
+                member.username, "room_removed", room_removed_frame(name, "deleted")
             )
 
     async def set_notify(self, user: User, room: str, level: str) -> RoomView:

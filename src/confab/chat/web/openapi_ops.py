@@ -45,6 +45,7 @@ ERRORS = {
     413: "Body over 64 KiB",
     422: "Invalid body or parameter, with a reason code",
     429: "Too many attempts",
+    503: "A service this needs is unavailable (`media_unavailable`, `database_unavailable`)",
 }
 
 
@@ -98,7 +99,8 @@ def operation(
         responses[str(status)] = {"description": description}
         if model is not None:
             responses[str(status)]["content"] = json_content(model)
-    all_errors = (*errors, 401) if auth else errors
+    # Any route may meet a database (or media) outage: 503 with a reason code.
+    all_errors = (*errors, 401, 503) if auth else (*errors, 503)
     for status in sorted(set(all_errors)):
         responses[str(status)] = {
             "description": ERRORS[status],

@@ -114,6 +114,11 @@ class Session:
         self._worker: asyncio.Task[None] | None = None
         self._reader: ReadControl | None = None
         self._done = False
+        conn.on_drop = self.dropped
+
+    def dropped(self, room: str) -> None:
+        """Removed from `room` (or it was deleted): forget it, presence included."""
+        entry.left(self, room)
 
     # callback mode
 
