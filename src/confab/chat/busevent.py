@@ -65,10 +65,3 @@ def decode(message: bytes) -> BusEvent:
         raise ValueError("a seq is >= 0")
     subject = None if parts[2] == _NONE else parts[2]
     return BusEvent(seq=seq, type=parts[1], subject=subject, payload=payload)
-
-
-def as_room_event(room: str, event: BusEvent) -> RoomEvent:
-    """A decoded room event as the store's record (for a hub's uniform handling)."""
-    return RoomEvent(
-        room=room, seq=event.seq, type=event.type, subject=event.subject, payload=event.payload
-    )
