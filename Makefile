@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit bench-media bench-chat bench-scale clean
+.PHONY: run test lint unit js bench-media bench-chat bench-scale clean
+
+NODE ?= node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +29,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint  ## every check and every test
+test: lint js  ## every check and every test
 	$(BIN)/pytest -q -p no:cacheprovider
+
+js:  ## the browser client's pure modules under node's test runner (about a second)
+	$(NODE) --test tests/js/*.test.mjs
 
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest -q tests/unit

@@ -28,12 +28,23 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Save a screenshot when CONFAB_SCREENSHOTS names a folder (for looking, never committed)."""
-    folder = os.environ.get("CONFAB_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts" / "screenshots"
+_announced: set[Path] = set()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Keep a screenshot of a view as a test artefact (git-ignored; the folder is printed).
+
+    The folder is CONFAB_SCREENSHOTS if set, else tests/.artifacts/screenshots.
+    """
+    folder = Path(os.environ.get("CONFAB_SCREENSHOTS") or ARTIFACTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder not in _announced:
+        _announced.add(folder)
+        print(f"\nscreenshots: {folder}")
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
 
 
 def sign_up(page: Page, base: str, username: str) -> None:

@@ -1,7 +1,8 @@
 """A chat client for fleet tests that behaves like the browser client on a bad network.
 
 It connects through the load balancer, joins one room, and checks what it receives:
-every `message` must carry the next seq (no gap, no duplicate, one order). When its
+every room event (a message, an edit, a reaction...) must carry the next seq (no gap, no
+duplicate, one order). When its
 connection drops it reconnects (nginx picks a live node) and resumes from the last seq it
 saw. A sender re-sends an unacknowledged message with the same `client_id` after a
 reconnect, as a client must: the server keeps it exactly once.
@@ -32,17 +33,20 @@ class RoomClient:
     room: str
     name: str
     messages: list[dict[str, Any]] = field(default_factory=list)
-    acks: dict[str, int] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # every frame with a seq
+    acks: dict[str, int | None] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)  # message ids of acked sends
+    base: int = 0  # the room's seq when this client joined
     reconnects: int = 0
     _ws: ClientConnection | None = None
-    _acked: dict[str, asyncio.Future[int]] = field(default_factory=dict)
+    _acked: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _closing: bool = False
 
     @property
     def last_seq(self) -> int:
-        return self.messages[-1]["seq"] if self.messages else 0
+        return int(self.events[-1]["seq"]) if self.events else self.base
 
     async def start(self, timeout: float = 20) -> None:
         """Connect and join; returns once the room is joined."""
@@ -66,6 +70,19 @@ class RoomClient:
 
     async def send(self, text: str, client_id: str, *, timeout: float = 60) -> int:
         """Send until acknowledged (across reconnects); the message's seq."""
+        frame = {"type": "send", "room": self.room, "text": text, "client_id": client_id}
+        seq = await self._until_acked(frame, client_id, timeout)
+        assert seq is not None
+        return seq
+
+    async def react(self, target: int, emoji: str, client_id: str, *, timeout: float = 60) -> None:
+        """React until acknowledged (a repeat after a reconnect is acked with seq null)."""
+        frame = {"type": "react", "room": self.room, "target": target, "emoji": emoji}
+        await self._until_acked({**frame, "client_id": client_id}, client_id, timeout)
+
+    async def _until_acked(
+        self, frame: dict[str, Any], client_id: str, timeout: float
+    ) -> int | None:
         future = self._acked.setdefault(client_id, asyncio.get_running_loop().create_future())
         deadline = asyncio.get_running_loop().time() + timeout
         while not future.done():
@@ -78,7 +95,6 @@ class RoomClient:
             if ws is None:  # dropped again between the wake-up and now
                 continue
             try:
-                frame = {"type": "send", "room": self.room, "text": text, "client_id": client_id}
                 await ws.send(json.dumps(frame))
                 # Wait for the ack, or for the connection to drop (then send again).
                 await asyncio.wait_for(asyncio.shield(future), min(remaining, 5))
@@ -87,7 +103,7 @@ class RoomClient:
         return future.result()
 
     async def wait_for_seq(self, seq: int, timeout: float = 30) -> None:
-        """Until a message with `seq` (or later) has been received."""
+        """Until the event with `seq` (or later) has been received."""
         deadline = asyncio.get_running_loop().time() + timeout
         while self.last_seq < seq:
             self.check()
@@ -118,9 +134,9 @@ class RoomClient:
 
     async def _handshake(self, ws: ClientConnection, first: bool) -> None:
         await self._expect(ws, "ready")
-        if first and not self.messages:
+        if first and not self.events:
             await ws.send(json.dumps({"type": "join", "room": self.room}))
-            await self._expect(ws, "joined")
+            self.base = (await self._expect(ws, "joined"))["last_seq"]
         else:
             await ws.send(json.dumps({"type": "resume", "room": self.room, "after": self.last_seq}))
             await self._expect(ws, "resumed")
@@ -134,14 +150,18 @@ class RoomClient:
 
     def _receive(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
-        if kind == "message":
+        if "seq" in frame and kind not in ("ack", "joined", "resumed"):
             if frame["seq"] != self.last_seq + 1:
                 raise ProtocolViolation(
-                    f"{self.name}: got seq {frame['seq']} after {self.last_seq}"
+                    f"{self.name}: got {kind} seq {frame['seq']} after {self.last_seq}"
                 )
-            self.messages.append(frame)
+            self.events.append(frame)
+            if kind == "message":
+                self.messages.append(frame)
         elif kind == "ack":
             self.acks[frame["client_id"]] = frame["seq"]
+            if "id" in frame:
+                self.ids[frame["client_id"]] = frame["id"]
             future = self._acked.get(frame["client_id"])
             if future is not None and not future.done():
                 future.set_result(frame["seq"])

@@ -17,6 +17,7 @@ import pytest
 from confab.adapters.sql.migrate import upgrade_to_head
 from tests.contract.chat_databases import postgres_database
 from tests.e2e.server import ServerHandle, confab_server
+from tests.openapi_check import checked_sync_client, openapi_checker_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
 
 @pytest.fixture
 def api(server: ServerHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    # Every /api response is checked against the published OpenAPI document.
+    checker = openapi_checker_sync(server.url)
+    with checked_sync_client(server.url, checker, timeout=30) as client:
         yield client
 
 
@@ -67,12 +70,19 @@ def test_openapi_documents_every_route(api: httpx.Client) -> None:
         "/api/tokens": {"post"},
         "/api/tokens/current": {"delete"},
         "/api/rooms": {"get", "post"},
-        "/api/rooms/{room}": {"get"},
+        "/api/rooms/{room}": {"get", "patch", "delete"},
         "/api/rooms/{room}/members": {"get", "post"},
         "/api/rooms/{room}/members/{username}": {"delete"},
-        "/api/rooms/{room}/bans": {"post"},
+        "/api/rooms/{room}/members/{username}/role": {"put"},
+        "/api/rooms/{room}/bans": {"get", "post"},
+        "/api/rooms/{room}/bans/{username}": {"delete"},
+        "/api/rooms/{room}/read": {"post"},
+        "/api/rooms/{room}/notify": {"put"},
+        "/api/dms": {"post"},
         "/api/rooms/{room}/messages": {"get", "post"},
         "/api/rooms/{room}/messages/{message_id}": {"patch", "delete"},
+        "/api/rooms/{room}/messages/{message_id}/thread": {"get"},
+        "/api/rooms/{room}/messages/{message_id}/reactions/{emoji}": {"put", "delete"},
     }
     assert {path: set(ops) for path, ops in doc["paths"].items()} == expected
     schemas = doc["components"]["schemas"]
@@ -189,12 +199,20 @@ def test_rooms_and_membership(api: httpx.Client) -> None:
     assert created.status_code == 201
     assert created.json() == {
         "name": lobby.lower(),
+        "title": "",
         "topic": "hi",
         "private": False,
+        "kind": "room",
         "owner": owner,
         "last_seq": 0,
         "member": True,
         "members": 1,
+        "role": "owner",
+        "read_seq": 0,
+        "unread": 0,
+        "mentions": 0,
+        "notify": "all",
+        "participants": None,
     }
     lobby = lobby.lower()
     assert (
@@ -213,23 +231,27 @@ def test_rooms_and_membership(api: httpx.Client) -> None:
 
     joined = api.post(f"/api/rooms/{lobby}/members", headers=bob_auth)
     assert joined.status_code == 200 and joined.json()["member"] and joined.json()["members"] == 2
+    # A private room is invisible to outsiders: the same 404 as a missing room.
     refused = api.post(f"/api/rooms/{secret}/members", headers=bob_auth, json={})
-    assert _error(refused, 403) == "invite_only"
+    assert _error(refused, 404) == "room_not_found"
     not_owner = api.post(f"/api/rooms/{secret}/members", headers=carol_auth, json={"username": bob})
-    assert _error(not_owner, 403) == "not_owner"
+    assert _error(not_owner, 404) == "room_not_found"
     invited = api.post(f"/api/rooms/{secret}/members", headers=owner_auth, json={"username": bob})
     assert invited.status_code == 200
     mine = {r["name"] for r in api.get("/api/rooms", headers=bob_auth).json()["rooms"]}
     assert {lobby, secret} <= mine
     members = api.get(f"/api/rooms/{secret}/members", headers=bob_auth).json()["members"]
-    assert members == sorted([owner, bob])
-    assert _error(api.get(f"/api/rooms/{secret}", headers=carol_auth), 403) == "not_a_member"
+    assert members == sorted(
+        [{"user": owner, "role": "owner"}, {"user": bob, "role": "member"}],
+        key=lambda m: m["user"],
+    )
+    assert _error(api.get(f"/api/rooms/{secret}", headers=carol_auth), 404) == "room_not_found"
     assert _error(api.get("/api/rooms/no-such-room", headers=carol_auth), 404) == "room_not_found"
 
     # leave, kick, ban
     assert api.post(f"/api/rooms/{lobby}/members", headers=carol_auth).status_code == 200
     kick_by_member = api.delete(f"/api/rooms/{lobby}/members/{carol}", headers=bob_auth)
-    assert _error(kick_by_member, 403) == "not_owner"
+    assert _error(kick_by_member, 403) == "not_moderator"
     assert api.delete(f"/api/rooms/{lobby}/members/{bob}", headers=bob_auth).status_code == 204
     assert api.delete(f"/api/rooms/{lobby}/members/{carol}", headers=owner_auth).status_code == 204
     owner_leaves = api.delete(f"/api/rooms/{lobby}/members/{owner}", headers=owner_auth)
@@ -238,7 +260,7 @@ def test_rooms_and_membership(api: httpx.Client) -> None:
     ban_by_member = api.post(
         f"/api/rooms/{lobby}/bans", headers=carol_auth, json={"username": owner}
     )
-    assert _error(ban_by_member, 403) == "not_owner"
+    assert _error(ban_by_member, 403) == "not_moderator"
     banned = api.post(f"/api/rooms/{lobby}/bans", headers=owner_auth, json={"username": carol})
     assert banned.status_code == 204
     assert _error(api.post(f"/api/rooms/{lobby}/members", headers=carol_auth), 403) == "banned"
@@ -260,7 +282,8 @@ def test_messages_history_and_idempotency(api: httpx.Client) -> None:
     first = api.post(url, headers=owner_auth, json={"text": "hello 👋", "client_id": "c-1"})
     assert first.status_code == 201
     message = first.json()
-    assert message["seq"] == 1 and message["author"] == owner and message["room"] == room
+    assert message["seq"] == 2  # bob joining is the room's first event
+    assert message["author"] == owner and message["room"] == room
     assert message["text"] == "hello 👋" and message["client_id"] == "c-1"
     assert message["deleted"] is False and message["edited_at"] is None
     assert message["attachments"] == [] and message["previews"] == []
@@ -269,21 +292,21 @@ def test_messages_history_and_idempotency(api: httpx.Client) -> None:
     again = api.post(url, headers=owner_auth, json={"text": "hello again", "client_id": "c-1"})
     assert again.status_code == 200 and again.json() == message  # never a second copy
     theirs = api.post(url, headers=bob_auth, json={"text": "mine", "client_id": "c-1"})
-    assert theirs.status_code == 201 and theirs.json()["seq"] == 2
-    for i in range(3, 13):
+    assert theirs.status_code == 201 and theirs.json()["seq"] == 3
+    for i in range(4, 14):
         sent = api.post(url, headers=bob_auth if i % 2 else owner_auth, json={"text": f"m{i}"})
         assert sent.json()["seq"] == i
 
     page = api.get(url, headers=bob_auth, params={"limit": 5}).json()
-    assert [m["seq"] for m in page["messages"]] == [8, 9, 10, 11, 12] and page["has_more"]
-    page = api.get(url, headers=bob_auth, params={"before": 8, "limit": 5}).json()
-    assert [m["seq"] for m in page["messages"]] == [3, 4, 5, 6, 7] and page["has_more"]
-    page = api.get(url, headers=bob_auth, params={"before": 3, "limit": 5}).json()
-    assert [m["seq"] for m in page["messages"]] == [1, 2] and not page["has_more"]
-    page = api.get(url, headers=bob_auth, params={"after": 10}).json()
-    assert [m["seq"] for m in page["messages"]] == [11, 12] and not page["has_more"]
+    assert [m["seq"] for m in page["messages"]] == [9, 10, 11, 12, 13] and page["has_more"]
+    page = api.get(url, headers=bob_auth, params={"before": 9, "limit": 5}).json()
+    assert [m["seq"] for m in page["messages"]] == [4, 5, 6, 7, 8] and page["has_more"]
+    page = api.get(url, headers=bob_auth, params={"before": 4, "limit": 5}).json()
+    assert [m["seq"] for m in page["messages"]] == [2, 3] and not page["has_more"]
+    page = api.get(url, headers=bob_auth, params={"after": 11}).json()
+    assert [m["seq"] for m in page["messages"]] == [12, 13] and not page["has_more"]
     everything = api.get(url, headers=bob_auth, params={"after": 0, "limit": 100}).json()
-    assert [m["seq"] for m in everything["messages"]] == list(range(1, 13))
+    assert [m["seq"] for m in everything["messages"]] == list(range(2, 14))
 
     for params, reason in [
         ({"limit": 101}, "invalid_limit"),
@@ -334,7 +357,7 @@ def test_edit_and_delete_permissions(api: httpx.Client) -> None:
     assert _error(revive, 409) == "message_deleted"
 
     history = api.get(url, headers=bob_auth).json()["messages"]
-    assert [(m["seq"], m["deleted"], m["text"]) for m in history] == [(1, True, ""), (2, True, "")]
+    assert [(m["seq"], m["deleted"], m["text"]) for m in history] == [(3, True, ""), (4, True, "")]
     assert (
         _error(api.patch(f"{url}/999999", headers=bob_auth, json={"text": "x"}), 404)
         == "message_not_found"

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.server import ServerHandle, confab_server
 from tests.e2e.sources import jpeg, origin, png
+from tests.openapi_check import checked_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +99,7 @@ def _image(api: httpx.Client, url: str) -> httpx.Response:
 
 @pytest.fixture
 def api(server: ServerHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with checked_sync(server.url, timeout=60) as client:
         yield client
 
 
@@ -172,8 +173,8 @@ async def test_a_link_gets_a_preview_over_the_websocket(
         )
         message = await _frame(ws, "message")
         assert message["text"] == text and message["previews"] == []
-        updated = await _frame(ws, "message_updated")
-    assert updated["id"] == message["id"] and updated["seq"] == message["seq"]
+        updated = await _frame(ws, "previews_set")
+    assert updated["target"] == message["id"] and updated["seq"] > message["seq"]
     (preview,) = updated["previews"]
     assert preview["url"] == link
     assert preview["title"] == "Otters hold hands & sleep"
@@ -196,7 +197,7 @@ async def test_a_link_to_an_image_previews_the_image(
                 {"type": "send", "room": room, "text": f"{site}/photo.png", "client_id": "p1"}
             )
         )
-        updated = await _frame(ws, "message_updated", skip=(*NOISE, "message", "ack"))
+        updated = await _frame(ws, "previews_set", skip=(*NOISE, "message", "ack"))
     (preview,) = updated["previews"]
     assert preview["url"] == f"{site}/photo.png" and preview["image"]
     await asyncio.to_thread(_image, api, preview["image"])
@@ -219,7 +220,7 @@ async def test_a_failing_page_gives_no_preview_and_no_error(
         while True:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
             seen.append(frame)
-            if frame["type"] == "message_updated":
+            if frame["type"] == "previews_set":
                 break
         await ws.send(json.dumps({"type": "ping"}))
         await asyncio.sleep(1.0)
@@ -227,8 +228,9 @@ async def test_a_failing_page_gives_no_preview_and_no_error(
             seen.append(frame)
     kinds = [f["type"] for f in seen]
     assert "error" not in kinds
-    updates = [f for f in seen if f["type"] == "message_updated"]
-    assert [u["client_id"] for u in updates] == ["good"]
+    updates = [f for f in seen if f["type"] == "previews_set"]
+    client_ids = {f["id"]: f["client_id"] for f in seen if f["type"] == "message"}
+    assert [client_ids[u["target"]] for u in updates] == ["good"]
     history = await asyncio.to_thread(_history, api, token, room)
     assert history[0]["client_id"] == "bad" and history[0]["previews"] == []
 
@@ -237,7 +239,7 @@ def test_a_chat_node_without_media_refuses_attachments(tmp_path: Path) -> None:
     env = {k: v for k, v in ENV.items() if k.startswith("CONFAB_CHAT")}
     with (
         confab_server(tmp_path / "data", "--roles", "chat", command="serve", env=env) as chat,
-        httpx.Client(base_url=chat.url, timeout=30) as api,
+        checked_sync(chat.url, timeout=30) as api,
     ):
         token = _user(api)
         room = _room(api, token)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from bench.procs import CHEAP_PASSWORD_HASHING
 from websockets.asyncio.client import ClientConnection, connect
@@ -29,6 +28,7 @@ from confab.adapters.sql.migrate import upgrade_to_head
 from tests.contract.chat_databases import postgres_database
 from tests.contract.redis_servers import PrivateRedis, private_redis
 from tests.e2e.server import ServerHandle, confab_server
+from tests.openapi_check import checked
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +80,7 @@ def _auth(token: str) -> dict[str, str]:
 
 
 async def _account(node: ServerHandle, name: str) -> str:
-    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+    async with await checked(node.url, timeout=30) as http:
         body = {"username": name, "password": PASSWORD}
         assert (await http.post("/api/accounts", json=body)).status_code == 201
         response = await http.post("/api/tokens", json=body)
@@ -109,7 +109,7 @@ class Client:
             if frame["type"] == "message":
                 self.messages.append(frame)
                 continue
-            assert frame["type"] in ("presence", "typing", "member_joined"), frame
+            assert frame["type"] in ("presence", "typing", "member_joined", "member_left"), frame
 
     async def presence(self, user: str) -> bool:
         while (frame := await self.next("presence"))["user"] != user:
@@ -129,10 +129,10 @@ async def test_messages_and_presence_cross_nodes_and_survive_a_redis_restart(
     fleet: Fleet,
 ) -> None:
     ann, bob = await _account(fleet.a, "ann"), await _account(fleet.b, "bob")
-    async with httpx.AsyncClient(base_url=fleet.a.url, timeout=30) as http:
+    async with await checked(fleet.a.url, timeout=30) as http:
         made = await http.post("/api/rooms", json={"name": "hall"}, headers=_auth(ann))
         assert made.status_code == 201, made.text
-    async with httpx.AsyncClient(base_url=fleet.b.url, timeout=30) as http:
+    async with await checked(fleet.b.url, timeout=30) as http:
         joined = await http.post("/api/rooms/hall/members", headers=_auth(bob))
         assert joined.status_code == 200, joined.text
 
@@ -157,23 +157,24 @@ async def test_messages_and_presence_cross_nodes_and_survive_a_redis_restart(
                 await sender.next("ack")
             for ws in (on_a, on_b):
                 seen = [await ws.next("message") for _ in range(10)]
-                assert [m["seq"] for m in seen] == list(range(1, 11))
+                # bob joining took seq 1
+                assert [m["seq"] for m in seen] == list(range(2, 12))
                 assert [m["text"] for m in seen] == [f"m{i}" for i in range(10)]
 
             # Redis goes away: sending still works (stored, acked), nothing hangs.
             fleet.redis.kill()
             await on_a.send(type="send", room="hall", text="during", client_id="d1")
             ack = await on_a.next("ack", timeout=5)
-            assert ack["seq"] == 11
+            assert ack["seq"] == 12
             fleet.redis.start()
             # No later message: B's hub catches up from the database after reconnecting.
             for ws in (on_b, on_a):
                 caught = await ws.next("message", timeout=20)
-                assert (caught["seq"], caught["text"]) == (11, "during")
+                assert (caught["seq"], caught["text"]) == (12, "during")
             await on_b.send(type="send", room="hall", text="after", client_id="a1")
-            assert (await on_b.next("ack"))["seq"] == 12
+            assert (await on_b.next("ack"))["seq"] == 13
             for ws in (on_a, on_b):
-                assert (await ws.next("message", timeout=10))["seq"] == 12
+                assert (await ws.next("message", timeout=10))["seq"] == 13
         # ann's only connection closed on A: B's client learns it, after the grace period.
         assert await on_b.presence("ann") is False
     assert fleet.a.alive() and fleet.b.alive()
@@ -196,7 +197,42 @@ async def test_rate_limits_and_sign_in_throttling_are_shared(fleet: Fleet) -> No
     wrong = {"username": "cat", "password": "wrong password!"}
     codes = []
     for node in (fleet.a, fleet.b, fleet.a, fleet.b):
-        async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+        async with await checked(node.url, timeout=30) as http:
             codes.append((await http.post("/api/tokens", json=wrong)).status_code)
     # Three attempts a window: cat's sign-in in `_account` was the first, on node A.
     assert codes == [401, 401, 429, 429]
+
+
+async def test_a_kick_published_while_the_victims_node_reconnects_still_ends_delivery(
+    fleet: Fleet,
+) -> None:
+    """Issue 14's cross-node hole: the removal is lost on the bus, B's hub repairs it."""
+    ann, dan = await _account(fleet.a, "ann2"), await _account(fleet.b, "dan")
+    async with await checked(fleet.a.url, timeout=30) as http:
+        assert (await http.post("/api/rooms", json={"name": "yard"}, headers=_auth(ann))).is_success
+    async with await checked(fleet.b.url, timeout=30) as http:
+        assert (await http.post("/api/rooms/yard/members", headers=_auth(dan))).is_success
+    async with _socket(fleet.b, dan) as on_b, _socket(fleet.a, ann) as on_a:
+        for ws in (on_a, on_b):
+            await ws.send(type="join", room="yard")
+            await ws.next("joined")
+        fleet.redis.kill()
+        async with await checked(fleet.a.url, timeout=30) as http:
+            kicked = await http.delete("/api/rooms/yard/members/dan", headers=_auth(ann))
+            assert kicked.status_code == 204
+        await on_a.send(type="send", room="yard", text="not for dan", client_id="s1")
+        removal = (await on_a.next("ack", timeout=5))["seq"] - 1
+        fleet.redis.start()
+        frames: list[dict[str, Any]] = []
+        while not any(f["type"] == "member_left" for f in frames):
+            frames.append(json.loads(await asyncio.wait_for(on_b.ws.recv(), 20)))
+        assert next(f for f in frames if f["type"] == "member_left")["seq"] == removal
+        await on_a.send(type="send", room="yard", text="after", client_id="s2")
+        await on_a.next("ack")
+        while (await on_a.next("message"))["text"] != "after":
+            pass
+        await on_b.send(type="ping")
+        while (frame := json.loads(await asyncio.wait_for(on_b.ws.recv(), 10)))["type"] != "pong":
+            frames.append(frame)
+        leaked = [f for f in frames if f.get("room") == "yard" and f.get("seq", 0) > removal]
+        assert leaked == []

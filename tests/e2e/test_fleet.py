@@ -12,8 +12,10 @@ import os
 import shutil
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +24,9 @@ import redis
 from tests.e2e.fleet import Fleet, confab_command, node_metric, run_fleet, ws_connections
 from tests.e2e.fleet_client import RoomClient
 from tests.e2e.server import ServerHandle
+from tests.e2e.timeline import View, fold, from_history
 from tests.integration.batch_support import image_size, write_image
+from tests.openapi_check import checked
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +42,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 @pytest.fixture
 async def http(fleet: Fleet) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fleet.url, timeout=30) as client:
+    async with await checked(fleet.url, timeout=30) as client:
         yield client
 
 
@@ -99,9 +103,10 @@ async def test_clients_on_both_nodes_get_every_message_in_one_order(
             for client in clients[:4]
         ]
         seqs = await asyncio.gather(*sends)
-        assert sorted(seqs) == list(range(1, 41))
+        base = clients[0].base  # the members joining took the first seqs
+        assert sorted(seqs) == list(range(base + 1, base + 41))
         for client in clients:
-            await client.wait_for_seq(40)
+            await client.wait_for_seq(base + 40)
         reference = [(m["seq"], m["id"], m["text"]) for m in clients[0].messages]
         for client in clients[1:]:
             assert [(m["seq"], m["id"], m["text"]) for m in client.messages] == reference
@@ -165,17 +170,18 @@ async def test_redis_restart_nodes_recover_and_delivery_goes_on(
     room, tokens = await _room_with(http, 4)
     clients = await _clients(fleet, room, tokens)
     try:
+        base = clients[0].base
         await clients[0].send("before", "before")
         for client in clients:
-            await client.wait_for_seq(1)
+            await client.wait_for_seq(base + 1)
         fleet.redis.restart()
         # Sends go on during and after the outage; every client ends with all of them.
         for i in range(10):
             await clients[i % 4].send(f"after {i}", f"after-{i}")
         for client in clients:
-            await client.wait_for_seq(11, timeout=60)
-            assert [m["seq"] for m in client.messages] == list(range(1, 12))
-        assert await _stored_last_seq(http, room, tokens[0]) == 11
+            await client.wait_for_seq(base + 11, timeout=60)
+            assert [m["seq"] for m in client.messages] == list(range(base + 1, base + 12))
+        assert await _stored_last_seq(http, room, tokens[0]) == base + 11
         for node in fleet.chat:
             # Each node's subscriber noticed the restart and came back (on /metrics).
             assert node_metric(node, "confab_bus_reconnects_total") >= 1
@@ -183,9 +189,11 @@ async def test_redis_restart_nodes_recover_and_delivery_goes_on(
         await asyncio.gather(*(client.close() for client in clients))
 
 
-async def test_chat_node_killed_during_a_send_storm_nothing_acked_is_lost(
+async def test_chat_node_killed_during_a_storm_nothing_acked_is_lost_or_doubled(
     fleet: Fleet, http: httpx.AsyncClient
 ) -> None:
+    """Sends, reactions and edits in a storm; one node killed; every client ends with
+    every event exactly once, in one order, and the same state as the history."""
     # Last in the module: it leaves one chat node dead.
     room, tokens = await _room_with(http, 10)
     clients = await _clients(fleet, room, tokens)
@@ -194,7 +202,9 @@ async def test_chat_node_killed_during_a_send_storm_nothing_acked_is_lost(
         assert ws_connections(victim) > 0, "no client landed on the node to kill"
         senders = clients[:5]
         per_sender = 40
-        storm = asyncio.gather(*(_send_many(sender, per_sender) for sender in senders))
+        storm = asyncio.gather(
+            *(_storm(fleet, sender, tokens[i], per_sender) for i, sender in enumerate(senders))
+        )
         deadline = asyncio.get_running_loop().time() + 60
         while sum(len(s.acks) for s in senders) < per_sender:  # a fifth of the storm
             assert asyncio.get_running_loop().time() < deadline, fleet.logs()
@@ -203,18 +213,34 @@ async def test_chat_node_killed_during_a_send_storm_nothing_acked_is_lost(
         victim.process.wait()
         await asyncio.wait_for(storm, 120)
         total = per_sender * len(senders)
-        acked = {cid: seq for s in senders for cid, seq in s.acks.items()}
+        acked = {cid: seq for s in senders for cid, seq in s.acks.items() if "-storm-" in cid}
         assert len(acked) == total
-        assert sorted(acked.values()) == list(range(1, total + 1))
+        last = await _room_last_seq(http, room, tokens[0])
+        history = await _history(http, room, tokens[0])
         for client in clients:
-            await client.wait_for_seq(total, timeout=60)
-            assert [m["seq"] for m in client.messages] == list(range(1, total + 1))
+            await client.wait_for_seq(last, timeout=60)
+            # The client checked every event's seq: no gap, no duplicate, one order.
+            assert [e["seq"] for e in client.events] == list(range(client.base + 1, last + 1))
             # Texts are unique per client_id: each acked message is there once, at its seq.
             by_text = {m["text"]: m["seq"] for m in client.messages}
             assert by_text == {_storm_text(cid): seq for cid, seq in acked.items()}
+            # Each reaction and each edit arrived exactly once.
+            reactions = Counter(
+                (e["target"], e["emoji"], e["user"])
+                for e in client.events
+                if e["type"] == "reaction_added"
+            )
+            assert reactions and set(reactions.values()) == {1}
+            edits = Counter(
+                (e["target"], e["text"]) for e in client.events if e["type"] == "message_edited"
+            )
+            assert edits and set(edits.values()) == {1}
+            view: View = {}
+            for event in client.events:
+                fold(view, event)
+            assert view == from_history(history)
         assert any(client.reconnects for client in clients)
         assert _live(fleet.chat) == fleet.chat[1:]
-        assert await _stored_last_seq(http, room, tokens[0]) == total
     finally:
         await asyncio.gather(*(client.close() for client in clients))
 
@@ -223,7 +249,53 @@ def _storm_text(client_id: str) -> str:
     return f"storm message {client_id}"
 
 
-async def _send_many(client: RoomClient, count: int) -> None:
+async def _storm(fleet: Fleet, client: RoomClient, token: str, count: int) -> None:
+    """Send `count` messages; react to every fourth, edit every fifth (over HTTP)."""
     for i in range(count):
         client_id = f"{client.name}-storm-{i}"
         await client.send(_storm_text(client_id), client_id)
+        message_id = client.ids[client_id]
+        if i % 4 == 0:
+            await client.react(message_id, "👍", f"{client.name}-react-{i}")
+        if i % 5 == 0:
+            await _edit(fleet, token, client.room, message_id, f"edited {client_id}")
+
+
+async def _edit(fleet: Fleet, token: str, room: str, message_id: int, text: str) -> None:
+    """PATCH until a node answers (an edit to the same text is idempotent)."""
+    for _ in range(50):
+        try:
+            async with httpx.AsyncClient(base_url=fleet.url, timeout=10) as http:
+                response = await http.patch(
+                    f"/api/rooms/{room}/messages/{message_id}",
+                    json={"text": text},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            if response.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"edit of {message_id} never went through")
+
+
+async def _room_last_seq(http: httpx.AsyncClient, room: str, token: str) -> int:
+    response = await http.get(f"/api/rooms/{room}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return int(response.json()["last_seq"])
+
+
+async def _history(http: httpx.AsyncClient, room: str, token: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        response = await http.get(
+            f"/api/rooms/{room}/messages",
+            params={"after": after, "limit": 100},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        page = response.json()
+        messages += page["messages"]
+        if not page["has_more"]:
+            return messages
+        after = messages[-1]["seq"]

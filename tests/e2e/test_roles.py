@@ -33,6 +33,7 @@ from tests.e2e.test_chat_media import (
     _room,
     _user,
 )
+from tests.openapi_check import checked_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -122,7 +123,7 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
         chat = stack.enter_context(
             confab_server(tmp_path / "chat", "--roles", "chat", command="serve", env=chat_env)
         )
-        api = stack.enter_context(httpx.Client(base_url=chat.url, timeout=60))
+        api = stack.enter_context(checked_sync(chat.url, timeout=60))
         media_api = stack.enter_context(httpx.Client(base_url=media.url, timeout=60))
         assert media_api.get("/healthz").json()["roles"] == ["media"]
         assert api.get("/healthz").json()["roles"] == ["chat"]
@@ -187,7 +188,7 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
 async def _link_preview(chat: ServerHandle, token: str, room: str, link: str) -> dict[str, Any]:
     async with _joined(chat, token, room) as ws:
         await ws.send(json.dumps({"type": "send", "room": room, "text": link, "client_id": "l1"}))
-        updated = await _frame(ws, "message_updated", skip=(*NOISE, "message", "ack"))
+        updated = await _frame(ws, "previews_set", skip=(*NOISE, "message", "ack"))
     (preview,) = updated["previews"]
     return dict(preview)
 

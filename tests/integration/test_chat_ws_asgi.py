@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from confab.bootstrap import assemble
 from confab.core.settings import Settings
 from tests.conftest import free_port
+from tests.openapi_check import checked
 
 PASSWORD = "correct horse battery"
 
@@ -60,7 +61,7 @@ async def _token(http: httpx.AsyncClient, name: str) -> str:
 
 
 async def test_join_send_and_errors_through_plain_asgi(base_url: str) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    async with await checked(base_url, timeout=30) as http:
         ann, bob = await _token(http, "ann"), await _token(http, "bob")
         headers = {"Authorization": f"Bearer {ann}"}
         assert (await http.post("/api/rooms", json={"name": "hall"}, headers=headers)).is_success
@@ -80,7 +81,7 @@ async def test_join_send_and_errors_through_plain_asgi(base_url: str) -> None:
             frame = json.loads(await asyncio.wait_for(a.recv(), 5))
             if frame["type"] in ("ack", "message"):
                 got[frame["type"]] = frame
-        assert got["ack"]["seq"] == got["message"]["seq"] == 1
+        assert got["ack"]["seq"] == got["message"]["seq"] == 2  # after bob's member_joined
         while (frame := json.loads(await asyncio.wait_for(b.recv(), 5)))["type"] != "message":
             pass
         assert frame["text"] == "hi"

@@ -12,6 +12,14 @@ and a `Database` runs each one whole:
   they queue in order in-process; `BEGIN IMMEDIATE` plus `busy_timeout` order them
   against other processes.
 
+Group commit (`write_grouped`): writes that arrive while the previous transaction runs are
+collected and run together in ONE transaction, each inside its own SAVEPOINT, so one that
+fails (or rolls itself back) leaves the others; after COMMIT every caller gets its own
+result, so nothing is acknowledged before it is durable. One fsync (SQLite) or one commit
+round trip (PostgreSQL) then serves a whole batch. Writes are spread over lanes by a key
+(the room): a room's writes always share a lane, so two lanes never wait for each other's
+room row lock (which could deadlock two batches); SQLite has one lane (one writer).
+
 SQLite notes: the sqlite3 module's own transaction handling is turned off and SQLAlchemy
 emits BEGIN itself, so transactions (and Alembic's DDL) really are transactional. Taking the
 write lock at BEGIN means a second writer waits `busy_timeout` for it instead of failing with
@@ -23,6 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -30,6 +39,8 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.util import await_only
 
 from confab.adapters.sql.errors import translated
 from confab.core.errors import InvalidInput
@@ -41,6 +52,96 @@ Synchronous = Literal["NORMAL", "FULL"]
 P = ParamSpec("P")
 T = TypeVar("T")
 Operation = Callable[Concatenate[Connection, P], T]
+Call = Callable[[Connection], Any]
+# A batch is run whole before the next starts: capped so a batch's wait stays short.
+MAX_BATCH = 64
+
+
+@dataclass
+class _Outcome:
+    """What one call of a batch gave: a value or an exception."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Lane:
+    """Writes waiting for the next batch of one lane, and the task running its batches."""
+
+    pending: list[tuple[Call, asyncio.Future[Any]]] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
+
+
+_DEFERRED = "confab_deferred_inserts"
+
+
+def defer_insert(conn: Connection, statement: Insert, params: dict[str, Any]) -> None:
+    """Insert a row now, or, inside a batch, with the batch's other rows for `statement`
+    in one executemany before COMMIT (rows of a call that fails are dropped with it).
+
+    Only for rows nothing in the same transaction reads back before `flush_deferred`.
+    """
+    pending: dict[Insert, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
+    if pending is None:
+        conn.execute(statement, params)
+    else:
+        pending.setdefault(statement, []).append(params)
+
+
+def flush_deferred(conn: Connection) -> None:
+    """Insert the rows deferred so far (before reading the table they go to)."""
+    pending: dict[Insert, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
+    if pending:
+        for statement, rows in pending.items():
+            conn.execute(statement, rows)
+        pending.clear()
+
+
+def _plain_sql(conn: Connection) -> Callable[[str], object]:
+    """Run SQL without parameters straight on the driver connection: SQLAlchemy's
+    execution machinery costs more than a SAVEPOINT itself, and on PostgreSQL the simple
+    query protocol takes several statements in one round trip."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return lambda sql: await_only(driver.execute(sql))  # type: ignore[union-attr]
+    return lambda sql: driver.execute(sql)  # type: ignore[union-attr]
+
+
+def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
+    """Run each call in its own savepoint of the open transaction, then the deferred
+    inserts."""
+    pending: dict[Insert, list[dict[str, Any]]] = {}
+    conn.info[_DEFERRED] = pending
+    outcomes = []
+    # Through SQLAlchemy first: the driver's transaction starts with its first statement.
+    conn.exec_driver_sql("SAVEPOINT confab_call")
+    plain = _plain_sql(conn)
+    postgres = conn.dialect.name == "postgresql"
+    try:
+        for index, call in enumerate(calls):
+            if index:  # release the previous call's savepoint, open this one's
+                if postgres:
+                    plain("RELEASE SAVEPOINT confab_call; SAVEPOINT confab_call")
+                else:
+                    plain("RELEASE SAVEPOINT confab_call")
+                    plain("SAVEPOINT confab_call")
+            kept = {statement: len(rows) for statement, rows in pending.items()}
+            try:
+                with translated():
+                    value = call(conn)
+            except Exception as error:  # handed to that call's caller
+                plain("ROLLBACK TO SAVEPOINT confab_call")
+                for statement in list(pending):
+                    del pending[statement][kept.get(statement, 0) :]
+                outcomes.append(_Outcome(error=error))
+            else:
+                outcomes.append(_Outcome(value=value))
+        plain("RELEASE SAVEPOINT confab_call")
+        flush_deferred(conn)
+    finally:
+        del conn.info[_DEFERRED]
+    return outcomes
 
 
 def normalize_url(url: str) -> str:
@@ -72,6 +173,7 @@ class Database:
         pool_size: int = 10,
         synchronous: Synchronous = "FULL",
         pooled: bool = True,
+        group_commit: bool = False,
     ) -> None:
         url = normalize_url(url)
         self.sqlite = url.startswith("sqlite")
@@ -91,6 +193,9 @@ class Database:
                 # must stay under the server's max_connections. Past it, callers queue.
                 options = {"pool_size": pool_size, "max_overflow": 0, "pool_recycle": 1800}
             self._async = create_async_engine(url, **options)
+        # PostgreSQL: half the pool writes batches, the rest stays free for reads.
+        lanes = 1 if self.sqlite else max(1, pool_size // 2)
+        self._lanes = [_Lane() for _ in range(lanes)] if group_commit else []
 
     @property
     def dialect(self) -> str:
@@ -113,6 +218,60 @@ class Database:
 
         return await self._run(True, call)
 
+    async def write_grouped(
+        self, key: int, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like `write`, but possibly in one transaction with other writes (group commit,
+        when enabled): `key` picks the lane (writes with one key run in arrival order)."""
+
+        def call(connection: Connection) -> T:
+            return operation(connection, *args, **kwargs)
+
+        if not self._lanes:
+            return await self._run(True, call)
+        lane = self._lanes[key % len(self._lanes)]
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        lane.pending.append((call, future))
+        if lane.flusher is None:
+            lane.flusher = asyncio.create_task(self._flush(lane))
+        return await future
+
+    async def _flush(self, lane: _Lane) -> None:
+        try:
+            while lane.pending:
+                batch = lane.pending[:MAX_BATCH]
+                del lane.pending[:MAX_BATCH]
+                try:
+                    outcomes = await self._run_batch([call for call, _ in batch])
+                except Exception as error:  # the whole batch failed
+                    outcomes = [_Outcome(error=error)] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its caller was cancelled
+                        continue
+                    if outcome.error is not None:
+                        future.set_exception(outcome.error)
+                    else:
+                        future.set_result(outcome.value)
+        finally:
+            lane.flusher = None
+
+    async def _run_batch(self, calls: list[Call]) -> list[_Outcome]:
+        if len(calls) == 1:  # alone: no savepoint needed
+            try:
+                return [_Outcome(value=await self._run(True, calls[0]))]
+            except Exception as error:  # handed to its caller
+                return [_Outcome(error=error)]
+        with translated():
+            if self._async is not None:
+                async with self._async.begin() as aconn:
+                    return await aconn.run_sync(_run_grouped, calls)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer, self._grouped_in_thread, calls)
+
+    def _grouped_in_thread(self, calls: list[Call]) -> list[_Outcome]:
+        with self._sync_writer.begin() as conn:
+            return _run_grouped(conn, calls)
+
     async def _run(self, write: bool, call: Callable[[Connection], T]) -> T:
         with translated():
             if self._async is not None:
@@ -134,7 +293,10 @@ class Database:
             return call(conn)
 
     async def close(self) -> None:
-        """Close every pooled connection and stop the threads."""
+        """Finish the batches in flight, close every pooled connection, stop the threads."""
+        for lane in self._lanes:
+            if lane.flusher is not None:
+                await asyncio.shield(lane.flusher)
         if self._async is not None:
             await self._async.dispose()
         if self._sync is not None:

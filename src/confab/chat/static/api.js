@@ -79,17 +79,52 @@ export class Api {
   createRoom(name, topic, isPrivate) {
     return this.request("POST", "/api/rooms", { json: { name, topic, private: isPrivate } });
   }
+  room(room) {
+    return this.request("GET", `/api/rooms/${enc(room)}`);
+  }
+  /** Change the topic and/or title (moderators and the owner). */
+  patchRoom(room, changes) {
+    return this.request("PATCH", `/api/rooms/${enc(room)}`, { json: changes });
+  }
+  deleteRoom(room) {
+    return this.request("DELETE", `/api/rooms/${enc(room)}`);
+  }
+  /** Open (or find) the direct conversation with these people. */
+  openDm(users) {
+    return this.request("POST", "/api/dms", { json: { users } });
+  }
+  setRole(room, username, role) {
+    return this.request("PUT", `/api/rooms/${enc(room)}/members/${enc(username)}/role`, { json: { role } });
+  }
+  async bans(room) {
+    const data = await this.request("GET", `/api/rooms/${enc(room)}/bans`);
+    return data?.bans ?? [];
+  }
+  ban(room, username) {
+    return this.request("POST", `/api/rooms/${enc(room)}/bans`, { json: { username } });
+  }
+  unban(room, username) {
+    return this.request("DELETE", `/api/rooms/${enc(room)}/bans/${enc(username)}`);
+  }
+  setNotify(room, level) {
+    return this.request("PUT", `/api/rooms/${enc(room)}/notify`, { json: { level } });
+  }
+  markRead(room, seq) {
+    return this.request("POST", `/api/rooms/${enc(room)}/read`, { json: { seq } });
+  }
   joinRoom(room) {
     return this.request("POST", `/api/rooms/${enc(room)}/members`, { json: {} });
   }
   invite(room, username) {
     return this.request("POST", `/api/rooms/${enc(room)}/members`, { json: { username } });
   }
-  /** Member names of a room (presence comes over the socket). */
+  /** Members of a room as `[{user, role}]` (presence comes over the socket). */
   async members(room) {
     const data = await this.request("GET", `/api/rooms/${enc(room)}/members`);
     const list = Array.isArray(data) ? data : data?.members ?? [];
-    return list.map((m) => (typeof m === "string" ? m : m.user ?? m.username)).filter(Boolean);
+    return list
+      .map((m) => (typeof m === "string" ? { user: m } : { user: m.user ?? m.username, role: m.role }))
+      .filter((m) => m.user);
   }
   removeMember(room, username) {
     return this.request("DELETE", `/api/rooms/${enc(room)}/members/${enc(username)}`);
@@ -103,9 +138,10 @@ export class Api {
     if (after !== undefined && after !== null) q.set("after", String(after));
     return this.request("GET", `/api/rooms/${enc(room)}/messages?${q}`);
   }
-  send(room, text, clientId, attachments) {
+  send(room, text, clientId, attachments, replyTo) {
     const json = { text, client_id: clientId };
     if (attachments?.length) json.attachments = attachments;
+    if (replyTo != null) json.reply_to = replyTo;
     return this.request("POST", `/api/rooms/${enc(room)}/messages`, { json });
   }
   edit(room, id, text) {
@@ -113,6 +149,16 @@ export class Api {
   }
   remove(room, id) {
     return this.request("DELETE", `/api/rooms/${enc(room)}/messages/${id}`);
+  }
+  /** `{root, replies, has_more}`. */
+  thread(room, id, limit = 100) {
+    return this.request("GET", `/api/rooms/${enc(room)}/messages/${id}/thread?limit=${limit}`);
+  }
+  react(room, id, emoji) {
+    return this.request("PUT", `/api/rooms/${enc(room)}/messages/${id}/reactions/${enc(emoji)}`);
+  }
+  unreact(room, id, emoji) {
+    return this.request("DELETE", `/api/rooms/${enc(room)}/messages/${id}/reactions/${enc(emoji)}`);
   }
 
   // media

@@ -83,10 +83,11 @@ const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2
 const dateFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 
-/** "14:05" today, "Mar 3, 14:05" otherwise. */
-export function shortTime(iso) {
+/** "14:05" today (or when `timeOnly`), "Mar 3, 14:05" otherwise. */
+export function shortTime(iso, timeOnly = false) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
+  if (timeOnly) return timeFmt.format(d);
   const today = new Date();
   const sameDay = d.toDateString() === today.toDateString();
   return sameDay ? timeFmt.format(d) : `${dateFmt.format(d)}, ${timeFmt.format(d)}`;

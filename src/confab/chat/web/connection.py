@@ -51,11 +51,18 @@ class DirectSocket(Protocol):
 class Connection:
     """A connected user's outgoing side; see the module docstring."""
 
-    __slots__ = ("closed", "user")
+    __slots__ = ("closed", "on_drop", "user")
 
     def __init__(self, user: str) -> None:
         self.user = user
         self.closed = False
+        # Told when the hub stops delivering a room (a removal): the session forgets it.
+        self.on_drop: Callable[[str], None] | None = None
+
+    def dropped(self, room: str) -> None:
+        """The hub stopped delivering `room` to this connection."""
+        if self.on_drop is not None:
+            self.on_drop(room)
 
     def deliver(self, frame: Outgoing) -> None:
         """Queue `frame`; close with 4009 when the queue is over its limit."""
