@@ -26,16 +26,17 @@ def png(width: int = 300, height: int = 200) -> bytes:
     return bytes(image.bandjoin([image, image, 255]).pngsave_buffer())
 
 
-def png_bomb(side: int = 15_000) -> bytes:
-    """A valid grey PNG of side x side zero pixels: tiny on disk, huge when decoded."""
+def png_bomb(side: int = 20_000) -> bytes:
+    """A valid 1-bit grey PNG of side x side zero pixels: tiny on disk, huge when decoded
+    (each pixel becomes a byte: 400M values by default, over the 300M default cap)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return pack(">I", len(body)) + kind + body + pack(">I", zlib.crc32(kind + body))
 
     compressor = zlib.compressobj(9)
-    row = b"\0" * (side + 1)  # filter byte + pixels
+    row = b"\0" * (1 + (side + 7) // 8)  # filter byte + 1-bit pixels
     body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    header = pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    header = pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
     )

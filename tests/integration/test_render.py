@@ -17,6 +17,7 @@ from confab.core.errors import TooLarge, Unprocessable, UnsupportedMedia
 from confab.media.domain.options import CropBox, OutputFormat, RenderOptions
 from confab.media.imaging.limits import RenderLimits
 from confab.media.imaging.tasks import MEDIA_TASKS, plan, probe, render
+from tests import hostile_images
 from tests.e2e.sources import jpeg, png, png_bomb
 
 LIMITS = RenderLimits()
@@ -410,11 +411,21 @@ def test_decompression_bomb_is_refused_before_decoding(bomb: bytes) -> None:
         probe(bomb, LIMITS)
 
 
-def test_every_frame_counts_against_the_pixel_cap() -> None:
-    gif = animated_gif(frames=4, width=60, height=40)  # 2400 px per frame
+def test_every_frame_and_band_counts_against_the_pixel_cap() -> None:
+    gif = animated_gif(frames=4, width=60, height=40)  # 2400 px per frame, decoded RGBA
     with pytest.raises(TooLarge):
-        run(gif, limits=RenderLimits(max_pixels=5000))
-    assert run(gif, limits=RenderLimits(max_pixels=10_000)).frames == 4
+        run(gif, limits=RenderLimits(max_pixels=4 * 2400 * 4 - 1))
+    assert run(gif, limits=RenderLimits(max_pixels=4 * 2400 * 4)).frames == 4
+
+
+def test_a_frame_larger_than_its_screen_counts_at_its_own_size() -> None:
+    # The second frame says 2000x500 on a 40x30 screen: 1M pixels x 4 bands, not 40x30.
+    gif = hostile_images.gif((40, 30), [(0, 0, 40, 30, 1), (0, 0, 2000, 500, 2)], pixels=64)
+    with pytest.raises(TooLarge) as caught:
+        run(gif, limits=RenderLimits(max_pixels=3_000_000))
+    assert caught.value.reason == "too_many_pixels"
+    assert "2000x500" in caught.value.detail
+    assert run(gif, limits=RenderLimits(max_pixels=5_000_000)).frames == 2
 
 
 def test_truncated_and_corrupt_jpegs_are_unprocessable() -> None:

@@ -109,7 +109,11 @@ class Settings(BaseSettings):
     media_render_timeout_seconds: float = Field(default=20.0, gt=0)
     media_render_recycle_after: int = Field(default=1000, ge=1)
     media_vips_cache_max_ops: int = Field(default=0, ge=0)
-    media_max_pixels: int = Field(default=100_000_000, ge=1, description="all frames counted")
+    media_max_pixels: int = Field(
+        default=300_000_000,
+        ge=1,
+        description="pixel values decoded: every kept frame's rectangle x bands (100 MP RGB)",
+    )
     media_max_frames: int = Field(default=256, ge=1)
     media_max_output_side: int = Field(default=8192, ge=16)
     media_extra_loaders: Annotated[list[str], NoDecode] = Field(default_factory=list)
