@@ -28,7 +28,7 @@ def png(width: int = 300, height: int = 200) -> bytes:
 
 def png_bomb(side: int = 20_000) -> bytes:
     """A valid 1-bit grey PNG of side x side zero pixels: tiny on disk, huge when decoded
-    (each pixel becomes a byte: 400M values by default, over the 300M default cap)."""
+    (each pixel becomes a byte: 400M values by default, twice the default cap)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return pack(">I", len(body)) + kind + body + pack(">I", zlib.crc32(kind + body))

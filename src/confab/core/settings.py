@@ -108,11 +108,14 @@ class Settings(BaseSettings):
     media_render_processes: int = Field(default=0, ge=0, description="0: one per core")
     media_render_timeout_seconds: float = Field(default=20.0, gt=0)
     media_render_recycle_after: int = Field(default=1000, ge=1)
+    media_render_memory_mib: int = Field(
+        default=512, ge=0, description="heap cap per render worker (RLIMIT_DATA); 0: none"
+    )
     media_vips_cache_max_ops: int = Field(default=0, ge=0)
     media_max_pixels: int = Field(
-        default=300_000_000,
+        default=200_000_000,
         ge=1,
-        description="pixel values decoded: every kept frame's rectangle x bands (100 MP RGB)",
+        description="pixel values decoded: every kept frame's rectangle x bands (66 MP RGB)",
     )
     media_max_frames: int = Field(default=256, ge=1)
     media_max_output_side: int = Field(default=8192, ge=16)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import pyvips
 
-from confab.core.errors import ConfabError, Unprocessable, UnsupportedMedia
+from confab.core.errors import ConfabError, TooLarge, Unprocessable, UnsupportedMedia
 
 # What libvips says when no enabled loader recognises the bytes (or one is blocked).
 _UNSUPPORTED = (
@@ -25,9 +25,18 @@ def unsupported(detail: str) -> UnsupportedMedia:
     return UnsupportedMedia(detail, code="unsupported_format")
 
 
+def out_of_memory() -> TooLarge:
+    """The error for a render that needed more memory than its worker may use."""
+    return TooLarge(
+        "the image needs more memory to render than this server allows", code="out_of_memory"
+    )
+
+
 def translate(error: pyvips.Error) -> ConfabError:
     """The Confab error a libvips failure stands for."""
     text = f"{error.message}\n{error.detail or ''}"
+    if "out of memory" in text:
+        return out_of_memory()
     if any(marker in text for marker in _UNSUPPORTED):
         return unsupported("not an image, or a format this server does not read")
     lines = [line.strip() for line in (error.detail or error.message).splitlines()]
@@ -42,3 +51,5 @@ def vips_errors() -> Iterator[None]:
         yield
     except pyvips.Error as exc:
         raise translate(exc) from None
+    except MemoryError:
+        raise out_of_memory() from None

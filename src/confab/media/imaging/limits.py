@@ -17,7 +17,7 @@ class RenderLimits:
     (for example "tiff", "svg").
     """
 
-    max_pixels: int = 300_000_000
+    max_pixels: int = 200_000_000
     max_frames: int = 256
     max_output_side: int = 8192
     extra_loaders: tuple[str, ...] = ()
