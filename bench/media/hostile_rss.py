@@ -12,15 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from confab.adapters.jobs_pool import LocalProcessPool
+from confab.bootstrap.backends import worker_memory_policy
+from confab.bootstrap.media import render_limits
+from confab.core.errors import ConfabError
+from confab.core.settings import Settings
+from confab.media.domain.options import RenderOptions
+from confab.media.imaging.tasks import MEDIA_TASKS
 
-from confab.adapters.jobs_pool import LocalProcessPool  # noqa: E402
-from confab.bootstrap.backends import worker_memory_policy  # noqa: E402
-from confab.bootstrap.media import render_limits  # noqa: E402
-from confab.core.errors import ConfabError  # noqa: E402
-from confab.core.settings import Settings  # noqa: E402
-from confab.media.domain.options import RenderOptions  # noqa: E402
-from confab.media.imaging.tasks import MEDIA_TASKS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    # Run as a script: the test fixtures build the hostile GIFs.
+    sys.path.insert(0, str(ROOT))
+
 from tests import hostile_images  # noqa: E402
 from tests.contract.worker_probe import PROBE_TASKS  # noqa: E402
 
