@@ -21,6 +21,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     data = tmp_path_factory.mktemp("media") / "data"
     env = {
         "CONFAB_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32",
+        "CONFAB_MEDIA_ALLOW_PORTS": "1024-65535",
         "CONFAB_MEDIA_RENDER_PROCESSES": "2",
         "CONFAB_MEDIA_SECURITY_KEY": "test-key",
     }
@@ -151,6 +152,19 @@ def test_private_sources_are_refused(client: httpx.Client, source: str) -> None:
         response = client.get(signed(f"50x50/{source.format(port=port)}"))
     assert response.status_code == 403, response.text
     assert response.json()["error"] == "source_forbidden"
+    still_serving(client)
+
+
+def test_an_unresolvable_host_is_a_404_and_a_port_not_allowed_a_403(
+    client: httpx.Client,
+) -> None:
+    response = client.get(signed("50x50/http://no-such-host.invalid/a.jpg"))
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "source_unresolvable"
+    # 127.0.0.2 is an allowed network, yet port 22 is in no allowed range.
+    response = client.get(signed("50x50/http://127.0.0.2:22/a.jpg"))
+    assert response.status_code == 403, response.text
+    assert "port 22 is not allowed" in response.json()["detail"]
     still_serving(client)
 
 

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # media: sources
     media_max_source_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     media_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Ports ("8080") or ranges ("9000-9100") the fetcher dials besides 80 and 443.
+    media_allow_ports: Annotated[list[str], NoDecode] = Field(default_factory=list)
     media_fetch_connect_timeout: float = Field(default=5.0, gt=0)
     media_fetch_read_timeout: float = Field(default=10.0, gt=0)
     media_fetch_total_timeout: float = Field(default=30.0, gt=0)
@@ -133,7 +135,9 @@ class Settings(BaseSettings):
     media_fetch_per_host: int = Field(default=8, ge=1)
     media_fetch_per_host_rate: float = Field(default=0.0, ge=0, description="per minute, 0: none")
 
-    @field_validator("roles", "media_extra_loaders", "media_allow_networks", mode="before")
+    @field_validator(
+        "roles", "media_extra_loaders", "media_allow_networks", "media_allow_ports", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
