@@ -21,6 +21,21 @@ def jpeg(width: int = 800, height: int = 600, quality: int = 90) -> bytes:
     return bytes(rgb.jpegsave_buffer(Q=quality))
 
 
+def jpeg_claiming(width: int, height: int, data: bytes | None = None) -> bytes:
+    """A whole JPEG (ending in EOI) whose frame header (SOF) claims `width`x`height`:
+    its entropy-coded data holds only the real, smaller picture."""
+    data = data if data is not None else jpeg(400, 300)
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            size = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+            return data[: position + 5] + size + data[position + 9 :]
+        position += 2 + length
+    raise ValueError("no SOF marker")
+
+
 def png(width: int = 300, height: int = 200) -> bytes:
     image = pyvips.Image.xyz(width, height)[0].cast("uchar")
     return bytes(image.bandjoin([image, image, 255]).pngsave_buffer())

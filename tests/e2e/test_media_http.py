@@ -10,8 +10,9 @@ import pytest
 import pyvips
 
 from confab.media.domain.signing import sign
+from tests import hostile_images
 from tests.e2e.server import ServerHandle, confab_server
-from tests.e2e.sources import jpeg, origin, png, png_bomb
+from tests.e2e.sources import jpeg, jpeg_claiming, origin, png, png_bomb
 
 pytestmark = pytest.mark.e2e
 
@@ -194,6 +195,8 @@ def test_decompression_bomb_is_refused_fast(client: httpx.Client) -> None:
     ("body", "status"),
     [
         (jpeg(400, 300)[:3000], 422),
+        (jpeg_claiming(4000, 3000), 422),
+        (hostile_images.wide_frame_gif(4), 413),
         (b"\xff\xd8\xff\xe0" + b"garbage" * 100, 422),
         (b"just some text, not an image", 415),
         (b"", 415),

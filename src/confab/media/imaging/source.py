@@ -149,11 +149,19 @@ def _scan_gif(source: Source, frames: int) -> GifFrames | None:
             view.release()
 
 
-def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int = 1) -> Any:
+def load(
+    header: Header,
+    *,
+    downscale: float = 1.0,
+    shrink: int = 1,
+    pages: int = 1,
+    fail_on: str = FAIL_ON,
+) -> Any:
     """The pixels of `header`'s source, `pages` frames, shrunk on load where possible.
 
     `shrink` is a JPEG DCT shrink factor; `downscale` (<= 1) is used by loaders that can
-    scale while decoding (WebP, SVG). The header's own lazy image is reused when no option
+    scale while decoding (WebP, SVG). `fail_on`: libvips' strictness ("warning" fails
+    on the decoder's warnings too). The header's own lazy image is reused when no option
     differs, which saves parsing the header twice.
     """
     base = header.loader.split("_", 1)[0]
@@ -164,14 +172,14 @@ def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int 
         options["scale"] = downscale
     if pages > 1:
         options["n"] = pages
-    if not options and header.image is not None:
+    if not options and fail_on == FAIL_ON and header.image is not None:
         return header.image
     # Before opening it again: libvips maps a file source whole, and the kernel may map
     # the header's first 2 MiB of it already (a large page-cache folio): ~2 MiB resident
     # per render in flight while both are open.
     header.image = None
     return pyvips.Operation.call(
-        header.loader, header.source, access="sequential", fail_on=FAIL_ON, **options
+        header.loader, header.source, access="sequential", fail_on=fail_on, **options
     )
 
 
