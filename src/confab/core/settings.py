@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    http_processes: int = Field(default=1, ge=1, description="processes serving HTTP")
+    # Set by the node's supervisor in the processes it starts (not an operator setting):
+    # listen with SO_REUSEPORT on the port the supervisor reserved.
+    http_reuse_port: bool = False
 
     # ports (None: the embedded default under data_dir)
     database_url: str | None = None
