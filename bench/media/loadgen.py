@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -228,6 +229,9 @@ def main() -> None:
     except ImportError:
         pass
     result = asyncio.run(Runner(config).run())
+    # The event loop may leave the stdout pipe non-blocking: a result longer than the pipe
+    # buffer (64 KiB) would then be cut short.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
