@@ -82,7 +82,7 @@ def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQu
     scheme = urlparse(settings.jobs_url).scheme
     tasks = media_tasks()
     if scheme == "local":
-        return LocalProcessPool(
+        pool = LocalProcessPool(
             tasks,
             processes=settings.render_processes(),
             recycle_after=settings.media_render_recycle_after,
@@ -91,6 +91,13 @@ def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQu
             memory=worker_memory_policy(settings),
             metrics=metrics,
         )
+        if metrics is not None:
+            metrics.track_count(
+                "confab_render_workers_retired_for_memory",
+                "Render workers retired because their memory stayed high after a task",
+                lambda: pool.retired_for_memory,
+            )
+        return pool
     if scheme == "inline":
         return InlineJobQueue(tasks)
     if scheme in CELERY_SCHEMES:
