@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,6 +27,23 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in text.split()]
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on TCP `port` (IPv4, Linux /proc/net/tcp)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            count += 1
+    return count
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def log_entries(server: ServerHandle) -> list[dict[str, object]]:
     entries = []
     for line in server.log().splitlines():
@@ -41,6 +60,8 @@ def test_a_media_node_on_two_processes_shares_its_cache_and_renders_once(
         tmp_path / "data", "--roles", "media", "--processes", "2", command="serve", env=env
     ) as server:
         base = httpx.URL(server.url)
+        # The supervisor answers once its first process serves; wait for the second too.
+        wait_until(lambda: listening_sockets(base.port or 80) == 2)
         upload = httpx.post(
             base.join("/media/uploads"),
             content=jpeg(1600, 1200),
