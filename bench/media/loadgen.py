@@ -229,11 +229,13 @@ def main() -> None:
     except ImportError:
         pass
     result = asyncio.run(Runner(config).run())
-    # The event loop may leave the stdout pipe non-blocking: a result longer than the pipe
-    # buffer (64 KiB) would then be cut short.
-    os.set_blocking(sys.stdout.fileno(), True)
-    sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
+    # Written on the file descriptor itself: after uvloop has run, a result longer than
+    # the pipe's buffer (64 KiB) written through sys.stdout arrived cut short.
     sys.stdout.flush()
+    os.set_blocking(1, True)
+    view = memoryview((json.dumps(result, separators=(",", ":")) + "\n").encode())
+    while view:
+        view = view[os.write(1, view) :]
 
 
 if __name__ == "__main__":
