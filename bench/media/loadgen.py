@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -228,8 +229,13 @@ def main() -> None:
     except ImportError:
         pass
     result = asyncio.run(Runner(config).run())
-    sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
+    # Written on the file descriptor itself: after uvloop has run, a result longer than
+    # the pipe's buffer (64 KiB) written through sys.stdout arrived cut short.
     sys.stdout.flush()
+    os.set_blocking(1, True)
+    view = memoryview((json.dumps(result, separators=(",", ":")) + "\n").encode())
+    while view:
+        view = view[os.write(1, view) :]
 
 
 if __name__ == "__main__":

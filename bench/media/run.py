@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--processes", type=int, default=cores, help="render processes of each server (cores)"
     )
+    parser.add_argument(
+        "--http-processes",
+        type=int,
+        default=1,
+        help="Confab's HTTP processes (CONFAB_HTTP_PROCESSES, default 1)",
+    )
     parser.add_argument("--max-requests", type=int, default=100_000, help="cap per scenario")
     parser.add_argument(
         "--stub-confab",
@@ -173,7 +179,13 @@ def start_servers(
             command = None
             if args.stub_confab:
                 command = [sys.executable, "-m", "bench.media.stub_server"]
-            server = Confab(WORK / f"run-{tag}", args.processes, cached, command=command)
+            server = Confab(
+                WORK / f"run-{tag}",
+                args.processes,
+                cached,
+                command=command,
+                http_processes=args.http_processes,
+            )
         else:
             raise SystemExit(f"unknown server {name!r}")
         try:
@@ -323,6 +335,7 @@ def environment(args: argparse.Namespace, thumbor_version: str | None) -> dict[s
         "libvips": f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}",
         "thumbor": thumbor_version,
         "processes_per_server": args.processes,
+        "confab_http_processes": args.http_processes,
         "concurrency": args.concurrency,
         "warmup_s": args.warmup,
         "duration_s": args.duration,

@@ -177,10 +177,16 @@ class Confab(Server):
     name = "confab"
 
     def __init__(
-        self, work: Path, processes: int, result_cache: bool, command: list[str] | None = None
+        self,
+        work: Path,
+        processes: int,
+        result_cache: bool,
+        command: list[str] | None = None,
+        http_processes: int = 1,
     ) -> None:
         super().__init__(work, processes)
         self.result_cache = result_cache
+        self.http_processes = http_processes
         self.data_dir = work / "confab-data"
         self.ids: dict[str, str] = {}
         self.base_command = command or [
@@ -199,6 +205,8 @@ class Confab(Server):
             "CONFAB_MEDIA_AUTO_FORMAT": "false",
             "CONFAB_MEDIA_RENDER_PROCESSES": str(self.processes),
             "CONFAB_MEDIA_RESULT_CACHE": "true" if self.result_cache else "false",
+            # Render workers are split between the HTTP processes (same total as thumbor's).
+            "CONFAB_HTTP_PROCESSES": str(self.http_processes),
             # thumbor runs with `-l warning` (no line per request); the same for Confab,
             # whose per-request log line would otherwise cost it ~15% of a cache hit.
             "CONFAB_LOG_LEVEL": "WARNING",

@@ -25,6 +25,13 @@ def _node_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (CONFAB_HOST)")
     parser.add_argument("--port", type=int, help="port to listen on (CONFAB_PORT)")
     parser.add_argument("--data", dest="data_dir", type=Path, help="data dir (CONFAB_DATA_DIR)")
+    parser.add_argument(
+        "--processes",
+        dest="http_processes",
+        type=_positive_int,
+        metavar="N",
+        help="processes serving HTTP (CONFAB_HTTP_PROCESSES, default 1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,11 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            settings = Settings(**_overrides(args, ["host", "port", "data_dir"]))
+            settings = Settings(**_overrides(args, ["host", "port", "data_dir", "http_processes"]))
             settings = settings.model_copy(update={"roles": ["chat", "media"]})
             return _run_node(settings)
         if args.command == "serve":
-            settings = Settings(**_overrides(args, ["host", "port", "data_dir", "roles"]))
+            settings = Settings(
+                **_overrides(args, ["host", "port", "data_dir", "roles", "http_processes"])
+            )
             return _run_node(settings)
         if args.command == "migrate":
             return _run_migrate(Settings(**_overrides(args, ["database_url", "data_dir"])))

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery"
 ENV = {
     "CONFAB_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32",
+    "CONFAB_MEDIA_ALLOW_PORTS": "1024-65535",
     "CONFAB_MEDIA_RENDER_PROCESSES": "2",
     **CHEAP_PASSWORD_HASHING,
     "CONFAB_LOG_LEVEL": "WARNING",

@@ -10,8 +10,9 @@ import pytest
 import pyvips
 
 from confab.media.domain.signing import sign
+from tests import hostile_images
 from tests.e2e.server import ServerHandle, confab_server
-from tests.e2e.sources import jpeg, origin, png, png_bomb
+from tests.e2e.sources import jpeg, jpeg_claiming, origin, png, png_bomb
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     data = tmp_path_factory.mktemp("media") / "data"
     env = {
         "CONFAB_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32",
+        "CONFAB_MEDIA_ALLOW_PORTS": "1024-65535",
         "CONFAB_MEDIA_RENDER_PROCESSES": "2",
         "CONFAB_MEDIA_SECURITY_KEY": "test-key",
     }
@@ -154,6 +156,19 @@ def test_private_sources_are_refused(client: httpx.Client, source: str) -> None:
     still_serving(client)
 
 
+def test_an_unresolvable_host_is_a_404_and_a_port_not_allowed_a_403(
+    client: httpx.Client,
+) -> None:
+    response = client.get(signed("50x50/http://no-such-host.invalid/a.jpg"))
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "source_unresolvable"
+    # 127.0.0.2 is an allowed network, yet port 22 is in no allowed range.
+    response = client.get(signed("50x50/http://127.0.0.2:22/a.jpg"))
+    assert response.status_code == 403, response.text
+    assert "port 22 is not allowed" in response.json()["detail"]
+    still_serving(client)
+
+
 def test_redirect_from_allowed_host_to_loopback_is_refused(client: httpx.Client) -> None:
     with (
         origin("127.0.0.1", {"/secret.jpg": ("image/jpeg", jpeg(100, 100))}) as inside,
@@ -180,6 +195,8 @@ def test_decompression_bomb_is_refused_fast(client: httpx.Client) -> None:
     ("body", "status"),
     [
         (jpeg(400, 300)[:3000], 422),
+        (jpeg_claiming(4000, 3000), 422),
+        (hostile_images.wide_frame_gif(4), 413),
         (b"\xff\xd8\xff\xe0" + b"garbage" * 100, 422),
         (b"just some text, not an image", 415),
         (b"", 415),

@@ -71,6 +71,8 @@ def test_thumbs_on_celery_workers_match_the_local_run(tmp_path: Path) -> None:
                 "2",
                 "--allow-network",
                 "127.0.0.1/32",
+                "--allow-port",
+                "1024-65535",
             ]
             local = thumbs([*argv, "-o", str(tmp_path / "local")], base_env)
             worker.wait_ready()

@@ -56,6 +56,8 @@ def test_report_on_stdout_exit_codes_and_rerun(tmp_path: Path) -> None:
             "2",
             "--allow-network",
             "127.0.0.1/32",
+            "--allow-port",
+            "1024-65535",
         ]
         code, stdout, stderr = run(*argv, "--json")
         assert code == 1, stderr

@@ -90,7 +90,7 @@ def test_fit_in_with_a_format_gets_its_own_names(tmp_path: Path, photos: Path) -
     assert {Path(e["output"]).suffix for e in entries.values()} == {".webp"}
 
 
-def test_url_sources_need_the_network_allowed(tmp_path: Path, photos: Path) -> None:
+def test_url_sources_need_the_network_and_port_allowed(tmp_path: Path, photos: Path) -> None:
     out = tmp_path / "out"
     with serve_folder(photos) as base:
         url = f"{base}/wide.jpg"
@@ -99,8 +99,15 @@ def test_url_sources_need_the_network_allowed(tmp_path: Path, photos: Path) -> N
         [entry] = refused["sources"]
         assert entry["status"] == "failed" and entry["reason"] == "source_forbidden"
 
+        network = ("--allow-network", "127.0.0.1/32")
+        code, refused, _ = thumbs(tmp_path, url, "-o", str(out), "--size", "32x32", *network)
+        assert code == 1
+        [entry] = refused["sources"]
+        assert entry["reason"] == "source_forbidden" and "port" in entry["detail"]
+
+        port = ("--allow-port", base.rsplit(":", 1)[1])
         code, report, human = thumbs(
-            tmp_path, url, "-o", str(out), "--size", "32x32", "--allow-network", "127.0.0.1/32"
+            tmp_path, url, "-o", str(out), "--size", "32x32", *network, *port
         )
     assert code == 0, human
     [entry] = report["sources"]

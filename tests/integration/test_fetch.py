@@ -221,9 +221,11 @@ def dials(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 
 def policy(**overrides: object) -> FetchPolicy:
-    """A test policy: short timeouts, loopback 127.0.0.1 opened unless told otherwise."""
+    """A test policy: short timeouts, loopback 127.0.0.1 and the test origins' ports
+    opened unless told otherwise."""
     values: dict[str, object] = {
         "allow_networks": LOOPBACK,
+        "allow_ports": ("1024-65535",),
         "max_bytes": 64 * 1024,
         "connect_timeout": 2.0,
         "read_timeout": 2.0,
@@ -321,6 +323,54 @@ async def test_a_redirect_to_a_forbidden_address_is_refused_on_the_hop(
     assert [seen.path for seen in outside.seen] == ["/go"]
     assert inside.seen == []
     assert dials == [("127.0.0.2", outside.port)]
+
+
+async def test_an_allowed_network_is_still_limited_by_ports(
+    origin: Origin, dials: list[tuple[str, int]]
+) -> None:
+    fetcher = SafeFetcher(policy(allow_ports=()))
+    try:
+        error = await fetch_error(fetcher, origin.url("/img.png"), Forbidden)
+    finally:
+        await fetcher.aclose()
+    assert error.reason == "source_forbidden"
+    assert f"port {origin.port} is not allowed" in error.detail
+    assert origin.seen == [] and dials == []
+    opened = SafeFetcher(policy(allow_ports=(str(origin.port),)))
+    try:
+        assert (await opened.fetch(origin.url("/img.png"))).kind == "png"
+    finally:
+        await opened.aclose()
+
+
+async def test_a_redirect_to_a_port_not_allowed_is_refused_on_the_hop(
+    origins: Callable[..., Awaitable[Origin]], dials: list[tuple[str, int]]
+) -> None:
+    first = await origins("127.0.0.1")
+    second = await origins("127.0.0.1")
+
+    @first.route("/go")
+    async def go(exchange: Exchange) -> None:
+        await exchange.send(302, headers={"Location": second.url("/img.png")})
+
+    fetcher = SafeFetcher(policy(allow_ports=(str(first.port),)))
+    try:
+        error = await fetch_error(fetcher, first.url("/go"), Forbidden)
+    finally:
+        await fetcher.aclose()
+    assert f"port {second.port} is not allowed" in error.detail
+    assert second.seen == []
+    assert dials == [("127.0.0.1", first.port)]
+
+
+async def test_a_host_that_cannot_be_resolved_is_not_found() -> None:
+    fetcher = SafeFetcher(policy())
+    try:
+        error = await fetch_error(fetcher, "http://no-such-host.invalid/img.png", NotFound)
+    finally:
+        await fetcher.aclose()
+    assert error.reason == "source_unresolvable"
+    assert "no-such-host.invalid" in error.detail
 
 
 async def test_allowed_redirects_are_followed_to_the_final_url(origin: Origin) -> None:

@@ -17,7 +17,8 @@ from confab.core.errors import TooLarge, Unprocessable, UnsupportedMedia
 from confab.media.domain.options import CropBox, OutputFormat, RenderOptions
 from confab.media.imaging.limits import RenderLimits
 from confab.media.imaging.tasks import MEDIA_TASKS, plan, probe, render
-from tests.e2e.sources import jpeg, png, png_bomb
+from tests import hostile_images
+from tests.e2e.sources import jpeg, jpeg_claiming, png, png_bomb
 
 LIMITS = RenderLimits()
 
@@ -410,20 +411,63 @@ def test_decompression_bomb_is_refused_before_decoding(bomb: bytes) -> None:
         probe(bomb, LIMITS)
 
 
-def test_every_frame_counts_against_the_pixel_cap() -> None:
-    gif = animated_gif(frames=4, width=60, height=40)  # 2400 px per frame
+def test_every_frame_and_band_counts_against_the_pixel_cap() -> None:
+    gif = animated_gif(frames=4, width=60, height=40)  # 2400 px per frame, decoded RGBA
     with pytest.raises(TooLarge):
-        run(gif, limits=RenderLimits(max_pixels=5000))
-    assert run(gif, limits=RenderLimits(max_pixels=10_000)).frames == 4
+        run(gif, limits=RenderLimits(max_pixels=4 * 2400 * 4 - 1))
+    assert run(gif, limits=RenderLimits(max_pixels=4 * 2400 * 4)).frames == 4
 
 
-def test_truncated_and_corrupt_jpegs_are_unprocessable() -> None:
+def test_a_frame_larger_than_its_screen_counts_at_its_own_size() -> None:
+    # The second frame says 2000x500 on a 40x30 screen: 1M pixels x 4 bands, not 40x30.
+    gif = hostile_images.gif((40, 30), [(0, 0, 40, 30, 1), (0, 0, 2000, 500, 2)], pixels=64)
+    with pytest.raises(TooLarge) as caught:
+        run(gif, limits=RenderLimits(max_pixels=3_000_000))
+    assert caught.value.reason == "too_many_pixels"
+    assert "2000x500" in caught.value.detail
+    assert run(gif, limits=RenderLimits(max_pixels=5_000_000)).frames == 2
+
+
+def plain(detail: str) -> bool:
+    """No library, function or loader names in an error's detail."""
+    lowered = detail.lower()
+    return not any(word in lowered for word in ("vips", "load", "libjpeg", "jpeg_", "gif_"))
+
+
+def test_truncated_and_corrupt_jpegs_are_unprocessable_in_plain_words() -> None:
     for bad in (jpeg(400, 300)[:3000], b"\xff\xd8\xff\xe0" + b"garbage" * 100):
         with pytest.raises(Unprocessable) as caught:
             run(bad, width=50)
         assert caught.value.reason == "corrupt_image"
-        with pytest.raises(Unprocessable):
+        assert plain(caught.value.detail), caught.value.detail
+        with pytest.raises(Unprocessable) as probed:
             probe(bad, LIMITS)
+        assert plain(probed.value.detail), probed.value.detail
+        with pytest.raises(Unprocessable):
+            plan(bad, RenderOptions(width=50), LIMITS)  # /meta refuses it too
+    with pytest.raises(Unprocessable) as truncated:
+        probe(jpeg(400, 300)[:3000], LIMITS)
+    assert truncated.value.detail.endswith("the file ends before all of its image data")
+
+
+@pytest.mark.parametrize("claimed", [(400, 3000), (4000, 3000)])
+def test_a_jpeg_claiming_more_pixels_than_its_data_holds_is_refused_at_upload(
+    claimed: tuple[int, int],
+) -> None:
+    lying = jpeg_claiming(*claimed)
+    with pytest.raises(Unprocessable) as caught:
+        probe(lying, LIMITS)
+    assert caught.value.reason == "corrupt_image"
+    assert "fewer pixels than its header claims" in caught.value.detail
+    with pytest.raises(Unprocessable):
+        plan(lying, RenderOptions(width=50), LIMITS)
+    # A JPEG whose last MCU row merely pads the claimed size holds all its pixels.
+    assert probe(jpeg_claiming(400, 301), LIMITS).height == 301
+
+
+def test_harmless_jpeg_warnings_are_still_accepted() -> None:
+    # Bytes after the end-of-image marker make libjpeg warn; the file is whole.
+    assert probe(jpeg(120, 90) + b"trailing junk", LIMITS).width == 120
 
 
 def test_not_an_image_is_unsupported() -> None:

@@ -9,11 +9,13 @@ import pytest
 from confab.core.errors import Forbidden, InvalidInput
 from confab.media.fetch.addresses import (
     check_address,
+    check_port,
     embedded_ipv4,
     forbidden_reason,
     is_allowed,
     parse_address,
     parse_networks,
+    parse_ports,
 )
 
 REFUSED = [
@@ -139,3 +141,39 @@ def test_embedded_ipv4_of_transition_forms() -> None:
     assert str(embedded_ipv4(IPv6Address("64:ff9b::7f00:1"))) == "127.0.0.1"
     assert str(embedded_ipv4(IPv6Address("2002:7f00:1::1"))) == "127.0.0.1"
     assert embedded_ipv4(IPv6Address("2606:4700::1")) is None
+
+
+@pytest.mark.parametrize(
+    ("port", "allow", "allowed"),
+    [
+        (80, (), True),
+        (443, (), True),
+        (8080, (), False),
+        (22, (), False),
+        (6379, (), False),
+        (8080, ("8080",), True),
+        (8081, ("8080",), False),
+        (9050, ("9000-9100",), True),
+        (9100, ("9000-9100",), True),
+        (9101, ("9000-9100",), False),
+        (22, ("8080", "9000-9100"), False),
+    ],
+)
+def test_only_80_443_and_the_allowed_ports_are_dialed(
+    port: int, allow: tuple[str, ...], allowed: bool
+) -> None:
+    ranges = parse_ports(allow)
+    if allowed:
+        check_port(port, ranges)
+    else:
+        with pytest.raises(Forbidden) as caught:
+            check_port(port, ranges)
+        assert caught.value.reason == "source_forbidden"
+        assert f"port {port}" in caught.value.detail
+
+
+@pytest.mark.parametrize("bad", ["0", "65536", "http", "9100-9000", "80-", "-1", ""])
+def test_bad_ports_are_refused_at_start(bad: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_ports([bad])
+    assert caught.value.reason == "bad_allow_port"

@@ -56,6 +56,7 @@ def run(argv: list[str], streams: Streams, factory: object = never_built) -> int
         ["a.jpg", "-o", "out", "--size", "10x10", "--processes", "0"],
         ["a.jpg", "-o", "out", "--size", "10x10", "--quality", "101"],
         ["a.jpg", "-o", "out", "--size", "10x10", "--allow-network", "lan"],
+        ["a.jpg", "-o", "out", "--size", "10x10", "--allow-port", "http"],
         ["a.jpg", "-o", "out", "--size", "10x10", "--fit-in", "--smart"],
         ["a.jpg", "-o", "out", "--size", "10x10", "--format", "bmp"],
     ],
@@ -149,6 +150,10 @@ def test_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         "2",
         "--allow-network",
         "127.0.0.1",
+        "--allow-port",
+        "8080",
+        "--allow-port",
+        "9000-9100",
         "--json",
         str(tmp_path / "report.json"),
     ]
@@ -159,6 +164,7 @@ def test_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert settings.media_fetch_per_host_rate == 120.0
     assert settings.render_processes() == 2
     assert settings.media_allow_networks == ["10.0.0.0/8", "127.0.0.1/32"]
+    assert settings.media_allow_ports == ["8080", "9000-9100"]
     assert jsoncodec.loads((tmp_path / "report.json").read_bytes())["summary"]["ok"] == 1
 
 

@@ -63,6 +63,7 @@ class CeleryJobsConfig:
     queue_wait: float = 60.0
     max_retries: int = 3
     recycle_after: int = 1000
+    memory_limit_bytes: int = 0
 
     def __post_init__(self) -> None:
         scheme = urlparse(self.broker_url).scheme
@@ -118,6 +119,10 @@ def make_celery_app(config: CeleryJobsConfig, *, caller: bool = False) -> Celery
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=config.recycle_after,
+        # Billiard measures a child's peak resident size after each task on Linux: a child
+        # that ever held over half its heap cap is replaced (the cap itself is applied in
+        # the child, see jobs_celery_worker).
+        worker_max_memory_per_child=config.memory_limit_bytes // 2048 or None,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -44,6 +44,7 @@ from confab.adapters.jobs_celery_codec import (
     encode,
     task_signature,
 )
+from confab.adapters.worker_memory import MemoryPolicy, MemoryWatch
 from confab.core.errors import (
     ConfabError,
     InvalidInput,
@@ -74,6 +75,7 @@ class WorkerSetup:
     blobs: BlobStore
     initializer: str | None = None
     initargs: tuple[Any, ...] = ()
+    memory: MemoryPolicy = field(default_factory=MemoryPolicy)
     signatures: dict[str, tuple[Callable[..., Any], TaskSignature]] = field(default_factory=dict)
 
     def resolve(self, name: str) -> tuple[Callable[..., Any], TaskSignature]:
@@ -91,6 +93,7 @@ class _Process:
     setup: WorkerSetup | None = None
     pid: int | None = None
     loop: asyncio.AbstractEventLoop | None = None
+    watch: MemoryWatch | None = None
 
 
 def _ready() -> WorkerSetup:
@@ -103,6 +106,8 @@ def _ready() -> WorkerSetup:
         if setup.initializer:
             module_name, _, attr = setup.initializer.partition(":")
             getattr(importlib.import_module(module_name), attr)(*setup.initargs)
+        _Process.watch = MemoryWatch(setup.memory)
+        _Process.watch.start()  # the heap cap, and the idle size freed heap is trimmed to
     return setup
 
 
@@ -210,6 +215,9 @@ def run_job(task: Task[Any, Any], name: str, args: Any) -> dict[str, Any]:
             _blob_io(setup.blobs.delete(job_keys(job_id)[1]))
         except Exception:
             log.warning("cannot clear the run counter of job %s", job_id, exc_info=True)
+        if _Process.watch is not None:
+            # Hands freed heap back; billiard replaces a child whose peak was too high.
+            _Process.watch.should_retire()
         log_event(
             log,
             "job",

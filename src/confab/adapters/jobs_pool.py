@@ -1,8 +1,10 @@
 """Job queue on a local pool of worker processes, driven from the event loop.
 
-A task past its timeout has its worker killed; a worker that dies (a decoder crash)
-fails only its own task; workers are retired after N tasks to bound memory, and a new
-one is started when work needs it, so the server keeps serving.
+A task past its timeout has its worker killed; a worker that dies (a decoder crash, or
+memory past its cap) fails only its own task; workers are retired after N tasks, and
+after any task that leaves them holding more than `memory.recycle_ratio` x their idle
+memory (see `worker_memory`), and a new one is started when work needs it, so the
+server keeps serving.
 
 Each worker is a fresh interpreter (the event loop's process, with its threads and
 sockets, is never forked) running `jobs_pool_worker`, talking over its stdin and stdout
@@ -26,6 +28,7 @@ from typing import Any
 
 from confab.adapters.jobs_pool_worker import HEADER
 from confab.adapters.jobs_record import recorded_job
+from confab.adapters.worker_memory import MemoryPolicy
 from confab.core.errors import Unprocessable, UpstreamTimeout
 from confab.core.metrics import Metrics
 
@@ -41,6 +44,18 @@ WORKER_ENVIRONMENT = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(256
 
 # How long a retiring worker may take to exit on its own before it is killed.
 _EXIT_GRACE_SECONDS = 5.0
+
+
+def _death_detail(code: int | None, memory: MemoryPolicy) -> str:
+    """Why a worker's task failed, in plain words (its exit code or signal in brackets)."""
+    if code is not None and code < 0:
+        how = f"signal {-code}"
+    else:
+        how = f"exit code {code}" if code is not None else "no exit code yet"
+    cause = "it crashed"
+    if memory.limit_bytes > 0 or code == -9:
+        cause = "it ran out of memory or crashed"
+    return f"the file could not be processed: {cause} ({how}); the worker was replaced"
 
 
 class _Worker:
@@ -103,13 +118,16 @@ class LocalProcessPool:
         recycle_after: int = 1000,
         initializer: str | None = None,
         initargs: tuple[Any, ...] = (),
+        memory: MemoryPolicy | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
         self.processes = processes
         self._recycle_after = recycle_after
+        self.memory = memory or MemoryPolicy()
+        self.retired_for_memory = 0  # workers retired because memory stayed high
         self._setup = pickle.dumps(
-            (list(sys.path), dict(tasks), initializer, tuple(initargs)),
+            (list(sys.path), dict(tasks), initializer, tuple(initargs), self.memory),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
         self._idle: list[_Worker] = []
@@ -139,19 +157,19 @@ class LocalProcessPool:
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             self._discard(worker, kill=False)  # it has died already (or is dying)
             code = await worker.exit_code()
-            raise Unprocessable(
-                f"the worker running {task} died (exit code {code})", code="worker_crashed"
-            ) from exc
+            raise Unprocessable(_death_detail(code, self.memory), code="worker_crashed") from exc
         except BaseException:
             # Cancelled (the caller went away): the worker is mid-task; stop it.
             self._discard(worker, kill=True)
             raise
         worker.tasks_done += 1
-        if worker.tasks_done >= self._recycle_after:
-            self._discard(worker, kill=False)
+        status, value, retire = pickle.loads(reply)  # noqa: S301 - our worker, a private pipe
+        if retire:
+            self.retired_for_memory += 1
+        if retire or worker.tasks_done >= self._recycle_after:
+            self._discard(worker, kill=False)  # it exits by itself; a fresh one replaces it
         else:
             self._checkin(worker)
-        status, value = pickle.loads(reply)  # noqa: S301 - our own worker, over a private pipe
         if status == "error":
             raise value
         return value

@@ -5,13 +5,16 @@ A worker is a fresh interpreter started by `LocalProcessPool`
 length-prefixed pickle frames on its stdin and answers each on its original stdout (its
 fd 1 is pointed at stderr, so a stray print cannot corrupt the protocol):
 
-- the first frame: `(sys_path, tasks, initializer, initargs)`;
-- then one frame per task, `(name, args)`, answered by `("ok", result)` or
-  `("error", exception)`.
+- the first frame: `(sys_path, tasks, initializer, initargs, memory_policy)`;
+- then one frame per task, `(name, args)`, answered by `("ok", result, retire)` or
+  `("error", exception, retire)`.
 
-End of input means "exit". Kept small on purpose: a worker imports this module and the
-modules of the tasks it runs, nothing of the server (web framework, settings, metrics,
-event loop), because every module imported here is resident once per worker.
+End of input means "exit"; so does `retire` True, sent when the worker's memory stayed
+high after the task (see `worker_memory`): the pool then starts a fresh one.
+
+Kept small on purpose: a worker imports this module and the modules of the tasks it
+runs, nothing of the server (web framework, settings, metrics, event loop), because
+every module imported here is resident once per worker.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import struct
 import sys
 from typing import IO, Any
 
+from confab.adapters.worker_memory import MemoryPolicy, MemoryWatch
 from confab.core.tasks import resolve_task
 
 # Frame header: the length of the pickle that follows.
@@ -63,17 +67,20 @@ def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.flush()
 
 
-def _answer(tasks: dict[str, str], name: str, args: tuple[Any, ...]) -> bytes:
-    """The pickled reply to one task (never raises for the task's own failures)."""
+def _run(tasks: dict[str, str], name: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+    """("ok", result) or ("error", exception): never raises for the task's own failures."""
     try:
-        reply: tuple[str, Any] = ("ok", resolve_task(tasks, name)(*args))
+        return ("ok", resolve_task(tasks, name)(*args))
     except Exception as exc:
-        reply = ("error", exc)
+        return ("error", exc)
+
+
+def _encode(name: str, reply: tuple[str, Any], retire: bool) -> bytes:
     try:
-        return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((*reply, retire), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         failure = TypeError(f"task {name} returned or raised something unpicklable: {exc!r}")
-        return pickle.dumps(("error", failure), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(("error", failure, retire), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
@@ -81,14 +88,21 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     setup = read_frame(requests)
     if setup is None:
         return
-    sys_path, tasks, initializer, initargs = pickle.loads(setup)  # noqa: S301 - from the parent
+    sys_path, tasks, initializer, initargs, policy = pickle.loads(setup)  # noqa: S301 - parent
     sys.path[:] = list(sys_path)  # the parent's, so its task modules import here too
     if initializer:
         module_name, _, attr = initializer.partition(":")
         getattr(importlib.import_module(module_name), attr)(*initargs)
+    watch = MemoryWatch(policy if isinstance(policy, MemoryPolicy) else MemoryPolicy())
+    watch.start()
     while (frame := read_frame(requests)) is not None:
         name, args = pickle.loads(frame)  # noqa: S301 - the parent, over a private pipe
-        write_frame(replies, _answer(tasks, name, args))
+        reply = _run(tasks, name, args)
+        del args, frame  # let the task's input go before measuring what stays
+        retire = watch.should_retire()
+        write_frame(replies, _encode(name, reply, retire))
+        if retire:
+            return
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from confab.adapters.blobs_fs import FileBlobStore
 from confab.adapters.jobs_pool import LocalProcessPool
 from confab.adapters.redis_url import is_redis_url
+from confab.adapters.worker_memory import MemoryPolicy
 from confab.core.errors import InvalidInput
 from confab.core.memory import InlineJobQueue, InProcessBus, MemoryBlobStore
 from confab.core.metrics import Metrics
@@ -81,14 +82,22 @@ def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQu
     scheme = urlparse(settings.jobs_url).scheme
     tasks = media_tasks()
     if scheme == "local":
-        return LocalProcessPool(
+        pool = LocalProcessPool(
             tasks,
             processes=settings.render_processes(),
             recycle_after=settings.media_render_recycle_after,
             initializer="confab.media.imaging.tasks:init_worker",
             initargs=(settings.media_vips_cache_max_ops, tuple(settings.media_extra_loaders)),
+            memory=worker_memory_policy(settings),
             metrics=metrics,
         )
+        if metrics is not None:
+            metrics.track_count(
+                "confab_render_workers_retired_for_memory",
+                "Render workers retired because their memory stayed high after a task",
+                lambda: pool.retired_for_memory,
+            )
+        return pool
     if scheme == "inline":
         return InlineJobQueue(tasks)
     if scheme in CELERY_SCHEMES:
@@ -98,6 +107,11 @@ def make_media_jobs(settings: Settings, metrics: Metrics | None = None) -> JobQu
         config = celery_jobs_config(settings)
         return CeleryJobQueue(tasks, config=config, blobs=shared_blobs(settings), metrics=metrics)
     raise InvalidInput(f"unsupported jobs URL scheme {scheme!r}", code="bad_setting")
+
+
+def worker_memory_policy(settings: Settings) -> MemoryPolicy:
+    """Each render worker's heap cap and recycling rule, from settings."""
+    return MemoryPolicy(limit_bytes=settings.media_render_memory_mib * 1024 * 1024)
 
 
 def celery_jobs_config(settings: Settings) -> CeleryJobsConfig:
@@ -112,6 +126,7 @@ def celery_jobs_config(settings: Settings) -> CeleryJobsConfig:
         queue_wait=settings.jobs_queue_wait_seconds,
         max_retries=settings.jobs_max_retries,
         recycle_after=settings.media_render_recycle_after,
+        memory_limit_bytes=settings.media_render_memory_mib * 1024 * 1024,
     )
 
 

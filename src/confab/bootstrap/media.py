@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from starlette.routing import BaseRoute
 
+from confab.adapters.locks_file import FileKeyLocks
 from confab.bootstrap.backends import make_media_jobs
 from confab.core.internal_api import internal_key
 from confab.core.lifecycle import Closer
@@ -59,7 +60,17 @@ def build_media(
         render_timeout=settings.media_render_timeout_seconds,
         limits=limits,
     )
-    thumbnails = ThumbnailService(config, blobs=blobs, jobs=jobs, fetcher=fetcher, metrics=metrics)
+    # Several HTTP processes share the result cache; lock files in the data dir make one
+    # of them render a key while the others wait for its result.
+    locks = FileKeyLocks(settings.data_dir / "locks" / "thumbs")
+    thumbnails = ThumbnailService(
+        config,
+        blobs=blobs,
+        jobs=jobs,
+        fetcher=fetcher,
+        metrics=metrics,
+        locks=locks if settings.http_processes > 1 else None,
+    )
     uploads = UploadService(
         blobs=blobs,
         jobs=jobs,

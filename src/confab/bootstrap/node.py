@@ -80,6 +80,7 @@ async def _serve(settings: Settings) -> None:
             grace_seconds=settings.shutdown_grace_seconds,
             # Only chat speaks WebSocket.
             websockets="chat" in settings.roles,
+            reuse_port=settings.http_reuse_port,
             on_listening=lambda url: print(
                 f"confab: roles {','.join(settings.roles)} listening on {url}"
                 f" (data in {settings.data_dir.resolve()})",
@@ -91,7 +92,14 @@ async def _serve(settings: Settings) -> None:
 
 
 def run_node(settings: Settings) -> int:
-    """Run a node until SIGTERM/SIGINT; return the process exit code."""
+    """Run a node until SIGTERM/SIGINT; return the process exit code.
+
+    With `http_processes` > 1 this process supervises that many node processes.
+    """
+    if settings.http_processes > 1 and not settings.http_reuse_port:
+        from confab.bootstrap.processes import Supervisor
+
+        return Supervisor(settings).run()
     # Before any thread starts: two malloc arenas (the event loop's thread and the rest),
     # and large blocks (upload bodies, fetched sources) handed back to the system when freed.
     tune_malloc(arenas=2)

@@ -9,6 +9,7 @@ from confab.bootstrap.backends import (
     celery_jobs_config,
     media_tasks,
     shared_blobs,
+    worker_memory_policy,
 )
 from confab.core.errors import InvalidInput
 from confab.core.logging import configure_logging
@@ -30,6 +31,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> int:
         blobs=shared_blobs(settings),
         initializer="confab.media.imaging.tasks:init_worker",
         initargs=(settings.media_vips_cache_max_ops, tuple(settings.media_extra_loaders)),
+        memory=worker_memory_policy(settings),
     )
     return jobs_celery_worker.run_worker(
         celery_jobs_config(settings),

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    http_processes: int = Field(default=1, ge=1, description="processes serving HTTP")
+    # Set by the node's supervisor in the processes it starts (not an operator setting):
+    # listen with SO_REUSEPORT on the port the supervisor reserved.
+    http_reuse_port: bool = False
 
     # ports (None: the embedded default under data_dir)
     database_url: str | None = None
@@ -108,8 +112,15 @@ class Settings(BaseSettings):
     media_render_processes: int = Field(default=0, ge=0, description="0: one per core")
     media_render_timeout_seconds: float = Field(default=20.0, gt=0)
     media_render_recycle_after: int = Field(default=1000, ge=1)
+    media_render_memory_mib: int = Field(
+        default=512, ge=0, description="heap cap per render worker (RLIMIT_DATA); 0: none"
+    )
     media_vips_cache_max_ops: int = Field(default=0, ge=0)
-    media_max_pixels: int = Field(default=100_000_000, ge=1, description="all frames counted")
+    media_max_pixels: int = Field(
+        default=200_000_000,
+        ge=1,
+        description="pixel values decoded: every kept frame's rectangle x bands (66 MP RGB)",
+    )
     media_max_frames: int = Field(default=256, ge=1)
     media_max_output_side: int = Field(default=8192, ge=16)
     media_extra_loaders: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -118,6 +129,8 @@ class Settings(BaseSettings):
     # media: sources
     media_max_source_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     media_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Ports ("8080") or ranges ("9000-9100") the fetcher dials besides 80 and 443.
+    media_allow_ports: Annotated[list[str], NoDecode] = Field(default_factory=list)
     media_fetch_connect_timeout: float = Field(default=5.0, gt=0)
     media_fetch_read_timeout: float = Field(default=10.0, gt=0)
     media_fetch_total_timeout: float = Field(default=30.0, gt=0)
@@ -126,7 +139,9 @@ class Settings(BaseSettings):
     media_fetch_per_host: int = Field(default=8, ge=1)
     media_fetch_per_host_rate: float = Field(default=0.0, ge=0, description="per minute, 0: none")
 
-    @field_validator("roles", "media_extra_loaders", "media_allow_networks", mode="before")
+    @field_validator(
+        "roles", "media_extra_loaders", "media_allow_networks", "media_allow_ports", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)

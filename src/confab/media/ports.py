@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Literal, Protocol
 
 
@@ -20,4 +21,13 @@ class SourceFetcher(Protocol):
 
     async def fetch(self, url: str, *, want: Literal["image", "page"] = "image") -> FetchedSource:
         """The body of `url`, or a ConfabError saying why not."""
+        ...
+
+
+class KeyLocks(Protocol):
+    """Exclusive locks by key, shared by the processes of one node (single-flight
+    across HTTP processes: one renders a key, the others wait and read its result)."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Hold the lock of `key` for the duration of the `async with`."""
         ...

@@ -54,12 +54,15 @@ async def serve_http(
     port: int,
     grace_seconds: float,
     websockets: bool = True,
+    reuse_port: bool = False,
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting and finish in-flight requests.
 
     `websockets=False` (a node without WebSocket routes): upgrade requests are plain HTTP
     requests (answered 404), and the WebSocket protocol and its library are not loaded.
+    `reuse_port`: listen with SO_REUSEPORT, beside the node's other HTTP processes (the
+    kernel spreads new connections over them).
     """
     ws: type[asyncio.Protocol] | str = "none"
     if websockets:
@@ -68,6 +71,8 @@ async def serve_http(
         ws = WebSocketProtocol
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)

@@ -94,6 +94,8 @@ def plan_thumbs(args: argparse.Namespace, stdin: TextIO) -> ThumbsPlan:
         update["jobs_url"] = args.jobs_url
     if args.allow_network:
         update["media_allow_networks"] = [*settings.media_allow_networks, *args.allow_network]
+    if getattr(args, "allow_port", None):
+        update["media_allow_ports"] = [*settings.media_allow_ports, *args.allow_port]
     settings = settings.model_copy(update=update)
     width, height = args.size
     options = build_options(

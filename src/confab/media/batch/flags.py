@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from confab.core.errors import InvalidInput
 from confab.media.domain.options import Fit, OutputFormat, RenderOptions
+from confab.media.fetch.addresses import parse_ports
 
 _SIZE = re.compile(r"^\s*(\d*)\s*[xX]\s*(\d*)\s*$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
@@ -57,6 +58,12 @@ def parse_rate(text: str) -> float:
         )
     number, unit = match.groups()
     return float(number) * _PER_MINUTE[unit]
+
+
+def parse_port(text: str) -> str:
+    """A port ("8080") or an inclusive range ("9000-9100"), checked; InvalidInput else."""
+    parse_ports([text])
+    return text.strip()
 
 
 def parse_network(text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from confab.core.errors import InvalidInput
 from confab.media.batch.flags import (
     parse_network,
+    parse_port,
     parse_positive,
     parse_quality,
     parse_rate,
@@ -121,6 +122,14 @@ def add_thumbs_parser(
         metavar="CIDR",
         type=_flag_type(parse_network, "network"),
         help="allow fetching from this private network (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-port",
+        action="append",
+        default=[],
+        metavar="PORT",
+        type=_flag_type(parse_port, "port"),
+        help="allow fetching from this port or range (9000-9100) besides 80 and 443 (repeatable)",
     )
     parser.add_argument(
         "--json",

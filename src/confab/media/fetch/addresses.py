@@ -74,6 +74,44 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+#: Ports any public host may be dialed on; others only when policy lists them.
+DEFAULT_PORTS: Final = frozenset({80, 443})
+
+
+PortRange = tuple[int, int]
+
+
+def parse_ports(specs: Iterable[str | int]) -> tuple[PortRange, ...]:
+    """Ports and inclusive ranges ("8080", "9000-9100") as (low, high) pairs."""
+    ranges: list[PortRange] = []
+    for spec in specs:
+        text = str(spec).strip()
+        low_text, dash, high_text = text.partition("-")
+        try:
+            low = int(low_text)
+            high = int(high_text) if dash else low
+        except ValueError:
+            raise InvalidInput(f"bad port {text!r}", code="bad_allow_port") from None
+        if not 0 < low <= high < 65536:
+            raise InvalidInput(f"bad port range {text!r}", code="bad_allow_port")
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
+def check_port(port: int, allow: Sequence[PortRange] = ()) -> None:
+    """Raise Forbidden(code="source_forbidden") unless `port` is 80, 443 or allowed.
+
+    Applies to every address, allowed networks included: opening a network for a
+    private deployment does not open its every service.
+    """
+    if port in DEFAULT_PORTS or any(low <= port <= high for low, high in allow):
+        return
+    raise Forbidden(
+        f"port {port} is not allowed (80 and 443 are, and CONFAB_MEDIA_ALLOW_PORTS)",
+        code="source_forbidden",
+    )
+
+
 def parse_address(text: str) -> IPAddress | None:
     """`text` as an IP address (brackets and IPv6 zone allowed), or None if it is a name."""
     literal = text.removeprefix("[").removesuffix("]")

@@ -15,29 +15,41 @@ from collections.abc import Iterable, Sequence
 import httpcore
 
 from confab.core.errors import Forbidden
-from confab.media.fetch.addresses import IPAddress, IPNetwork, check_address, parse_address
+from confab.media.fetch.addresses import (
+    IPAddress,
+    IPNetwork,
+    PortRange,
+    check_address,
+    check_port,
+    parse_address,
+)
 from confab.media.fetch.resolver import Resolver
 
 
 class VettingBackend(httpcore.AsyncNetworkBackend):
-    """Resolves with `resolver`, refuses forbidden addresses, dials the vetted ones."""
+    """Resolves with `resolver`, refuses forbidden ports and addresses, dials the vetted
+    ones. Every hop (redirects included) connects through here."""
 
     def __init__(
         self,
         resolver: Resolver,
         allow: Sequence[IPNetwork],
         inner: httpcore.AsyncNetworkBackend | None = None,
+        ports: Sequence[PortRange] = (),
     ) -> None:
         self._resolver = resolver
         self._allow = tuple(allow)
+        self._ports = tuple(ports)
         self._inner = inner or httpcore.AnyIOBackend()
 
     async def vet(self, host: str, port: int, timeout: float | None) -> list[str]:
         """The addresses of `host` that may be dialed; Forbidden if there are none.
 
         A name with some forbidden answers is narrowed to the allowed ones: only those
-        are ever dialed, so the forbidden ones do no harm.
+        are ever dialed, so the forbidden ones do no harm. The port is checked first, so
+        a forbidden one costs no name lookup.
         """
+        check_port(port, self._ports)
         literal = parse_address(host)
         if literal is not None:
             candidates: list[IPAddress] = [literal]

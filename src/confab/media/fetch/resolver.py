@@ -7,14 +7,27 @@ import socket
 from collections.abc import Sequence
 from typing import Protocol
 
-from confab.core.errors import UpstreamFailed
+from confab.core.errors import NotFound, UpstreamFailed
+
+# getaddrinfo answers that mean "no such name" (as opposed to a resolver that is down).
+_NO_SUCH_NAME = frozenset(
+    code
+    for name in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY")
+    if (code := getattr(socket, name, None)) is not None
+)
+
+
+def unresolvable(host: str) -> NotFound:
+    """The error for a source host that has no address."""
+    return NotFound(f"the host {host} cannot be found", code="source_unresolvable")
 
 
 class Resolver(Protocol):
     """Turns a host name into the IP addresses (as text) it stands for."""
 
     async def resolve(self, host: str, port: int) -> Sequence[str]:
-        """Every address of `host`, in preference order; UpstreamFailed if it has none."""
+        """Every address of `host`, in preference order. NotFound (`source_unresolvable`)
+        if it has none; UpstreamFailed if the resolver could not answer."""
         ...
 
 
@@ -28,8 +41,15 @@ class SystemResolver:
             infos = await loop.getaddrinfo(
                 host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
             )
-        except (socket.gaierror, UnicodeError) as exc:
-            raise UpstreamFailed(f"cannot resolve {host}: {exc}", code="upstream_error") from None
+        except UnicodeError:
+            raise unresolvable(host) from None
+        except socket.gaierror as exc:
+            if exc.errno in _NO_SUCH_NAME:
+                raise unresolvable(host) from None
+            raise UpstreamFailed(
+                f"the host {host} could not be looked up now ({exc.strerror})",
+                code="upstream_error",
+            ) from None
         addresses: list[str] = []
         for family, _, _, _, sockaddr in infos:
             if family not in (socket.AF_INET, socket.AF_INET6):
@@ -38,5 +58,5 @@ class SystemResolver:
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
-            raise UpstreamFailed(f"{host} has no IP address", code="upstream_error")
+            raise unresolvable(host)
         return addresses

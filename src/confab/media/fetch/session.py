@@ -55,7 +55,7 @@ class FetchSession:
         self, policy: FetchPolicy, resolver: Resolver, ssl_context: ssl.SSLContext | None
     ) -> None:
         self._policy = policy
-        self._backend = VettingBackend(resolver, policy.networks)
+        self._backend = VettingBackend(resolver, policy.networks, ports=policy.ports)
         self._transport = VettedTransport(
             self._backend, max_connections=policy.concurrency, ssl_context=ssl_context
         )

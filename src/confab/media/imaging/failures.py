@@ -1,4 +1,10 @@
-"""Turn libvips failures into Confab's errors, so no pyvips.Error leaves the renderer."""
+"""Turn libvips failures into Confab's errors, so no pyvips.Error leaves the renderer.
+
+Details are plain words about the file: libvips' messages name its own functions and
+loaders ("VipsJpeg: ...", "gifload_source: ...") and sometimes how it was built, which
+means nothing to whoever sent the file and tells an attacker what runs here. The raw
+message is matched against known failures only to pick the words.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from contextlib import contextmanager
 
 import pyvips
 
-from confab.core.errors import ConfabError, Unprocessable, UnsupportedMedia
+from confab.core.errors import ConfabError, TooLarge, Unprocessable, UnsupportedMedia
 
 # What libvips says when no enabled loader recognises the bytes (or one is blocked).
 _UNSUPPORTED = (
@@ -19,20 +25,85 @@ _UNSUPPORTED = (
     "unable to load from file",
 )
 
+# Lower-cased fragments of decoder messages -> what they mean, in plain words. First
+# match wins; anything unknown is "could not be decoded".
+_PLAIN_WORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        (
+            "premature end",
+            "truncated",
+            "unexpected end",
+            "end of file",
+            "not enough data",
+            "insufficient data",
+            "short read",
+            "read error",
+            "incomplete",
+        ),
+        "the file ends before all of its image data",
+    ),
+    (("crc", "checksum"), "the file's checksums do not match its data"),
+    (
+        ("unsupported", "not supported", "no decoding plugin", "unknown compression"),
+        "the image uses a feature this server cannot decode",
+    ),
+    (
+        ("too large", "too big", "too many", "exceeds", "limit"),
+        "the image's dimensions are beyond what its decoder accepts",
+    ),
+    (
+        (
+            "corrupt",
+            "invalid",
+            "bad ",
+            "error",
+            "damaged",
+            "wrong",
+            "illegal",
+            "huffman",
+            "marker",
+            "overflow",
+        ),
+        "the image data is corrupt",
+    ),
+)
+_UNKNOWN = "the image could not be decoded"
+
 
 def unsupported(detail: str) -> UnsupportedMedia:
     """The error for content no enabled loader can read."""
     return UnsupportedMedia(detail, code="unsupported_format")
 
 
+def out_of_memory() -> TooLarge:
+    """The error for a render that needed more memory than its worker may use."""
+    return TooLarge(
+        "the image needs more memory to render than this server allows", code="out_of_memory"
+    )
+
+
+def corrupt(words: str) -> Unprocessable:
+    """The error for a file a decoder gave up on, described in `words`."""
+    return Unprocessable(f"corrupt or truncated image: {words}", code="corrupt_image")
+
+
+def plain_words(message: str) -> str:
+    """What a decoder's `message` means, in words that name no library."""
+    text = message.lower()
+    for markers, words in _PLAIN_WORDS:
+        if any(marker in text for marker in markers):
+            return words
+    return _UNKNOWN
+
+
 def translate(error: pyvips.Error) -> ConfabError:
     """The Confab error a libvips failure stands for."""
     text = f"{error.message}\n{error.detail or ''}"
+    if "out of memory" in text:
+        return out_of_memory()
     if any(marker in text for marker in _UNSUPPORTED):
         return unsupported("not an image, or a format this server does not read")
-    lines = [line.strip() for line in (error.detail or error.message).splitlines()]
-    reason = next((line for line in lines if line), "the image could not be decoded")
-    return Unprocessable(f"corrupt or truncated image: {reason[:200]}", code="corrupt_image")
+    return corrupt(plain_words(error.detail or error.message))
 
 
 @contextmanager
@@ -42,3 +113,5 @@ def vips_errors() -> Iterator[None]:
         yield
     except pyvips.Error as exc:
         raise translate(exc) from None
+    except MemoryError:
+        raise out_of_memory() from None

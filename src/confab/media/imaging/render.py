@@ -20,7 +20,7 @@ from confab.media.domain.options import (
     VideoFormat,
 )
 from confab.media.imaging import encoding, video
-from confab.media.imaging.failures import vips_errors
+from confab.media.imaging.failures import corrupt, vips_errors
 from confab.media.imaging.filters import Overlays, apply_filters, flatten
 from confab.media.imaging.formats import ANIMATED_OUTPUTS, LOSSY_OUTPUTS, choose_format
 from confab.media.imaging.geometry import Box, Layout, jpeg_shrink, plan_layout
@@ -111,9 +111,27 @@ def probe(data: bytes, limits: RenderLimits) -> SourceInfo:
     ensure_loaders(limits.extra_loaders)
     with vips_errors():
         header = read_header(data, limits)
-        pixels = load(header, downscale=0.125, shrink=8, pages=header.pages)
-        pixels.avg()  # decodes every pixel, keeps none
+        check_decodes(header)
     return header.info()
+
+
+def check_decodes(header: Header) -> None:
+    """Decode every pixel of `header`'s source at the cheapest scale, keeping none:
+    Unprocessable if its data is truncated or corrupt.
+
+    A JPEG whose frame header claims more rows than its data holds only makes libjpeg
+    warn ("premature end of data segment") and fill the rest with grey, so JPEGs are
+    decoded strictly first; a strict failure for any other warning (harmless ones are
+    common in the wild) falls back to the usual decode.
+    """
+    if header.format == "jpeg":
+        try:
+            load(header, shrink=8, fail_on="warning").avg()
+            return
+        except pyvips.Error as exc:
+            if "premature end of data segment" in f"{exc.message}\n{exc.detail or ''}".lower():
+                raise corrupt("the file holds fewer pixels than its header claims") from None
+    load(header, downscale=0.125, shrink=8, pages=header.pages).avg()
 
 
 def plan(source: Source, options: RenderOptions, limits: RenderLimits) -> dict[str, Any]:
@@ -124,6 +142,7 @@ def plan(source: Source, options: RenderOptions, limits: RenderLimits) -> dict[s
     ensure_loaders(limits.extra_loaders)
     with vips_errors():
         header = read_header(source, limits)
+        check_decodes(header)  # a file every render would refuse is refused here too
         fmt = _format(header, options, ())
         trim = _trim(header, options)[0] if options.trim else None
     layout = plan_layout(header.size, options, limits.max_output_side, trim=trim)

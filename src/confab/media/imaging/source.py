@@ -9,6 +9,7 @@ errors so a truncated file is an error rather than a grey-filled picture.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import pyvips
 
 from confab.core.errors import NotFound, TooLarge, Unprocessable
+from confab.media.domain.frames import FrameRect, GifFrames, decoded_values, scan_gif
 from confab.media.domain.options import SourceInfo
 from confab.media.imaging import heic
 from confab.media.imaging.failures import unsupported
@@ -38,6 +40,9 @@ _SVG_ROOT = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
 _SVG_PHYSICAL = re.compile(
     rb"""\b(?:width|height)\s*=\s*["']\s*[\d.]+\s*(?:in|cm|mm|pt|pc)\s*["']"""
 )
+
+# Formats whose decoders draw every frame as RGBA into a canvas.
+_RGBA_DECODERS = frozenset({"gif", "webp"})
 
 
 @dataclass(slots=True)
@@ -91,8 +96,8 @@ class Header:
 def read_header(source: Source, limits: RenderLimits) -> Header:
     """Open `source` (a file path or bytes) header-only and check it against `limits`.
 
-    Raises UnsupportedMedia for what no enabled loader reads, TooLarge when the pixels
-    of every frame that could be decoded exceed `limits.max_pixels`. libvips errors
+    Raises UnsupportedMedia for what no enabled loader reads, TooLarge when the pixel
+    values of every frame that could be decoded exceed `limits.max_pixels`. libvips errors
     propagate (the caller translates them).
     """
     image, source = _open(source)
@@ -109,13 +114,7 @@ def read_header(source: Source, limits: RenderLimits) -> Header:
     pages = _get_int(image, "n-pages", 1) if fmt in ANIMATED_OUTPUTS else 1
     pages = max(1, min(pages, limits.max_frames))
     frame_height = image.height  # the header loads one page
-    pixels = image.width * frame_height * pages
-    if pixels > limits.max_pixels:
-        raise TooLarge(
-            f"the image has {pixels} pixels ({image.width}x{frame_height}"
-            f"{f' x {pages} frames' if pages > 1 else ''}); the limit is {limits.max_pixels}",
-            code="too_many_pixels",
-        )
+    _check_pixels(source, fmt, image, frame_height, pages, limits)
     orientation = _get_int(image, "orientation", 1)
     if fmt == "heif" and compression == "hevc":
         return _heic_header(source, image, loader)
@@ -176,11 +175,55 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int = 1) -> Any:
+def _check_pixels(
+    source: Source, fmt: str, image: Any, frame_height: int, pages: int, limits: RenderLimits
+) -> None:
+    """TooLarge when decoding would hold more pixel values than `limits.max_pixels`:
+    every kept frame's own rectangle (GIF frames may stick out of the screen), times
+    the bands the decoder works in (GIF and WebP decoders draw RGBA, whatever the
+    image's own bands)."""
+    rects: tuple[FrameRect, ...] = ()
+    if fmt == "gif":
+        scanned = _scan_gif(source, pages)
+        rects = scanned.frames if scanned is not None else ()
+    bands = 4 if fmt in _RGBA_DECODERS else image.bands
+    values = decoded_values(image.width, frame_height, rects, pages, bands)
+    if values > limits.max_pixels:
+        widest = max((rect.left + rect.width for rect in rects), default=image.width)
+        tallest = max((rect.top + rect.height for rect in rects), default=frame_height)
+        size = f"{max(widest, image.width)}x{max(tallest, frame_height)}"
+        raise TooLarge(
+            f"decoding the image would hold {values} pixel values (frames up to {size}"
+            f"{f', {pages} frames' if pages > 1 else ''}, {bands} bands); "
+            f"the limit is {limits.max_pixels}",
+            code="too_many_pixels",
+        )
+
+
+def _scan_gif(source: Source, frames: int) -> GifFrames | None:
+    if isinstance(source, bytes):
+        return scan_gif(source, frames)
+    with open(source, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        view = memoryview(m)
+        try:
+            return scan_gif(view, frames)
+        finally:
+            view.release()
+
+
+def load(
+    header: Header,
+    *,
+    downscale: float = 1.0,
+    shrink: int = 1,
+    pages: int = 1,
+    fail_on: str = FAIL_ON,
+) -> Any:
     """The pixels of `header`'s source, `pages` frames, shrunk on load where possible.
 
     `shrink` is a JPEG DCT shrink factor; `downscale` (<= 1) is used by loaders that can
-    scale while decoding (WebP, SVG). The header's own lazy image is reused when no option
+    scale while decoding (WebP, SVG). `fail_on`: libvips' strictness ("warning" fails
+    on the decoder's warnings too). The header's own lazy image is reused when no option
     differs, which saves parsing the header twice.
     """
     if header.decoded:
@@ -195,14 +238,14 @@ def load(header: Header, *, downscale: float = 1.0, shrink: int = 1, pages: int 
         options["scale"] = min(downscale, 1.0) * header.svg_scale
     if pages > 1:
         options["n"] = pages
-    if not options and header.image is not None:
+    if not options and fail_on == FAIL_ON and header.image is not None:
         return header.image
     # Before opening it again: libvips maps a file source whole, and the kernel may map
     # the header's first 2 MiB of it already (a large page-cache folio): ~2 MiB resident
     # per render in flight while both are open.
     header.image = None
     return pyvips.Operation.call(
-        header.loader, header.source, access="sequential", fail_on=FAIL_ON, **options
+        header.loader, header.source, access="sequential", fail_on=fail_on, **options
     )
 
 

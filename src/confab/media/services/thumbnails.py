@@ -15,7 +15,7 @@ from confab.media.domain.grammar import parse_path
 from confab.media.domain.options import OutputFormat, Rendered, ThumbnailRequest
 from confab.media.domain.signing import verify
 from confab.media.imaging.limits import RenderLimits
-from confab.media.ports import SourceFetcher
+from confab.media.ports import KeyLocks, SourceFetcher
 from confab.media.services.cache import ByteLRU, SingleFlight
 from confab.media.services.uploads import upload_blob_key
 
@@ -100,8 +100,12 @@ class ThumbnailService:
         jobs: JobQueue,
         fetcher: SourceFetcher,
         metrics: Metrics,
+        locks: KeyLocks | None = None,
     ) -> None:
         self._config = config
+        # Across the HTTP processes of a node: one renders a key, the others wait for it
+        # and read the result cache. None: one process, the in-process flight suffices.
+        self._locks = locks
         self._blobs = blobs
         self._jobs = jobs
         self._fetcher = fetcher
@@ -109,7 +113,7 @@ class ThumbnailService:
         self._cache_hits = metrics.cache.labels("hit")
         self._cache_misses = metrics.cache.labels("miss")
         self._hot = ByteLRU(config.memory_cache_bytes)
-        self._flights: SingleFlight[Rendered] = SingleFlight()
+        self._flights: SingleFlight[tuple[bytes, str, bool]] = SingleFlight()
         # A plan is a pure function of the path, the formats the client accepts and the
         # settings, so repeat requests (the common case behind a result cache) skip the
         # parse, the HMAC check and the key hash. Failures are not cached: they raise.
@@ -155,8 +159,24 @@ class ThumbnailService:
                 self._hot.put(plan.key, data, fmt)
                 return Thumbnail(data, MEDIA_TYPES[fmt], cache_hit=True)
             self._cache_misses.inc()
-        rendered, _shared = await self._flights.run(plan.key, lambda: self._render(plan, blob_key))
-        return Thumbnail(rendered.data, MEDIA_TYPES[rendered.format], cache_hit=False)
+        (data, fmt, hit), _shared = await self._flights.run(
+            plan.key, lambda: self._render_once(plan, blob_key)
+        )
+        return Thumbnail(data, MEDIA_TYPES[fmt], cache_hit=hit)
+
+    async def _render_once(self, plan: ThumbnailPlan, blob_key: str) -> tuple[bytes, str, bool]:
+        """(data, format, from_cache): rendered here, or by another process of the node
+        that held the key's lock first (its result is then in the result cache)."""
+        if self._locks is None or not self._config.result_cache:
+            rendered = await self._render(plan, blob_key)
+            return rendered.data, rendered.format, False
+        async with self._locks.hold(plan.key):
+            stored = _split_blob(await self._blobs.get(blob_key))
+            if stored is not None:
+                self._hot.put(plan.key, *stored)
+                return stored[0], stored[1], True
+            rendered = await self._render(plan, blob_key)
+            return rendered.data, rendered.format, False
 
     async def _render(self, plan: ThumbnailPlan, blob_key: str) -> Rendered:
         started = time.perf_counter()
