@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 PROBE_TASKS = {
     "modules": "tests.contract.worker_probe:loaded_modules",
@@ -13,6 +14,7 @@ PROBE_TASKS = {
     "shout": "tests.contract.worker_probe:shout",
     "unpicklable": "tests.contract.worker_probe:unpicklable",
     "nap": "tests.contract.worker_probe:nap",
+    "marked_nap": "tests.contract.worker_probe:marked_nap",
 }
 
 
@@ -42,3 +44,9 @@ def nap(seconds: float) -> int:
     """Sleep, then return this process's id."""
     time.sleep(seconds)
     return os.getpid()
+
+
+def marked_nap(marker: str, seconds: float) -> int:
+    """Write `marker` on starting (a test then knows the job runs), then `nap`."""
+    Path(marker).write_text(str(os.getpid()))
+    return nap(seconds)
