@@ -32,9 +32,14 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, what: str = "t
 
 
 async def until(
-    condition: Callable[[], T | Awaitable[T]], timeout: float = 10.0, what: str = "the condition"
+    condition: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    *,
+    detail: Callable[[], str] | None = None,
 ) -> T:
-    """`wait_until` for the event loop; `condition` may be a coroutine function."""
+    """`wait_until` for the event loop; `condition` may be a coroutine function.
+    `detail`: more to say on failure (e.g. the logs of the processes waited for)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -43,5 +48,6 @@ async def until(
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not met within {timeout} s")
+            more = "" if detail is None else f"\n{detail()}"
+            raise AssertionError(f"{what}: not met within {timeout} s{more}")
         await asyncio.sleep(INTERVAL)
