@@ -155,13 +155,18 @@ class PhaseRun:
 
 
 def drive(
-    server: ChatServer, config: dict[str, Any], core: int | None, timeout: float, nice: int = 0
+    server: ChatServer,
+    config: dict[str, Any],
+    core: int | None,
+    timeout: float,
+    nice: int = 0,
+    module: str = "bench.chat.loadgen",
 ) -> PhaseRun:
-    """Run the load generator (its own process, pinned) against `server`."""
+    """Run the load generator `module` (its own process, pinned) against `server`."""
     run = PhaseRun()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        wrap([sys.executable, "-m", "bench.chat.loadgen"], core, nice),
+        wrap([sys.executable, "-m", module], core, nice),
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,
