@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from bench.chat import bulkseed, manyrooms, mix
+from bench.chat import bulkseed, manyrooms, mix, roomlist, roomlist_load
 from bench.chat.wsclient import Dialect
 
 from confab.adapters.sql.migrate import upgrade_to_head
@@ -195,3 +195,65 @@ def test_targets_add_the_current_version_sends_only() -> None:
     ]
     with pytest.raises(SystemExit):
         manyrooms.parse_args(["--engines", "oracle"])
+
+
+# -- the room-list database ---------------------------------------------------------------------
+
+
+def test_the_room_list_shape_spreads_markers_and_authors() -> None:
+    shape = roomlist_load.Shape(rooms=20, events_per_room=100, members=4, others=5)
+    assert shape.events == 2000
+    markers = {shape.read_seq(room) for room in range(1, 21)}
+    assert min(markers) >= 0 and max(markers) <= 100 and len(markers) > 10
+    assert shape.author(3, 12) == 1 and 2 <= shape.author(3, 13) <= 6  # 1 in 4 is the reader
+    counts = roomlist_load.expected_counts(shape, cap=30)
+    assert max(unread for unread, _ in counts.values()) == 30  # capped
+    assert any(mentions for _, mentions in counts.values())
+    with pytest.raises(ValueError):
+        roomlist_load.Shape(members=10, others=8)  # a writer would be in a room twice
+
+
+async def test_the_loader_writes_the_counts_it_promises(tmp_path: Path) -> None:
+    path = tmp_path / "list.db"
+    await upgrade_to_head(f"sqlite:///{path}")
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "events" not in tables:
+            pytest.skip("the event-log schema (migration 0002) is not on this branch yet")
+        shape = roomlist_load.Shape(rooms=6, events_per_room=300, others=12, public_extra=3)
+        db.execute("BEGIN")
+        for statement in roomlist_load.statements("sqlite", shape, "tok", datetime.now(UTC)):
+            db.execute(statement)
+        db.execute("COMMIT")
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (shape.events,)
+        got = {}
+        for room in range(1, shape.rooms + 1):
+            (marker,) = db.execute(
+                "SELECT read_seq FROM memberships WHERE room_id = ? AND user_id = 1", (room,)
+            ).fetchone()
+            (unread,) = db.execute(
+                "SELECT count(*) FROM messages WHERE room_id = ? AND seq > ?"
+                " AND author_id <> 1 AND deleted = 0",
+                (room, marker),
+            ).fetchone()
+            (mentions,) = db.execute(
+                "SELECT count(*) FROM mentions WHERE user_id = 1 AND room_id = ? AND seq > ?",
+                (room, marker),
+            ).fetchone()
+            got[room] = (min(unread, 1000), mentions)
+        assert got == roomlist_load.expected_counts(shape)
+        listing = {
+            "rooms": [
+                {"name": f"rlroom{r}", "unread": u, "mentions": m} for r, (u, m) in got.items()
+            ]
+            + [{"name": f"rlroom{r}", "unread": 0, "mentions": 0} for r in range(7, 10)]
+        }
+        assert roomlist.check(listing, shape) == []
+        listing["rooms"][0]["unread"] += 1
+        (unread, mentions) = got[1]
+        assert roomlist.check(listing, shape) == [
+            f"rlroom1: unread/mentions {unread + 1}/{mentions}, expected {unread}/{mentions}"
+        ]
+    finally:
+        db.close()
