@@ -1,142 +1,49 @@
-"""Every ChatStore passes the same contract: SQLite (WAL) and PostgreSQL, real engines."""
+"""Every ChatStore passes the same contract: in memory, SQLite (WAL) and PostgreSQL.
+
+Accounts, rooms, DMs, membership, roles, bans and messages. The event log itself (events,
+redaction, reactions, threads, mentions, unread counts) is in test_chat_log.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
 
-from confab.adapters.sql.chatstore import SqlChatStore
-from confab.adapters.sql.engine import Database, normalize_url
-from confab.adapters.sql.migrate import (
-    check_schema_current,
-    current_revision,
-    head_revision,
-    upgrade_to_head,
+from confab.core.chatstore import (
+    MAX_DM_USERS,
+    ChatStore,
+    MemberRecord,
+    NewMessage,
+    RoomRecord,
+    UserRecord,
+    dm_name,
 )
-from confab.adapters.sql.tables import metadata
-from confab.core.chatstore import ChatStore, NewMessage, RoomRecord, UserRecord
-from confab.core.errors import Conflict, InvalidInput, NotFound, Unavailable
-from tests.contract.chat_databases import empty_database
-from tests.contract.chat_records import new_message
-
-NOW = datetime(2024, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+from confab.core.errors import Conflict, InvalidInput, NotFound
+from tests.contract.chat_records import NOW, frame, new_message, room, user, whole_log
+from tests.contract.chat_stores import KINDS, open_stores
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with empty_database(request.param, tmp_path) as database_url:
-        await upgrade_to_head(database_url)
-        yield database_url
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[ChatStore]:
-    chat_store = SqlChatStore.open(url, pool_size=4)
-    yield chat_store
-    await chat_store.close()
-
-
-async def _user(store: ChatStore, name: str) -> UserRecord:
-    return await store.create_user(name, f"hash-of-{name}", NOW)
-
-
-async def _room(
-    store: ChatStore, name: str, owner: UserRecord, private: bool = False
-) -> RoomRecord:
-    return await store.create_room(name, f"about {name}", private, owner.id, NOW)
+@pytest.fixture(params=KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ChatStore]:
+    async with open_stores(request.param, tmp_path) as (chat_store,):
+        yield chat_store
 
 
 def _new(
-    room: RoomRecord, author: UserRecord, text: str, client_id: str | None = None
+    where: RoomRecord, author: UserRecord, text: str, client_id: str | None = None
 ) -> NewMessage:
-    return new_message(room, author, text, client_id, at=NOW)
-
-
-# schema
-
-
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-async def test_schema_is_checked_then_migrated_and_matches_the_tables(
-    kind: str, tmp_path: Path
-) -> None:
-    async with empty_database(kind, tmp_path) as database_url:
-        with pytest.raises(Unavailable) as behind:
-            await check_schema_current(database_url)
-        assert behind.value.reason == "schema_out_of_date"
-        assert "confab migrate" in behind.value.detail
-        assert await current_revision(database_url) is None
-
-        await upgrade_to_head(database_url)
-        await upgrade_to_head(database_url)  # a second run is a no-op
-        await check_schema_current(database_url)
-        assert await current_revision(database_url) == head_revision()
-
-        database = Database(database_url, pooled=False)
-        try:
-            diff = await database.read(
-                lambda conn: compare_metadata(
-                    MigrationContext.configure(conn, opts={"compare_type": True}), metadata
-                )
-            )
-        finally:
-            await database.close()
-        assert diff == []
-
-
-def test_urls_are_normalized_to_async_drivers() -> None:
-    assert normalize_url("sqlite:////x/c.db") == "sqlite+pysqlite:////x/c.db"
-    assert normalize_url("sqlite+aiosqlite:////x/c.db") == "sqlite+pysqlite:////x/c.db"
-    assert normalize_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
-    assert normalize_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
-    assert normalize_url("postgresql+asyncpg://u@h/db") == "postgresql+asyncpg://u@h/db"
-    with pytest.raises(InvalidInput):
-        normalize_url("mysql://u@h/db")
-    for in_memory in ("sqlite://", "sqlite:///:memory:"):
-        with pytest.raises(InvalidInput):
-            Database(in_memory)
-
-
-async def test_an_unreachable_database_is_unavailable() -> None:
-    # Port 9 (discard) is closed on the test machine: the connection is refused.
-    store = SqlChatStore.open("postgresql://postgres@127.0.0.1:9/nothing")
-    try:
-        with pytest.raises(Unavailable) as failed:
-            await store.get_user("alice")
-        assert failed.value.reason == "database_unavailable"
-    finally:
-        await store.close()
-
-
-async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'wal.db'}"
-    await upgrade_to_head(database_url)
-    database = Database(database_url)
-
-    def pragmas(conn: Connection) -> list[object]:
-        return [
-            conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
-        ]
-
-    try:
-        # synchronous=2 is FULL: an acknowledged message survives a power cut.
-        assert await database.read(pragmas) == ["wal", 10000, 1, 2]
-    finally:
-        await database.close()
+    return new_message(where, author, text, client_id, at=NOW)
 
 
 # accounts and tokens
 
 
 async def test_users_are_unique_and_round_trip(store: ChatStore) -> None:
-    alice = await _user(store, "alice")
+    alice = await user(store, "alice")
     assert alice.id > 0
     found = await store.get_user("alice")
     assert found == alice
@@ -144,18 +51,22 @@ async def test_users_are_unique_and_round_trip(store: ChatStore) -> None:
     assert found.created_at.tzinfo is not None
     assert await store.get_user("bob") is None
     with pytest.raises(Conflict) as taken:
-        await _user(store, "alice")
+        await user(store, "alice")
     assert taken.value.reason == "username_taken"
     await store.set_password_hash(alice.id, "new-hash")
     again = await store.get_user("alice")
     assert again is not None and again.password_hash == "new-hash"
+    bob = await user(store, "bob")
+    assert await store.users_named(["bob", "alice", "nobody"]) == {"alice": alice.id, "bob": bob.id}
+    assert await store.users_named([]) == {}
 
 
 async def test_tokens_expire_and_are_revoked(store: ChatStore) -> None:
-    alice = await _user(store, "alice")
+    alice = await user(store, "alice")
     await store.create_token("a" * 64, alice.id, NOW, NOW + timedelta(hours=1))
     await store.create_token("b" * 64, alice.id, NOW, NOW + timedelta(seconds=1))
-    assert await store.user_for_token("a" * 64, NOW) == alice
+    found = await store.user_for_token("a" * 64, NOW)
+    assert found is not None and found.username == "alice"
     assert await store.user_for_token("b" * 64, NOW + timedelta(seconds=2)) is None
     assert await store.user_for_token("c" * 64, NOW) is None
     assert await store.delete_expired_tokens(alice.id, NOW + timedelta(seconds=2)) == 1
@@ -164,71 +75,280 @@ async def test_tokens_expire_and_are_revoked(store: ChatStore) -> None:
     assert await store.user_for_token("a" * 64, NOW) is None
 
 
-# rooms and membership
+# rooms
 
 
 async def test_rooms_list_access_and_counts(store: ChatStore) -> None:
-    alice, bob, carol = [await _user(store, n) for n in ("alice", "bob", "carol")]
-    lobby = await _room(store, "lobby", alice)
-    secret = await _room(store, "secret", alice, private=True)
-    assert (lobby.owner, lobby.owner_id, lobby.last_seq, lobby.topic) == (
+    alice, bob, carol = [await user(store, n) for n in ("alice", "bob", "carol")]
+    lobby = await room(store, "lobby", alice)
+    secret = await room(store, "secret", alice, private=True)
+    assert (lobby.owner, lobby.owner_id, lobby.last_seq, lobby.topic, lobby.kind) == (
         "alice",
         alice.id,
         0,
         "about lobby",
+        "room",
     )
-    assert secret.private
+    assert secret.private and lobby.title == ""
     with pytest.raises(Conflict) as taken:
-        await _room(store, "lobby", bob)
+        await room(store, "lobby", bob)
     assert taken.value.reason == "room_taken"
 
     assert await store.get_room("lobby") == lobby
     assert await store.get_room("nope") is None
     access = await store.room_access("lobby", alice.id)
     assert access is not None and access.member and not access.banned
+    assert (access.role, access.read_seq, access.notify) == ("owner", 0, "all")
     access = await store.room_access("lobby", bob.id)
-    assert access is not None and not access.member
+    assert access is not None and not access.member and access.role is None
     assert await store.room_access("nope", bob.id) is None
 
-    assert await store.add_member(lobby.id, bob.id, NOW) is True
-    assert await store.add_member(lobby.id, bob.id, NOW) is False
-    assert await store.member_names(lobby.id) == ["alice", "bob"]
+    joined = await store.add_member(lobby.id, bob.id, bob.id, NOW)
+    assert frame(joined) == {
+        "type": "member_joined",
+        "room": "lobby",
+        "seq": 1,
+        "user": "bob",
+        "actor": "bob",
+        "role": "member",
+    }
+    assert joined is not None and (joined.subject, joined.removes) == ("bob", None)
+    assert await store.add_member(lobby.id, bob.id, bob.id, NOW) is None
+    assert await store.members(lobby.id) == [
+        MemberRecord("alice", "owner"),
+        MemberRecord("bob", "member"),
+    ]
     assert await store.member_count(lobby.id) == 2
 
     listed = {s.room.name: s for s in await store.list_rooms(carol.id)}
     assert set(listed) == {"lobby"}  # public only: carol is in no private room
     assert listed["lobby"].members == 2 and not listed["lobby"].member
+    assert listed["lobby"].role is None and listed["lobby"].unread == 0
     listed = {s.room.name: s for s in await store.list_rooms(alice.id)}
     assert list(listed) == ["lobby", "secret"]
     assert listed["secret"].member and listed["secret"].members == 1
+    assert listed["lobby"].role == "owner" and listed["lobby"].room.last_seq == 1
 
 
-async def test_leaving_and_bans(store: ChatStore) -> None:
-    alice, bob = await _user(store, "alice"), await _user(store, "bob")
-    lobby = await _room(store, "lobby", alice)
-    await store.add_member(lobby.id, bob.id, NOW)
-    assert await store.remove_member(lobby.id, bob.id) is True
-    assert await store.remove_member(lobby.id, bob.id) is False
-    await store.add_member(lobby.id, bob.id, NOW)
-    assert await store.ban(lobby.id, bob.id, NOW) is True
-    assert await store.ban(lobby.id, bob.id, NOW) is False  # already out; still banned
+async def test_topic_and_title_are_events_and_repeats_are_not(store: ChatStore) -> None:
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
+    topic = await store.set_topic(lobby.id, "new topic", alice.id, NOW)
+    assert frame(topic) == {
+        "type": "topic_changed",
+        "room": "lobby",
+        "seq": 1,
+        "topic": "new topic",
+        "actor": "alice",
+    }
+    assert await store.set_topic(lobby.id, "new topic", alice.id, NOW) is None
+    title = await store.set_title(lobby.id, "The Lobby", alice.id, NOW)
+    assert frame(title)["title"] == "The Lobby" and frame(title)["seq"] == 2
+    assert await store.set_title(lobby.id, "The Lobby", alice.id, NOW) is None
+    stored = await store.get_room("lobby")
+    assert stored is not None
+    assert (stored.topic, stored.title, stored.last_seq) == ("new topic", "The Lobby", 2)
+
+
+async def test_deleting_a_room_takes_its_log_and_messages(store: ChatStore) -> None:
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
+    message, _ = await store.append_message(_new(lobby, alice, "hi", "c-1"))
+    await store.add_reaction(lobby.id, message.id, alice.id, "👍", NOW)
+    assert await store.delete_room(lobby.id) is True
+    assert await store.delete_room(lobby.id) is False
+    assert await store.get_room("lobby") is None
+    assert await store.events_after(lobby.id, 0, 10) == []
+    assert await store.get_message(lobby.id, message.id) is None
+    again = await room(store, "lobby", alice)  # the name is free again
+    resent, event = await store.append_message(_new(again, alice, "hi", "c-1"))
+    assert event is not None and resent.seq == 1
+
+
+# direct messages
+
+
+async def test_the_same_people_open_the_same_dm(store: ChatStore) -> None:
+    alice, bob, carol = [await user(store, n) for n in ("alice", "bob", "carol")]
+    dm, events = await store.open_dm([bob.id], alice.id, NOW)
+    assert (dm.kind, dm.private, dm.owner, dm.name) == ("dm", True, "alice", dm_name([1, 2]))
+    assert [frame(e) for e in events] == [
+        {
+            "type": "member_joined",
+            "room": dm.name,
+            "seq": 1,
+            "user": "alice",
+            "actor": "alice",
+            "role": "owner",
+        },
+        {
+            "type": "member_joined",
+            "room": dm.name,
+            "seq": 2,
+            "user": "bob",
+            "actor": "alice",
+            "role": "member",
+        },
+    ]
+    assert dm.last_seq == 2
+    same, none = await store.open_dm([alice.id, bob.id, alice.id], bob.id, NOW)
+    assert (same.id, none) == (dm.id, [])
+    group, events = await store.open_dm([carol.id, bob.id], alice.id, NOW)
+    assert group.id != dm.id and len(events) == 3
+    assert await store.members(group.id) == [
+        MemberRecord("alice", "owner"),
+        MemberRecord("bob", "member"),
+        MemberRecord("carol", "member"),
+    ]
+    # Never listed to outsiders, and not as a public room.
+    dave = await user(store, "dave")
+    assert [s.room.name for s in await store.list_rooms(dave.id)] == []
+    listed = {s.room.name: s for s in await store.list_rooms(carol.id)}
+    assert set(listed) == {group.name} and listed[group.name].room.kind == "dm"
+    access = await store.room_access(dm.name, carol.id)
+    assert access is not None and not access.member
+
+
+async def test_dm_sizes_and_unknown_people_are_refused(store: ChatStore) -> None:
+    people = [await user(store, f"user{i}") for i in range(MAX_DM_USERS + 1)]
+    with pytest.raises(InvalidInput) as alone:
+        await store.open_dm([people[0].id], people[0].id, NOW)
+    assert alone.value.reason == "dm_size"
+    with pytest.raises(InvalidInput):
+        await store.open_dm([p.id for p in people], people[0].id, NOW)
+    full, events = await store.open_dm([p.id for p in people[1:MAX_DM_USERS]], people[0].id, NOW)
+    assert len(events) == MAX_DM_USERS and await store.member_count(full.id) == MAX_DM_USERS
+    with pytest.raises(NotFound) as unknown:
+        await store.open_dm([10**6], people[0].id, NOW)
+    assert unknown.value.reason == "user_not_found"
+
+
+async def test_a_dm_opened_by_racing_callers_is_one_room(store: ChatStore) -> None:
+    alice, bob = await user(store, "alice"), await user(store, "bob")
+    results = await asyncio.gather(
+        *(store.open_dm([alice.id, bob.id], creator.id, NOW) for creator in (alice, bob) * 4)
+    )
+    assert len({dm.id for dm, _ in results}) == 1
+    assert sum(len(events) for _, events in results) == 2
+    dm = results[0][0]
+    assert [e.seq for e in await whole_log(store, dm.id)] == [1, 2]
+
+
+# membership, roles, bans
+
+
+async def test_leaving_kicks_bans_and_unbans_are_events(store: ChatStore) -> None:
+    alice, bob = await user(store, "alice"), await user(store, "bob")
+    lobby = await room(store, "lobby", alice)
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)
+    left = await store.remove_member(lobby.id, bob.id, bob.id, "left", NOW)
+    assert frame(left) == {
+        "type": "member_left",
+        "room": "lobby",
+        "seq": 2,
+        "user": "bob",
+        "actor": "bob",
+        "reason": "left",
+    }
+    assert left is not None and left.removes == "bob"
+    assert await store.remove_member(lobby.id, bob.id, alice.id, "kicked", NOW) is None
+    invited = await store.add_member(lobby.id, bob.id, alice.id, NOW)
+    assert frame(invited)["actor"] == "alice"
+    kicked = await store.remove_member(lobby.id, bob.id, alice.id, "kicked", NOW)
+    assert frame(kicked)["reason"] == "kicked"
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)
+
+    banned = await store.ban(lobby.id, bob.id, alice.id, NOW)
+    assert frame(banned) == {
+        "type": "member_banned",
+        "room": "lobby",
+        "seq": 6,
+        "user": "bob",
+        "actor": "alice",
+    }
+    assert banned is not None and banned.removes == "bob"
+    assert await store.ban(lobby.id, bob.id, alice.id, NOW) is None  # already banned
     access = await store.room_access("lobby", bob.id)
     assert access is not None and access.banned and not access.member
-    assert await store.member_names(lobby.id) == ["alice"]
+    assert await store.members(lobby.id) == [MemberRecord("alice", "owner")]
+    assert await store.banned_names(lobby.id) == ["bob"]
+
+    unbanned = await store.unban(lobby.id, bob.id, alice.id, NOW)
+    assert frame(unbanned)["type"] == "member_unbanned" and frame(unbanned)["seq"] == 7
+    assert await store.unban(lobby.id, bob.id, alice.id, NOW) is None
+    assert await store.banned_names(lobby.id) == []
+    access = await store.room_access("lobby", bob.id)
+    assert access is not None and not access.banned and not access.member  # not re-added
+    carol = await user(store, "carol")
+    outsider = await store.ban(lobby.id, carol.id, alice.id, NOW)  # a non-member can be banned
+    assert frame(outsider)["seq"] == 8
+    assert [e.seq for e in await whole_log(store, lobby.id)] == list(range(1, 9))
+
+
+async def test_roles_and_ownership_transfer(store: ChatStore) -> None:
+    alice, bob, carol = [await user(store, n) for n in ("alice", "bob", "carol")]
+    lobby = await room(store, "lobby", alice)
+    for member in (bob, carol):
+        await store.add_member(lobby.id, member.id, member.id, NOW)
+    promoted = await store.set_role(lobby.id, bob.id, "moderator", alice.id, NOW)
+    assert [frame(e) for e in promoted] == [
+        {
+            "type": "role_changed",
+            "room": "lobby",
+            "seq": 3,
+            "user": "bob",
+            "role": "moderator",
+            "actor": "alice",
+        }
+    ]
+    assert await store.set_role(lobby.id, bob.id, "moderator", alice.id, NOW) == []
+    with pytest.raises(NotFound) as outsider:
+        await store.set_role(lobby.id, 10**6, "moderator", alice.id, NOW)
+    assert outsider.value.reason == "not_a_member"
+
+    handed = await store.set_role(lobby.id, carol.id, "owner", alice.id, NOW)
+    assert [(e.seq, e.subject, frame(e)["role"]) for e in handed] == [
+        (4, "carol", "owner"),
+        (5, "alice", "moderator"),
+    ]
+    stored = await store.get_room("lobby")
+    assert stored is not None and (stored.owner, stored.owner_id) == ("carol", carol.id)
+    assert await store.members(lobby.id) == [
+        MemberRecord("alice", "moderator"),
+        MemberRecord("bob", "moderator"),
+        MemberRecord("carol", "owner"),
+    ]
+    access = await store.room_access("lobby", alice.id)
+    assert access is not None and access.role == "moderator"
+    # The old owner may now leave.
+    assert await store.remove_member(lobby.id, alice.id, alice.id, "left", NOW) is not None
+
+
+async def test_notify_levels_are_private_settings(store: ChatStore) -> None:
+    alice, bob = await user(store, "alice"), await user(store, "bob")
+    lobby = await room(store, "lobby", alice)
+    assert await store.set_notify(lobby.id, alice.id, "mute") is True
+    assert await store.set_notify(lobby.id, bob.id, "mute") is False  # not a member
+    access = await store.room_access("lobby", alice.id)
+    assert access is not None and access.notify == "mute"
+    listed = await store.list_rooms(alice.id)
+    assert listed[0].notify == "mute"
+    stored = await store.get_room("lobby")
+    assert stored is not None and stored.last_seq == 0  # no event
 
 
 # messages
 
 
 async def test_seqs_are_consecutive_and_records_round_trip(store: ChatStore) -> None:
-    alice = await _user(store, "alice")
-    lobby = await _room(store, "lobby", alice)
-    other = await _room(store, "other", alice)
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
+    other = await room(store, "other", alice)
     text = "héllo 👋 " + "x" * 3990
     sent = []
     for i in range(5):
-        message, created = await store.append_message(_new(lobby, alice, f"{i} {text}"[:4000]))
-        assert created
+        message, event = await store.append_message(_new(lobby, alice, f"{i} {text}"[:4000]))
+        assert event is not None and event.seq == message.seq and event.type == "message"
         sent.append(message)
     assert [m.seq for m in sent] == [1, 2, 3, 4, 5]
     first, _ = await store.append_message(_new(other, alice, "elsewhere"))
@@ -238,109 +358,135 @@ async def test_seqs_are_consecutive_and_records_round_trip(store: ChatStore) -> 
     assert stored == sent[0]
     assert stored is not None and stored.created_at == NOW and stored.room == "lobby"
     assert await store.get_message(other.id, sent[0].id) is None  # wrong room
-    room = await store.get_room("lobby")
-    assert room is not None and room.last_seq == 5
+    lobby_now = await store.get_room("lobby")
+    assert lobby_now is not None and lobby_now.last_seq == 5
 
 
 async def test_a_repeated_client_id_returns_the_first_and_leaves_no_gap(store: ChatStore) -> None:
-    alice, bob = await _user(store, "alice"), await _user(store, "bob")
-    lobby = await _room(store, "lobby", alice)
-    first, created = await store.append_message(_new(lobby, alice, "one", "c-1"))
-    assert created and first.client_id == "c-1"
-    again, created = await store.append_message(_new(lobby, alice, "one, retried", "c-1"))
-    assert not created and again == first
-    theirs, created = await store.append_message(_new(lobby, bob, "bob's", "c-1"))
-    assert created and theirs.seq == 2  # client ids are per author
+    alice, bob = await user(store, "alice"), await user(store, "bob")
+    lobby = await room(store, "lobby", alice)
+    first, event = await store.append_message(_new(lobby, alice, "one", "c-1"))
+    assert event is not None and first.client_id == "c-1"
+    again, event = await store.append_message(_new(lobby, alice, "one, retried", "c-1"))
+    assert event is None and again == first
+    theirs, event = await store.append_message(_new(lobby, bob, "bob's", "c-1"))
+    assert event is not None and theirs.seq == 2  # client ids are per author
     nxt, _ = await store.append_message(_new(lobby, alice, "two"))
     assert nxt.seq == 3
 
 
 async def test_history_pages_in_both_directions(store: ChatStore) -> None:
-    alice = await _user(store, "alice")
-    lobby = await _room(store, "lobby", alice)
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
     for i in range(1, 11):
         await store.append_message(_new(lobby, alice, f"m{i}"))
+        if i % 3 == 0:  # events that are not messages interleave
+            await store.set_topic(lobby.id, f"topic {i}", alice.id, NOW)
+    seqs = [m.seq for m in await store.messages_after(lobby.id, 0, 100)]
+    assert seqs == [1, 2, 3, 5, 6, 7, 9, 10, 11, 13]
     newest = await store.messages_before(lobby.id, None, 3)
-    assert [m.seq for m in newest] == [8, 9, 10]
-    older = await store.messages_before(lobby.id, 8, 3)
-    assert [m.seq for m in older] == [5, 6, 7]
-    assert [m.seq for m in await store.messages_before(lobby.id, 2, 5)] == [1]
-    assert [m.seq for m in await store.messages_after(lobby.id, 0, 4)] == [1, 2, 3, 4]
-    assert [m.seq for m in await store.messages_after(lobby.id, 8, 4)] == [9, 10]
-    assert await store.messages_after(lobby.id, 10, 4) == []
+    assert [m.text for m in newest] == ["m8", "m9", "m10"]
+    older = await store.messages_before(lobby.id, newest[0].seq, 3)
+    assert [m.text for m in older] == ["m5", "m6", "m7"]
+    assert [m.text for m in await store.messages_before(lobby.id, 2, 5)] == ["m1"]
+    assert [m.text for m in await store.messages_after(lobby.id, 0, 4)] == ["m1", "m2", "m3", "m4"]
+    assert [m.text for m in await store.messages_after(lobby.id, 11, 4)] == ["m10"]
+    assert await store.messages_after(lobby.id, 13, 4) == []
 
 
 async def test_edit_delete_and_previews(store: ChatStore) -> None:
-    alice = await _user(store, "alice")
-    lobby = await _room(store, "lobby", alice)
-    upload = "ab" * 32
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
+    upload = {"id": "ab" * 32, "width": 10, "height": 20, "thumbnail_url": "t", "full_url": "f"}
     message, _ = await store.append_message(
-        NewMessage(lobby.id, "lobby", alice.id, "alice", "see https://x.org", None, (upload,), NOW)
+        new_message(lobby, alice, "see https://x.org", at=NOW, attachments=(upload,))
     )
     assert message.attachments == (upload,)
     later = NOW + timedelta(minutes=1)
-    edited = await store.edit_message(message.id, "edited", later)
+    edited, event = await store.edit_message(lobby.id, message.id, "edited", alice.id, later)
     assert (edited.text, edited.edited_at, edited.seq) == ("edited", later, message.seq)
+    assert frame(event) == {
+        "type": "message_edited",
+        "room": "lobby",
+        "seq": 2,
+        "target": message.id,
+        "text": "edited",
+        "edited_at": "2024-06-01T12:01:00.123456Z",
+        "actor": "alice",
+    }
+    same, none = await store.edit_message(lobby.id, message.id, "edited", alice.id, later)
+    assert none is None and same == edited
 
     preview = {"url": "https://x.org", "title": "X", "description": None, "image": None}
-    with_preview = await store.set_previews(message.id, [preview])
-    assert with_preview is not None and with_preview.previews == (preview,)
+    with_preview = await store.set_previews(lobby.id, message.id, [preview])
+    assert with_preview is not None
+    record, event = with_preview
+    assert record.previews == (preview,) and frame(event)["previews"] == [preview]
+    unchanged = await store.set_previews(lobby.id, message.id, [preview])
+    assert unchanged is not None and unchanged[1] is None
 
-    deleted = await store.delete_message(message.id, later)
+    deleted, event = await store.delete_message(lobby.id, message.id, alice.id, later)
     assert deleted.deleted and deleted.text == "" and deleted.seq == message.seq
     assert deleted.attachments == () and deleted.previews == ()
-    assert await store.set_previews(message.id, [preview]) is None
+    assert frame(event) == {
+        "type": "message_deleted",
+        "room": "lobby",
+        "seq": 4,
+        "target": message.id,
+        "actor": "alice",
+    }
+    again, none = await store.delete_message(lobby.id, message.id, alice.id, later)
+    assert none is None and again.deleted
+    assert await store.set_previews(lobby.id, message.id, [preview]) is None
+    with pytest.raises(NotFound) as gone:
+        await store.edit_message(lobby.id, message.id, "too late", alice.id, later)
+    assert gone.value.reason == "message_not_found"
     with pytest.raises(NotFound):
-        await store.edit_message(message.id, "too late", later)
+        await store.delete_message(lobby.id, 10**9, alice.id, later)
     with pytest.raises(NotFound):
-        await store.delete_message(10**9, later)
-    stored = await store.get_message(lobby.id, message.id)
-    assert stored == deleted
+        await store.edit_message(lobby.id + 1, message.id, "wrong room", alice.id, later)
+    assert await store.get_message(lobby.id, message.id) == deleted
+    lobby_now = await store.get_room("lobby")
+    assert lobby_now is not None and lobby_now.last_seq == 4  # the repeats took no seq
 
 
-async def test_concurrent_writers_on_two_engines_get_gap_free_seqs(url: str) -> None:
-    one, two = SqlChatStore.open(url, pool_size=4), SqlChatStore.open(url, pool_size=4)
-    try:
-        alice, bob = await _user(one, "alice"), await _user(one, "bob")
-        lobby = await _room(one, "lobby", alice)
-        await one.add_member(lobby.id, bob.id, NOW)
-        per_writer = 25
+async def test_concurrent_writers_on_two_stores_get_gap_free_seqs(tmp_path: Path) -> None:
+    for kind in KINDS:
+        async with open_stores(kind, tmp_path / kind, 2) as (one, two):
+            alice, bob = await user(one, "alice"), await user(one, "bob")
+            lobby = await room(one, "lobby", alice)
+            await one.add_member(lobby.id, bob.id, bob.id, NOW)
+            per_writer = 25
 
-        async def burst(store: ChatStore, author: UserRecord) -> list[int]:
-            results = await asyncio.gather(
-                *(
-                    store.append_message(_new(lobby, author, f"{author.username} {i}"))
-                    for i in range(per_writer)
+            async def burst(chat: ChatStore, author: UserRecord) -> list[int]:
+                results = await asyncio.gather(
+                    *(
+                        chat.append_message(_new(lobby, author, f"{author.username} {i}"))
+                        for i in range(per_writer)
+                    )
                 )
-            )
-            return [message.seq for message, created in results if created]
+                return [message.seq for message, event in results if event is not None]
 
-        seqs_one, seqs_two = await asyncio.gather(burst(one, alice), burst(two, bob))
-        assert sorted(seqs_one + seqs_two) == list(range(1, 2 * per_writer + 1))
-        stored = await one.messages_after(lobby.id, 0, 100)
-        assert [m.seq for m in stored] == list(range(1, 2 * per_writer + 1))
-        room = await two.get_room("lobby")
-        assert room is not None and room.last_seq == 2 * per_writer
-    finally:
-        await one.close()
-        await two.close()
+            seqs_one, seqs_two = await asyncio.gather(burst(one, alice), burst(two, bob))
+            expected = list(range(2, 2 * per_writer + 2))
+            assert sorted(seqs_one + seqs_two) == expected, kind
+            stored = await one.messages_after(lobby.id, 0, 100)
+            assert [m.seq for m in stored] == expected
+            assert [e.seq for e in await whole_log(two, lobby.id)] == [1, *expected]
 
 
-async def test_a_client_id_raced_from_two_engines_is_stored_once(url: str) -> None:
-    one, two = SqlChatStore.open(url, pool_size=4), SqlChatStore.open(url, pool_size=4)
-    try:
-        alice = await _user(one, "alice")
-        lobby = await _room(one, "lobby", alice)
-        attempts = [
-            store.append_message(_new(lobby, alice, "once", "same-id"))
-            for store in (one, two, one, two, one, two)
-        ]
-        results = await asyncio.gather(*attempts)
-        assert sum(created for _, created in results) == 1
-        assert len({message.id for message, _ in results}) == 1
-        assert {message.seq for message, _ in results} == {1}
-        after, created = await two.append_message(_new(lobby, alice, "next"))
-        assert created and after.seq == 2  # the losers left no gap
-    finally:
-        await one.close()
-        await two.close()
+async def test_a_client_id_raced_from_two_stores_is_stored_once(tmp_path: Path) -> None:
+    for kind in KINDS:
+        async with open_stores(kind, tmp_path / kind, 2) as (one, two):
+            alice = await user(one, "alice")
+            lobby = await room(one, "lobby", alice)
+            attempts = [
+                chat.append_message(_new(lobby, alice, "once", "same-id"))
+                for chat in (one, two, one, two, one, two)
+            ]
+            results = await asyncio.gather(*attempts)
+            assert sum(event is not None for _, event in results) == 1, kind
+            assert len({message.id for message, _ in results}) == 1
+            assert {message.seq for message, _ in results} == {1}
+            after, event = await two.append_message(_new(lobby, alice, "next"))
+            assert event is not None and after.seq == 2  # the losers left no gap

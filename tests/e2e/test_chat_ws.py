@@ -5,36 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-from bench.procs import CHEAP_PASSWORD_HASHING
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.wskit import (
+    ENV,
+    NOISE,
+    Chat,
+    auth,
+    expect,
+    join,
+    metrics,
+    open_chat,
+    presence_of,
+    quiet,
+    send_json,
+)
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "correct horse battery"
-# Frames a test did not ask about (others coming and going) are skipped by `expect`.
-NOISE = ("presence", "typing", "member_joined")
-ENV = {
-    **CHEAP_PASSWORD_HASHING,
-    "CONFAB_DATABASE_SQLITE_SYNCHRONOUS": "NORMAL",
-    "CONFAB_CHAT_WS_RATE": "200",
-    "CONFAB_CHAT_WS_BURST": "400",
-    "CONFAB_CHAT_WS_SEND_BUFFER_BYTES": "65536",
-    "CONFAB_CHAT_WS_KERNEL_SEND_BUFFER_BYTES": "16384",
-    "CONFAB_CHAT_PRESENCE_GRACE_SECONDS": "0.3",
-    "CONFAB_CHAT_LARGE_ROOM_MEMBERS": "3",  # rooms of 4 and more count as large here
-    "CONFAB_LOG_LEVEL": "WARNING",
-}
 
 
 @pytest.fixture(scope="module")
@@ -44,97 +37,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
         yield handle
 
 
-@dataclass
-class Chat:
-    """A test's view of the server: accounts, rooms, sockets."""
-
-    server: ServerHandle
-    http: httpx.AsyncClient
-
-    async def user(self) -> tuple[str, str]:
-        """A new account: (username, token)."""
-        name = f"u{uuid.uuid4().hex[:10]}"
-        body = {"username": name, "password": PASSWORD}
-        assert (await self.http.post("/api/accounts", json=body)).status_code == 201
-        token = (await self.http.post("/api/tokens", json=body)).json()["token"]
-        return name, str(token)
-
-    async def room(self, owner: str, *members: str) -> str:
-        """A new public room owned by token `owner`, joined by the `members` tokens."""
-        name = f"r{uuid.uuid4().hex[:10]}"
-        response = await self.http.post("/api/rooms", json={"name": name}, headers=_auth(owner))
-        assert response.status_code == 201, response.text
-        for token in members:
-            joined = await self.http.post(f"/api/rooms/{name}/members", headers=_auth(token))
-            assert joined.status_code == 200, joined.text
-        return name
-
-    def url(self, token: str) -> str:
-        return self.server.url.replace("http://", "ws://") + f"/ws?token={token}"
-
-    @asynccontextmanager
-    async def socket(self, token: str, **options: Any) -> AsyncIterator[ClientConnection]:
-        """A connected socket past its `ready` frame."""
-        async with connect(self.url(token), **options) as ws:
-            assert (await expect(ws, "ready"))["type"] == "ready"
-            yield ws
-
-
-def _metrics(text: str) -> dict[str, float]:
-    """Unlabelled samples of a Prometheus text page."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 async def chat(server: ServerHandle) -> AsyncIterator[Chat]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        yield Chat(server, http)
-
-
-async def send_json(ws: ClientConnection, **frame: Any) -> None:
-    await ws.send(json.dumps(frame))
-
-
-async def expect(
-    ws: ClientConnection, kind: str, *, timeout: float = 5.0, skip: tuple[str, ...] = NOISE
-) -> dict[str, Any]:
-    """The next frame of type `kind`, skipping `skip` types; anything else fails the test."""
-    while True:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if frame["type"] == kind:
-            return frame
-        assert frame["type"] in skip, f"expected {kind}, got {frame}"
-
-
-async def presence_of(ws: ClientConnection, user: str) -> dict[str, Any]:
-    """The next presence frame about `user` (others' are skipped)."""
-    while (frame := await expect(ws, "presence"))["user"] != user:
-        pass
-    return frame
-
-
-async def join(ws: ClientConnection, room: str) -> dict[str, Any]:
-    await send_json(ws, type="join", room=room)
-    return await expect(ws, "joined")
-
-
-async def quiet(ws: ClientConnection, keep: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Frames received until a ping's pong, but `NOISE` not in `keep`."""
-    await send_json(ws, type="ping")
-    frames = []
-    while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "pong":
-        if frame["type"] not in NOISE or frame["type"] in keep:
-            frames.append(frame)
-    return frames
+    async with open_chat(server) as opened:
+        yield opened
 
 
 async def test_join_send_ack_and_one_order_for_everyone(chat: Chat) -> None:
@@ -142,7 +48,9 @@ async def test_join_send_ack_and_one_order_for_everyone(chat: Chat) -> None:
     room = await chat.room(ann_t, bob_t, cid_t)
     async with chat.socket(ann_t) as a, chat.socket(bob_t) as b, chat.socket(cid_t) as c:
         joined = await join(a, room)
-        assert joined["last_seq"] == 0
+        base = joined["last_seq"]
+        assert base == 2  # bob and cid joining are the room's first events
+        assert joined["role"] == "owner" and joined["read_seq"] == 0
         assert {m["user"] for m in joined["members"]} == {ann, bob, cid}
         await join(b, room)
         await join(c, room)
@@ -164,7 +72,7 @@ async def test_join_send_ack_and_one_order_for_everyone(chat: Chat) -> None:
                     assert frame["type"] in NOISE, frame
             streams[label] = got
         seqs = [m["seq"] for m in streams["a"]]
-        assert seqs == list(range(1, 31))
+        assert seqs == list(range(base + 1, base + 31))
         assert streams["a"] == streams["b"] == streams["c"]
         by_client = {m["client_id"]: m for m in streams["a"]}
         assert [by_client[f"a{i}"]["text"] for i in range(15)] == [f"a{i}" for i in range(15)]
@@ -176,14 +84,14 @@ async def test_join_send_ack_and_one_order_for_everyone(chat: Chat) -> None:
         assert [by_client[f"b{i}"]["seq"] for i in range(15)] == sorted(
             by_client[f"b{i}"]["seq"] for i in range(15)
         )
-        figures = _metrics((await chat.http.get("/metrics")).text)
+        figures = metrics((await chat.http.get("/metrics")).text)
         assert figures["confab_ws_connections"] >= 3
         assert figures["confab_ws_deliveries_total"] >= 90
         # A repeated client_id acks the first message again and sends nothing new.
         await send_json(a, type="send", room=room, text="again?", client_id="a7")
         ack = await expect(a, "ack")
         assert (ack["id"], ack["seq"]) == (by_client["a7"]["id"], by_client["a7"]["seq"])
-        assert await quiet(b) == []
+        assert [f["type"] for f in await quiet(b)] in ([], ["room_removed"])
 
 
 async def test_resume_after_a_cut_replays_exactly_what_was_missed(chat: Chat) -> None:
@@ -192,7 +100,7 @@ async def test_resume_after_a_cut_replays_exactly_what_was_missed(chat: Chat) ->
     seen: list[int] = []
     async with chat.socket(ann_t) as a:
         async with chat.socket(bob_t) as b:
-            await join(b, room)
+            base = (await join(b, room))["last_seq"]
             for i in range(5):
                 await send_json(a, type="send", room=room, text=f"m{i}", client_id=f"c{i}")
                 await expect(a, "ack")
@@ -220,8 +128,8 @@ async def test_resume_after_a_cut_replays_exactly_what_was_missed(chat: Chat) ->
                     assert seen[-1] == frame["last_seq"]
             await sender
             assert resumed is not None
-            assert seen == list(range(1, 71))
-            assert await quiet(b) == []
+            assert seen == list(range(base + 1, base + 71))
+            assert [f["type"] for f in await quiet(b)] in ([], ["room_removed"])
 
 
 async def test_bad_frames_get_errors_and_keep_the_connection(chat: Chat) -> None:
@@ -289,13 +197,13 @@ async def test_a_slow_reader_is_closed_with_4009_while_others_keep_receiving(cha
         chat.socket(ann_t) as sender,
     ):
         await join(slow, room)
-        await join(fast, room)
+        base = (await join(fast, room))["last_seq"]
         text = "z" * 4000
         count = 300  # ~1.2 MB for the slow reader
         for i in range(count):
             await send_json(sender, type="send", room=room, text=text, client_id=f"s{i}")
         got = [(await expect(fast, "message", timeout=20))["seq"] for _ in range(count)]
-        assert got == list(range(1, count + 1))
+        assert got == list(range(base + 1, base + count + 1))
         for _ in range(count):  # a client that leaves frames unread cannot close quickly
             await expect(sender, "ack")
         with pytest.raises(ConnectionClosed) as info:
@@ -374,13 +282,13 @@ async def test_a_kicked_member_stops_receiving(chat: Chat) -> None:
     async with chat.socket(ann_t) as a, chat.socket(bob_t) as b:
         await join(a, room)
         await join(b, room)
-        kicked = await chat.http.delete(f"/api/rooms/{room}/members/{bob}", headers=_auth(ann_t))
+        kicked = await chat.http.delete(f"/api/rooms/{room}/members/{bob}", headers=auth(ann_t))
         assert kicked.status_code == 204
-        left = await expect(b, "member_left")
-        assert left["user"] == bob
+        left = await expect(b, "member_left", skip=(*NOISE, "room_removed"))
+        assert left["user"] == bob and left["reason"] == "kicked"
         await send_json(a, type="send", room=room, text="secret", client_id="k1")
         await expect(a, "ack", skip=(*NOISE, "member_left", "message"))
-        assert await quiet(b) == []
+        assert [f["type"] for f in await quiet(b)] in ([], ["room_removed"])
 
 
 async def others_presence_for_a_grace_period(

@@ -95,60 +95,86 @@ def test_paging() -> None:
     assert _reason(lambda: domain.check_page(None, None, 0)) == "invalid_limit"
 
 
-def test_join_rules() -> None:
-    assert domain.join_refusal(_room(), member=False, banned=False) is None
-    assert domain.join_refusal(_room(private=True), member=False, banned=False) == "invite_only"
-    assert domain.join_refusal(_room(private=True), member=True, banned=False) is None
-    assert domain.join_refusal(_room(), member=False, banned=True) == "banned"
+# (actor, actor role, target, target role) -> may remove (leave or kick), may ban
+ROLE_CASES = [
+    ("alice", "member", "alice", "member", True, False),  # leave; never ban oneself
+    ("olive", "owner", "olive", "owner", False, False),  # the owner hands over first
+    ("olive", "owner", "alice", "member", True, True),
+    ("olive", "owner", "mod", "moderator", True, True),
+    ("mod", "moderator", "alice", "member", True, True),
+    ("mod", "moderator", "other", "moderator", False, False),
+    ("mod", "moderator", "olive", "owner", False, False),
+    ("mod", "moderator", "stranger", None, True, True),  # banning a non-member
+    ("alice", "member", "bob", "member", False, False),
+    ("alice", None, "bob", "member", False, False),
+]
 
 
-def test_owner_manages_members_and_never_leaves() -> None:
-    room = _room(owner="olive")
-    assert domain.can_manage("olive", room)
-    assert not domain.can_manage("alice", room)
-    assert domain.can_remove("alice", room, "alice")  # leave
-    assert domain.can_remove("olive", room, "alice")  # kick
-    assert not domain.can_remove("bob", room, "alice")
-    assert not domain.can_remove("olive", room, "olive")
-    assert not domain.can_remove("alice", room, "olive")
+@pytest.mark.parametrize(
+    ("actor", "actor_role", "target", "target_role", "remove", "ban"), ROLE_CASES
+)
+def test_role_permissions(
+    actor: str,
+    actor_role: domain.Role | None,
+    target: str,
+    target_role: domain.Role | None,
+    remove: bool,
+    ban: bool,
+) -> None:
+    assert domain.can_remove(actor, actor_role, target, target_role) is remove
+    assert domain.can_ban(actor, actor_role, target, target_role) is ban
 
 
-def test_edit_and_delete_permissions() -> None:
-    room = _room(owner="olive")
+def test_moderators_and_edit_and_delete_permissions() -> None:
+    assert domain.is_moderator("owner") and domain.is_moderator("moderator")
+    assert not domain.is_moderator("member") and not domain.is_moderator(None)
     assert domain.can_edit("alice", _message("alice"))
     assert not domain.can_edit("olive", _message("alice"))  # owners do not rewrite others
     assert not domain.can_edit("alice", _message("alice", deleted=True))
-    assert domain.can_delete("alice", _message("alice"), room)
-    assert domain.can_delete("olive", _message("alice"), room)
-    assert not domain.can_delete("bob", _message("alice"), room)
-    assert domain.can_read(True) and not domain.can_read(False)
-    assert domain.can_post(True) and not domain.can_post(False)
+    assert domain.can_delete("alice", _message("alice"), "member")
+    assert domain.can_delete("mod", _message("alice"), "moderator")
+    assert domain.can_delete("olive", _message("alice"), "owner")
+    assert not domain.can_delete("bob", _message("alice"), "member")
 
 
-def test_message_json_shape() -> None:
-    message = MessageRecord(
-        7, "lobby", 3, "alice", "hi", NOW, NOW, False, ("a" * 64,), ({"url": "u"},), "c1"
-    )
-    assert domain.message_json(message) == {
-        "id": 7,
-        "room": "lobby",
-        "seq": 3,
-        "author": "alice",
-        "text": "hi",
-        "created_at": "2024-06-01T12:00:00Z",
-        "edited_at": "2024-06-01T12:00:00Z",
-        "deleted": False,
-        "attachments": ["a" * 64],
-        "previews": [{"url": "u"}],
-        "client_id": "c1",
-    }
-    view = domain.RoomView(_room(), member=True, members=4)
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        (lambda: domain.check_emoji(""), "invalid_emoji"),
+        (lambda: domain.check_emoji("a b"), "invalid_emoji"),
+        (lambda: domain.check_emoji("x" * 33), "invalid_emoji"),
+        (lambda: domain.check_emoji("\x07"), "invalid_emoji"),
+        (lambda: domain.check_title("t" * 65), "title_too_long"),
+        (lambda: domain.check_seq(-1), "invalid_seq"),
+        (lambda: domain.check_notify("loud"), "invalid_notify"),
+        (lambda: domain.check_role("king"), "invalid_role"),
+    ],
+)
+def test_new_validation(call: object, reason: str) -> None:
+    assert _reason(call) == reason
+
+
+def test_valid_values_pass() -> None:
+    assert domain.check_emoji("👍🏽") == "👍🏽" and domain.check_emoji(":party:") == ":party:"
+    assert domain.check_notify("mute") == "mute" and domain.check_role("owner") == "owner"
+
+
+def test_room_json_shape() -> None:
+    view = domain.RoomView(_room(), member=True, members=4, role="owner", read_seq=2, unread=1)
     assert domain.room_json(view) == {
         "name": "lobby",
+        "title": "",
         "topic": "",
         "private": False,
+        "kind": "room",
         "owner": "olive",
         "last_seq": 0,
         "member": True,
         "members": 4,
+        "role": "owner",
+        "read_seq": 2,
+        "unread": 1,
+        "mentions": 0,
+        "notify": "all",
+        "participants": None,
     }

@@ -5,40 +5,58 @@ from __future__ import annotations
 import asyncio
 import json
 
+from confab.chat.busevent import encode_ephemeral, encode_event
 from confab.chat.hub import Hub
 from confab.chat.outgoing import Outgoing
 from confab.core.memory import InProcessBus
 from confab.core.ports import GapHandler, MessageHandler, Subscription
+from confab.core.roomlog import RoomEvent
 
 
-def msg(seq: int, room: str = "r") -> bytes:
-    return json.dumps({"type": "message", "room": room, "seq": seq, "text": f"m{seq}"}).encode()
+def event(seq: int, kind: str = "message", user: str | None = None, room: str = "r") -> RoomEvent:
+    body = {"type": kind, "room": room, "seq": seq, "text": f"m{seq}"}
+    if user is not None:
+        body["user"] = user
+    return RoomEvent(room, seq, kind, user, json.dumps(body).encode())
+
+
+def payload(seq: int) -> bytes:
+    return event(seq).payload
+
+
+def msg(seq: int, kind: str = "message", user: str | None = None) -> bytes:
+    """The bus message of a room event."""
+    return encode_event(event(seq, kind, user))
+
+
+def typing(user: str = "x") -> bytes:
+    return encode_ephemeral("typing", json.dumps({"type": "typing", "user": user}).encode())
 
 
 class Source:
-    """The store: messages by seq; `gate` can hold replays to test ordering."""
+    """The store: events by seq; `gate` can hold replays to test ordering."""
 
     def __init__(self, last: int = 0) -> None:
         self.last = last
-        self.stored: dict[int, bytes] = {}
+        self.stored: dict[int, RoomEvent] = {}
         self.replays: list[tuple[str, int]] = []
         self.gate: asyncio.Event | None = None
 
-    def store(self, *seqs: int) -> None:
+    def store(self, *seqs: int, kind: str = "message", user: str | None = None) -> None:
         for seq in seqs:
-            self.stored[seq] = msg(seq)
+            self.stored[seq] = event(seq, kind, user)
             self.last = max(self.last, seq)
 
     async def last_seq(self, room: str) -> int:
         await asyncio.sleep(0)
         return self.last
 
-    async def replay(self, room: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+    async def events_after(self, room: str, after: int, limit: int) -> list[RoomEvent]:
         self.replays.append((room, after))
         if self.gate is not None:
             await self.gate.wait()
         seqs = sorted(s for s in self.stored if s > after)[:limit]
-        return [(s, self.stored[s]) for s in seqs]
+        return [self.stored[s] for s in seqs]
 
 
 class Sub:
@@ -54,7 +72,7 @@ class Sub:
         self.overflowed = True
 
     def seqs(self) -> list[object]:
-        return [f.get("seq") for f in self.frames if f["type"] == "message"]
+        return [f.get("seq") for f in self.frames if "seq" in f]
 
     def greet(self, last: int) -> None:
         self.frames.append({"type": "joined", "last_seq": last})
@@ -97,7 +115,7 @@ async def test_fans_out_in_order_and_drops_duplicates() -> None:
         await hub.join(sub, "r", sub.greet)
     for seq in (1, 2, 2, 1, 3):
         await publish(bus, msg(seq))
-    await publish(bus, b'{"type":"typing","room":"r","user":"u1"}')
+    await publish(bus, typing("u1"))
     for sub in subs:
         assert sub.frames[0] == {"type": "joined", "last_seq": 0}
         assert sub.seqs() == [1, 2, 3]
@@ -121,7 +139,7 @@ async def test_one_encoding_is_shared_by_every_recipient() -> None:
         await hub.join(sub, "r", sub.greet)
     await publish(bus, msg(1))
     assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
-    assert seen[0].payload == msg(1)
+    assert seen[0].payload == payload(1)
     await hub.close()
 
 
@@ -214,7 +232,7 @@ async def test_frames_arriving_during_a_repair_wait_their_turn() -> None:
     repair = asyncio.create_task(bus.publish("room.r", msg(3)))
     await settle()
     await publish(bus, msg(4))
-    await publish(bus, b'{"type":"typing","room":"r","user":"x"}')
+    await publish(bus, typing())
     assert sub.seqs() == []  # all wait for the repair
     source.gate.set()
     await repair
@@ -300,11 +318,11 @@ async def test_member_left_stops_delivery_to_that_user() -> None:
     ann, bob = Sub("ann"), Sub("bob")
     await hub.join(ann, "r", ann.greet)
     await hub.join(bob, "r", bob.greet)
-    await publish(bus, b'{"type":"member_left","room":"r","user":"bob"}')
-    await publish(bus, msg(1))
+    await publish(bus, msg(1, "member_left", "bob"))
+    await publish(bus, msg(2))
     assert bob.frames[-1]["type"] == "member_left"
-    assert bob.seqs() == []
-    assert ann.seqs() == [1]
+    assert bob.seqs() == [1]
+    assert ann.seqs() == [1, 2]
     assert not hub.is_joined(bob, "r")
     await hub.close()
 
@@ -338,4 +356,69 @@ async def test_frames_that_pile_up_leave_in_one_write_per_connection() -> None:
     assert len(writes) == 1
     assert [json.loads(f.payload)["seq"] for f in writes[0].frames()] == [1, 2, 3]
     assert writes[0].wire == b"".join(f.wire for f in writes[0].frames())
+    await hub.close()
+
+
+async def test_every_event_with_a_seq_is_gap_checked_and_repaired() -> None:
+    bus, source = InProcessBus(), Source()
+    hub = Hub(bus, source)
+    sub = Sub()
+    await hub.join(sub, "r", sub.greet)
+    source.store(1)
+    source.store(2, kind="reaction_added", user="bob")
+    source.store(3, kind="message_edited")
+    await publish(bus, msg(3, "message_edited"))  # 1 and 2 were lost on the bus
+    assert [(f["type"], f["seq"]) for f in sub.frames[1:]] == [
+        ("message", 1),
+        ("reaction_added", 2),
+        ("message_edited", 3),
+    ]
+    await hub.close()
+
+
+async def test_a_removal_repaired_from_the_store_still_drops_the_user() -> None:
+    bus, source = GapBus(), Source()
+    hub = Hub(bus, source)
+    ann, bob = Sub("ann"), Sub("bob")
+    await hub.join(ann, "r", ann.greet)
+    await hub.join(bob, "r", bob.greet)
+    source.store(1)
+    source.store(2, kind="member_banned", user="bob")
+    source.store(3)
+    await bus.reconnected()  # all three were published while the bus was down
+    await settle()
+    await publish(bus, msg(4))
+    assert bob.seqs() == [1, 2] and bob.frames[-1]["type"] == "member_banned"
+    assert ann.seqs() == [1, 2, 3, 4]
+    assert not hub.is_joined(bob, "r")
+    await hub.close()
+
+
+async def test_a_removal_while_held_is_delivered_then_ends_the_hold() -> None:
+    bus = InProcessBus()
+    hub = Hub(bus, Source())
+    bob = Sub("bob")
+    assert await hub.hold(bob, "r") == 0
+    await publish(bus, msg(1), msg(2, "member_left", "bob"), msg(3))
+    assert bob.frames == [] and not hub.is_joined(bob, "r")
+    assert hub.release(bob, "r") is False
+    assert bob.seqs() == [1, 2]
+    assert hub.rooms() == []  # nobody left in the room here
+    await hub.close()
+
+
+async def test_read_markers_reach_only_their_user_and_room_deleted_drops_everyone() -> None:
+    bus = InProcessBus()
+    hub = Hub(bus, Source())
+    ann, bob, bob2 = Sub("ann"), Sub("bob"), Sub("bob")
+    for sub in (ann, bob, bob2):
+        await hub.join(sub, "r", sub.greet)
+    await publish(bus, msg(1), msg(2, "read", "bob"), msg(3))
+    assert ann.seqs() == [1, 3] and bob.seqs() == [1, 2, 3] and bob2.seqs() == [1, 2, 3]
+    deleted = json.dumps({"type": "room_deleted", "room": "r"}).encode()
+    await publish(bus, encode_ephemeral("room_deleted", deleted), msg(4))
+    for sub in (ann, bob, bob2):
+        assert sub.frames[-1] == {"type": "room_deleted", "room": "r"}
+        assert not hub.is_joined(sub, "r")
+    assert hub.rooms() == []
     await hub.close()

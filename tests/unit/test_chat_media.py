@@ -1,17 +1,16 @@
-"""Chat's use of the media role: attachments and link previews (a fake MediaClient, real SQLite)."""
+"""Chat and the media role: attachments and link previews (fake MediaClient, memory store)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from confab.adapters.sql.chatstore import SqlChatStore
-from confab.adapters.sql.migrate import upgrade_to_head
+from confab.adapters.chatstore_memory import MemoryChatStore
+from confab.chat.busevent import decode
 from confab.chat.domain import User, message_json
 from confab.chat.ports import MediaClient
 from confab.chat.services import ChatConfig, ChatServices, build_chat_services
@@ -84,14 +83,14 @@ class Room:
     published: asyncio.Condition
 
     async def updates(self, count: int, timeout: float = 2.0) -> list[dict[str, Any]]:
-        """Wait until `count` message_updated frames were published; return them."""
+        """Wait until `count` previews_set events were published; return them."""
         async with asyncio.timeout(timeout), self.published:
             await self.published.wait_for(lambda: len(self.updated) >= count)
         return self.updated
 
     @property
     def updated(self) -> list[dict[str, Any]]:
-        return [f for f in self.frames if f["type"] == "message_updated"]
+        return [f for f in self.frames if f["type"] == "previews_set"]
 
     async def settle(self) -> None:
         """Let background preview work finish."""
@@ -100,10 +99,8 @@ class Room:
         await until(lambda: previewer.pending == 0, 5, "previews done")
 
 
-async def open_room(tmp_path: Path, media: MediaClient | None) -> AsyncIterator[Room]:
-    url = f"sqlite:///{tmp_path / 'chat.db'}"
-    await upgrade_to_head(url)
-    store = SqlChatStore.open(url, pool_size=4)
+async def open_room(media: MediaClient | None) -> AsyncIterator[Room]:
+    store = MemoryChatStore()
     bus = InProcessBus()
     services = build_chat_services(store, bus, ChatConfig(hash_params=FAST), media=media)
     await services.accounts.register("alice", "password-alice")
@@ -114,7 +111,7 @@ async def open_room(tmp_path: Path, media: MediaClient | None) -> AsyncIterator[
     published = asyncio.Condition()
 
     async def record(frame: bytes) -> None:
-        frames.append(jsoncodec.loads(frame))
+        frames.append(jsoncodec.loads(decode(frame).payload))
         async with published:
             published.notify_all()
 
@@ -126,8 +123,8 @@ async def open_room(tmp_path: Path, media: MediaClient | None) -> AsyncIterator[
 
 
 @pytest.fixture
-async def room(tmp_path: Path) -> AsyncIterator[Room]:
-    async for opened in open_room(tmp_path, FakeMedia()):
+async def room() -> AsyncIterator[Room]:
+    async for opened in open_room(FakeMedia()):
         yield opened
 
 
@@ -184,7 +181,7 @@ async def test_messages_without_attachments_do_not_ask_media(room: Room) -> None
 # link previews
 
 
-async def test_previews_arrive_after_the_message_as_message_updated(room: Room) -> None:
+async def test_previews_arrive_after_the_message_as_an_event(room: Room) -> None:
     room.media.gate.clear()  # media is slow: the send must not wait for it
     messages = room.services.messages
     text = "read https://a.example/x and https://b.example/y."
@@ -193,8 +190,7 @@ async def test_previews_arrive_after_the_message_as_message_updated(room: Room) 
     assert [f["type"] for f in room.frames] == ["message"]
     room.media.gate.set()
     (updated,) = await room.updates(1)
-    assert updated["id"] == message.id and updated["seq"] == message.seq
-    assert updated["text"] == text
+    assert updated["target"] == message.id and updated["seq"] == message.seq + 1
     assert updated["previews"] == [
         {
             "url": "https://a.example/x",
@@ -246,15 +242,16 @@ async def test_an_edit_that_changes_the_links_gets_new_previews(room: Room) -> N
     # Same links, other words: no new request.
     await messages.edit(room.alice, "lobby", message.id, "look at https://a.example/")
     await room.settle()
-    assert len(room.media.asked) == 1
-    assert room.updated[-1]["previews"][0]["url"] == "https://a.example/"  # kept by the edit
+    assert len(room.media.asked) == 1 and len(room.updated) == 1
+    page, _ = await messages.history(room.alice, "lobby")
+    assert page[-1].previews[0]["url"] == "https://a.example/"  # kept by the edit
     # Other links: previews follow.
     await messages.edit(room.alice, "lobby", message.id, "no, https://b.example/")
-    frames = await room.updates(4)  # edit, edit, then the new previews
+    frames = await room.updates(2)
     assert [p["url"] for p in frames[-1]["previews"]] == ["https://b.example/"]
     # No links left: the previews go.
     await messages.edit(room.alice, "lobby", message.id, "never mind")
-    frames = await room.updates(6)
+    frames = await room.updates(3)
     assert frames[-1]["previews"] == []
     assert room.media.asked == [("https://a.example/",), ("https://b.example/",)]
 
@@ -265,9 +262,9 @@ async def test_an_answer_for_an_edited_away_text_is_dropped(room: Room) -> None:
     message, _ = await messages.send(room.alice, "lobby", "https://old.example/")
     await messages.edit(room.alice, "lobby", message.id, "https://new.example/")
     room.media.gate.set()
-    frames = await room.updates(2)  # the edit, then one set of previews
+    frames = await room.updates(1)  # one set of previews, for the new text
     await room.settle()
-    assert len(room.updated) == 2
+    assert len(room.updated) == 1
     assert [p["url"] for p in frames[-1]["previews"]] == ["https://new.example/"]
     page, _ = await messages.history(room.alice, "lobby")
     assert [p["url"] for p in page[-1].previews] == ["https://new.example/"]
@@ -298,10 +295,8 @@ async def test_close_cancels_pending_previews(room: Room) -> None:
 # without media in this process
 
 
-async def test_without_media_links_are_simply_not_previewed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'chat.db'}"
-    await upgrade_to_head(url)
-    store = SqlChatStore.open(url, pool_size=2)
+async def test_without_media_links_are_simply_not_previewed() -> None:
+    store = MemoryChatStore()
     services = build_chat_services(store, InProcessBus(), ChatConfig(hash_params=FAST))
     try:
         await services.accounts.register("alice", "password-alice")

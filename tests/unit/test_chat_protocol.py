@@ -30,6 +30,16 @@ def test_parses_every_client_frame() -> None:
     assert p.parse_client_frame('{"type":"resume","room":"r","after":7}') == p.Resume("r", 7)
     assert p.parse_client_frame('{"type":"typing","room":"r"}') == p.Typing("r")
     assert p.parse_client_frame('{"type":"ping"}') == p.Ping()
+    assert p.parse_client_frame(
+        '{"type":"send","room":"r","text":"x","client_id":"c","reply_to":9}'
+    ) == p.Send("r", "x", "c", (), 9)
+    assert p.parse_client_frame(
+        '{"type":"react","room":"r","target":3,"emoji":"👍","client_id":"k"}'
+    ) == p.React("r", 3, "👍", True, "k")
+    assert p.parse_client_frame('{"type":"unreact","room":"r","target":3,"emoji":"👍"}') == p.React(
+        "r", 3, "👍", False, None
+    )
+    assert p.parse_client_frame('{"type":"read","room":"r","seq":5}') == p.Read("r", 5, None)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +60,12 @@ def test_parses_every_client_frame() -> None:
         ('{"type":"resume","room":"r","after":true}', "invalid_field"),
         ('{"type":"resume","room":"r","after":-1}', "invalid_field"),
         ('{"type":"send","room":"r","text":"x"}', "missing_field"),
+        ('{"type":"send","room":"r","text":"x","client_id":"c","reply_to":"1"}', "invalid_field"),
+        ('{"type":"react","room":"r","emoji":"x"}', "missing_field"),
+        ('{"type":"react","room":"r","target":-1,"emoji":"x"}', "invalid_field"),
+        ('{"type":"unreact","room":"r","target":1,"emoji":5}', "invalid_field"),
+        ('{"type":"read","room":"r"}', "missing_field"),
+        ('{"type":"read","room":"r","seq":1,"client_id":7}', "invalid_field"),
         ('{"type":"send","room":"r","client_id":"c"}', "missing_field"),
         ('{"type":"send","room":"r","text":["x"],"client_id":"c"}', "invalid_field"),
         (
@@ -89,6 +105,7 @@ def test_frames_over_64_kib_are_refused_before_parsing() -> None:
 def test_server_frames() -> None:
     assert json.loads(p.PONG) == {"type": "pong"}
     assert json.loads(p.ready_frame("ann")) == {"type": "ready", "user": "ann"}
+    assert json.loads(p.ack_seq_frame("k", None)) == {"type": "ack", "client_id": "k", "seq": None}
     members = [("ann", True), ("bob", False)]
     assert json.loads(p.joined_frame("r", 4, members, member_count=2)) == {
         "type": "joined",
@@ -96,6 +113,9 @@ def test_server_frames() -> None:
         "last_seq": 4,
         "members": [{"user": "ann", "online": True}, {"user": "bob", "online": False}],
         "member_count": 2,
+        "read_seq": 0,
+        "role": None,
+        "notify": "all",
     }
     partial = json.loads(p.joined_frame("r", 4, [("ann", True)], member_count=900, partial=True))
     assert partial["members_partial"] is True and partial["member_count"] == 900

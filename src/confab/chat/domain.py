@@ -7,14 +7,18 @@ answers 422); permission checks return booleans and the services pick the error.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from confab.core.chatstore import MessageRecord, RoomRecord
+from confab.core.chatstore import MessageRecord, NotifyLevel, Role, RoomRecord
 from confab.core.errors import InvalidInput
 from confab.core.ids import is_content_id
+from confab.core.roomlog import iso, message_json
+
+__all__ = ["NotifyLevel", "Role", "iso", "message_json"]  # re-exported for callers
 
 USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
 ROOM_NAME = re.compile(r"[a-z0-9_-]{1,64}")
@@ -26,6 +30,9 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_TEXT = 4000
 MAX_TOPIC = 256
+MAX_TITLE = 64
+MAX_EMOJI = 32
+MAX_INT = 2**63 - 1
 MAX_ATTACHMENTS = 10
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -52,11 +59,17 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class RoomView:
-    """A room as one user sees it."""
+    """A room as one user sees it (the Room object of the API)."""
 
     room: RoomRecord
     member: bool
     members: int
+    role: Role | None = None
+    read_seq: int = 0
+    unread: int = 0
+    mentions: int = 0
+    notify: NotifyLevel = "all"
+    participants: tuple[str, ...] | None = None  # a DM's usernames
 
 
 # validation
@@ -159,38 +172,77 @@ def check_page(before: int | None, after: int | None, limit: int) -> None:
         raise InvalidInput(f"limit is 1 to {MAX_LIMIT}", code="invalid_limit")
 
 
+def check_title(title: str) -> str:
+    """A room's display name: up to 64 characters."""
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"a title has at most {MAX_TITLE} characters", code="title_too_long")
+    _storable(title, "the title", "invalid_title")
+    return title
+
+
+def check_emoji(emoji: str) -> str:
+    """A reaction: 1-32 characters, no whitespace or control characters."""
+    if not 1 <= len(emoji) <= MAX_EMOJI or any(
+        ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in emoji
+    ):
+        raise InvalidInput(
+            "a reaction is 1-32 characters without spaces or control characters",
+            code="invalid_emoji",
+        )
+    return emoji
+
+
+def check_seq(seq: int) -> int:
+    """A seq (read marker): 0 to 2**63-1."""
+    if not 0 <= seq <= MAX_INT:
+        raise InvalidInput("a seq is a non-negative 64-bit integer", code="invalid_seq")
+    return seq
+
+
+_LEVELS: dict[str, NotifyLevel] = {"all": "all", "mentions": "mentions", "mute": "mute"}
+_ROLES: dict[str, Role] = {"owner": "owner", "moderator": "moderator", "member": "member"}
+
+
+def check_notify(level: str) -> NotifyLevel:
+    """A notification level: all, mentions or mute."""
+    found = _LEVELS.get(level)
+    if found is not None:
+        return found
+    raise InvalidInput("a notification level is all, mentions or mute", code="invalid_notify")
+
+
+def check_role(role: str) -> Role:
+    """A role: owner, moderator or member."""
+    found = _ROLES.get(role)
+    if found is not None:
+        return found
+    raise InvalidInput("a role is owner, moderator or member", code="invalid_role")
+
+
 # permissions
 
 
-def can_read(member: bool) -> bool:
-    """History and live messages are for members."""
-    return member
+def is_moderator(role: Role | None) -> bool:
+    """Moderators and the owner set topic and title, invite, kick, ban and unban."""
+    return role == "moderator" or role == "owner"
 
 
-def can_post(member: bool) -> bool:
-    """Only members post."""
-    return member
+def can_remove(actor: str, actor_role: Role | None, target: str, target_role: Role | None) -> bool:
+    """Anyone but the owner may leave; moderators kick members; the owner kicks anyone."""
+    if actor == target:
+        return target_role != "owner"
+    if actor_role == "owner":
+        return True
+    return actor_role == "moderator" and target_role in ("member", None)
 
 
-def join_refusal(room: RoomRecord, member: bool, banned: bool) -> str | None:
-    """Why `join` is refused (a reason code), or None when it is allowed."""
-    if banned:
-        return "banned"
-    if room.private and not member:
-        return "invite_only"
-    return None
-
-
-def can_manage(username: str, room: RoomRecord) -> bool:
-    """Invite, kick and ban are the owner's."""
-    return username == room.owner
-
-
-def can_remove(username: str, room: RoomRecord, target: str) -> bool:
-    """Anyone may leave; the owner may kick others; the owner never leaves or is kicked."""
-    if target == room.owner:
+def can_ban(actor: str, actor_role: Role | None, target: str, target_role: Role | None) -> bool:
+    """Moderators ban members and non-members; the owner bans anyone but themself."""
+    if actor == target or target_role == "owner":
         return False
-    return username == target or username == room.owner
+    if actor_role == "owner":
+        return True
+    return actor_role == "moderator" and target_role in ("member", None)
 
 
 def can_edit(username: str, message: Message) -> bool:
@@ -198,45 +250,31 @@ def can_edit(username: str, message: Message) -> bool:
     return message.author == username and not message.deleted
 
 
-def can_delete(username: str, message: Message, room: RoomRecord) -> bool:
-    """The author or the room owner deletes."""
-    return message.author == username or room.owner == username
+def can_delete(username: str, message: Message, role: Role | None) -> bool:
+    """The author, a moderator or the owner deletes."""
+    return message.author == username or is_moderator(role)
 
 
 # JSON shapes (API and WebSocket)
 
 
-def iso(moment: datetime) -> str:
-    """ISO-8601 in UTC with a `Z`, e.g. `2024-06-01T12:00:00.123456Z`."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    """The message object of the API and the WebSocket frames."""
-    return {
-        "id": message.id,
-        "room": message.room,
-        "seq": message.seq,
-        "author": message.author,
-        "text": message.text,
-        "created_at": iso(message.created_at),
-        "edited_at": None if message.edited_at is None else iso(message.edited_at),
-        "deleted": message.deleted,
-        "attachments": list(message.attachments),
-        "previews": list(message.previews),
-        "client_id": message.client_id,
-    }
-
-
 def room_json(view: RoomView) -> dict[str, Any]:
-    """The room object of the API."""
+    """The Room object of the API (and of `room_added`)."""
     room = view.room
     return {
         "name": room.name,
+        "title": room.title,
         "topic": room.topic,
         "private": room.private,
+        "kind": room.kind,
         "owner": room.owner,
         "last_seq": room.last_seq,
         "member": view.member,
         "members": view.members,
+        "role": view.role,
+        "read_seq": view.read_seq,
+        "unread": view.unread,
+        "mentions": view.mentions,
+        "notify": view.notify,
+        "participants": None if view.participants is None else list(view.participants),
     }

@@ -4,18 +4,26 @@ The hub subscribes to a room's bus channel (`room.<name>`) when the first local 
 joins it and cancels the subscription when the last one leaves. Every frame received is
 written, unchanged and encoded once (`Outgoing`), to each local connection of the room.
 
-Order and gaps: `message` frames carry the room's seq. The hub remembers the last seq it
-delivered per room; a frame at or below it is a duplicate and dropped; a frame past
+Bus messages are `confab.chat.busevent` envelopes: the hub reads the header (seq, type,
+subject) and writes the frame out without decoding its JSON.
+
+Order and gaps: every room event carries the room's seq. The hub remembers the last seq it
+delivered per room; an event at or below it is a duplicate and dropped; an event past
 `last + 1` means the bus lost some (Redis pub/sub is at-most-once), so the hub reads the
-missing messages from the store and delivers them first. While it does, later frames of
-that room wait in the room's inbox, so every connection sees one total order. When the
-bus reports that it may have lost messages (`on_gap`: it reconnected to its engine), the
-hub reads the room's last seq from the store and repairs up to it in the same way, so
-nothing is missed even if no later message comes to reveal the gap.
+missing events from the store (`events_after`) and delivers them first. While it does,
+later frames of that room wait in the room's inbox, so every connection sees one total
+order. When the bus reports that it may have lost messages (`on_gap`: it reconnected to
+its engine), the hub reads the room's last seq from the store and repairs up to it in the
+same way, so nothing is missed even if no later message comes to reveal the gap.
 
 A connection in the middle of a `resume` is *held*: live frames for it are kept aside
 while the replay is written, then flushed (`release`), so nothing is lost or doubled
 between the replay and live delivery.
+
+Membership: a removal (`member_left`, `member_banned`) is delivered to the room, the
+removed user included, and then that user's connections stop receiving the room, whether
+it came on the bus or out of a repair; `room_deleted` ends every connection's delivery.
+A `read` event goes only to the connections of the user it is about.
 
 Subscribers never block the hub: `deliver` only queues (or writes without waiting) and a
 subscriber that cannot keep up closes itself.
@@ -32,10 +40,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Protocol
 
+from confab.chat.busevent import decode, room_channel
 from confab.chat.outgoing import Outgoing
-from confab.chat.services.events import room_channel
-from confab.core import jsoncodec
 from confab.core.ports import Bus, Subscription
+from confab.core.roomlog import REMOVALS, RoomEvent
 
 log = logging.getLogger("confab.chat.hub")
 
@@ -61,12 +69,22 @@ class RoomSource(Protocol):
     """The store as the hub sees it."""
 
     async def last_seq(self, room: str) -> int:
-        """The seq of the room's newest message (0 when none)."""
+        """The seq of the room's newest event (0 when none)."""
         ...
 
-    async def replay(self, room: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        """Up to `limit` `(seq, message frame)` with seq > `after`, in seq order."""
+    async def events_after(self, room: str, after: int, limit: int) -> list[RoomEvent]:
+        """Up to `limit` stored events with seq > `after`, in seq order."""
         ...
+
+
+class _Held:
+    """Frames kept aside for a connection in the middle of its join or resume."""
+
+    __slots__ = ("ended", "frames")
+
+    def __init__(self) -> None:
+        self.frames: list[Outgoing] = []
+        self.ended = False  # removed from the room meanwhile: deliver, then stop
 
 
 class _Room:
@@ -75,7 +93,7 @@ class _Room:
     def __init__(self, name: str) -> None:
         self.name = name
         self.live: set[Subscriber] = set()
-        self.held: dict[Subscriber, list[Outgoing]] = {}
+        self.held: dict[Subscriber, _Held] = {}
         self.last = 0
         self.subscription: Subscription | None = None
         self.opening: asyncio.Future[None] | None = None
@@ -109,9 +127,12 @@ class Hub:
         return None if state is None or state.opening is not None else state.last
 
     def is_joined(self, sub: Subscriber, room: str) -> bool:
-        """Whether `sub` receives `room` (live or held)."""
+        """Whether `sub` receives `room` (live or held, and not removed)."""
         state = self._rooms.get(room)
-        return state is not None and (sub in state.live or sub in state.held)
+        if state is None:
+            return False
+        held = state.held.get(sub)
+        return sub in state.live or (held is not None and not held.ended)
 
     def local_users(self, room: str, limit: int) -> list[str]:
         """Up to `limit` distinct users with a local connection receiving `room`."""
@@ -139,9 +160,9 @@ class Hub:
         after that seq.
         """
         state, opened = await self._open(room)
-        frames = state.held.pop(sub, None)
-        if frames is not None:  # joined in the middle of its own resume: flush first
-            for frame in frames:
+        held = state.held.pop(sub, None)
+        if held is not None:  # joined in the middle of its own resume: flush first
+            for frame in held.frames:
                 sub.deliver(frame)
         state.live.add(sub)
         last = state.last
@@ -154,23 +175,28 @@ class Hub:
         """Subscribe `sub` but keep frames aside; return the seq after which they start."""
         state, opened = await self._open(room)
         state.live.discard(sub)
-        state.held.setdefault(sub, [])
+        state.held[sub] = _Held()
         last = state.last
         if opened:
             await self._drain(state)
         return last
 
-    def release(self, sub: Subscriber, room: str) -> None:
-        """Deliver what was held for `sub` in order, then go live."""
+    def release(self, sub: Subscriber, room: str) -> bool:
+        """Deliver what was held for `sub` in order, then go live; False (after
+        delivering) when `sub`'s user was removed from the room meanwhile."""
         state = self._rooms.get(room)
         if state is None:
-            return
-        frames = state.held.pop(sub, None)
-        if frames is None:
-            return
-        for frame in frames:
+            return False
+        held = state.held.pop(sub, None)
+        if held is None:
+            return False
+        for frame in held.frames:
             sub.deliver(frame)
+        if held.ended:
+            self._close_if_empty(state)
+            return False
         state.live.add(sub)
+        return True
 
     def leave(self, sub: Subscriber, room: str) -> None:
         """Stop delivering `room` to `sub` (the subscription ends with the last one)."""
@@ -271,40 +297,53 @@ class Hub:
             inbox = state.inbox
             batch: list[Outgoing] = []
             while inbox:
-                payload = inbox.popleft()
-                if payload is None:
+                message = inbox.popleft()
+                if message is None:
                     self._fanout(state, batch)
                     batch = []
                     await self._catch_up(state)
                     continue
                 try:
-                    head = jsoncodec.loads(payload)
-                    kind = head["type"]
-                except (ValueError, KeyError, TypeError):
-                    log.warning("dropping a malformed bus frame", extra={"room": state.name})
+                    event = decode(message)
+                except (ValueError, UnicodeDecodeError):
+                    log.warning("dropping a malformed bus message", extra={"room": state.name})
                     continue
-                if kind == "message":
-                    seq = head.get("seq")
-                    if not isinstance(seq, int) or seq <= state.last:
+                if event.seq:
+                    if event.seq <= state.last:
                         continue  # a duplicate (or already repaired from the store)
-                    if seq > state.last + 1:
+                    if event.seq > state.last + 1:
                         self._fanout(state, batch)
                         batch = []
-                        await self._repair(state, seq)
-                        if seq <= state.last:
+                        await self._repair(state, event.seq)
+                        if event.seq <= state.last:
                             continue
-                    state.last = seq
-                    batch.append(Outgoing(payload))
-                elif kind == "member_left":
-                    batch.append(Outgoing(payload))  # the one who left gets it too
+                    state.last = event.seq
+                elif event.type == "room_deleted":
+                    batch.append(Outgoing(event.payload))
                     self._fanout(state, batch)
                     batch = []
-                    self._drop_user(state, head.get("user"))
-                else:
-                    batch.append(Outgoing(payload))
+                    self._drop(state, lambda sub: True)
+                    continue
+                batch = self._take(state, event.type, event.subject, event.payload, batch)
             self._fanout(state, batch)
         finally:
             state.busy = False
+
+    def _take(
+        self, state: _Room, kind: str, subject: str | None, payload: bytes, batch: list[Outgoing]
+    ) -> list[Outgoing]:
+        """Queue one room event in `batch` (fanning out early where delivery narrows)."""
+        if kind in REMOVALS:
+            batch.append(Outgoing(payload))  # the one removed gets it too, last
+            self._fanout(state, batch)
+            self._drop(state, lambda sub: sub.user == subject)
+            return []
+        if kind == "read":  # a user's own marker: only their devices
+            self._fanout(state, batch)
+            self._fanout(state, [Outgoing(payload)], only=subject)
+            return []
+        batch.append(Outgoing(payload))
+        return batch
 
     async def _catch_up(self, state: _Room) -> None:
         """Deliver what the store has past `state.last` (after the bus lost frames)."""
@@ -317,10 +356,10 @@ class Hub:
             await self._repair(state, last + 1)
 
     async def _repair(self, state: _Room, upto: int) -> None:
-        """Deliver the room's messages between `state.last` and `upto` from the store."""
+        """Deliver the room's events between `state.last` and `upto` from the store."""
         while state.last < upto - 1:
             try:
-                page = await self._source.replay(state.name, state.last, REPAIR_PAGE)
+                page = await self._source.events_after(state.name, state.last, REPAIR_PAGE)
             except Exception:
                 log.exception("gap repair failed", extra={"room": state.name})
                 page = []
@@ -333,35 +372,48 @@ class Hub:
                 )
                 state.last = upto - 1
                 return
-            batch = []
-            for seq, frame in page:
-                if seq > state.last:
-                    state.last = seq
-                    batch.append(Outgoing(frame))
+            batch: list[Outgoing] = []
+            for event in page:
+                if event.seq > state.last and event.seq < upto:
+                    state.last = event.seq
+                    batch = self._take(state, event.type, event.subject, event.payload, batch)
             self._fanout(state, batch)
+            if page[-1].seq >= upto - 1 or len(page) < REPAIR_PAGE:
+                if state.last < upto - 1:
+                    state.last = upto - 1
+                return
 
-    def _fanout(self, state: _Room, frames: list[Outgoing]) -> None:
+    def _fanout(self, state: _Room, frames: list[Outgoing], only: str | None = None) -> None:
         if not frames:
             return
         frame = Outgoing.batch(frames)
-        for sub in state.live:
-            sub.deliver(frame)
-        self.delivered += len(state.live) * len(frames)
+        if only is None:
+            for sub in state.live:
+                sub.deliver(frame)
+            self.delivered += len(state.live) * len(frames)
+        else:
+            for sub in [s for s in state.live if s.user == only]:
+                sub.deliver(frame)
+                self.delivered += len(frames)
         if state.held:
             overflowed = []
             for sub, held in state.held.items():
-                held.append(frame)
-                if len(held) > self._hold_limit:
+                if held.ended or (only is not None and sub.user != only):
+                    continue
+                held.frames.append(frame)
+                if len(held.frames) > self._hold_limit:
                     overflowed.append(sub)
             for sub in overflowed:
                 del state.held[sub]
                 sub.overflow()
             self._close_if_empty(state)
 
-    def _drop_user(self, state: _Room, user: object) -> None:
-        """A member left or was removed: its connections stop receiving the room."""
-        for sub in [s for s in state.live if s.user == user]:
+    def _drop(self, state: _Room, which: Callable[[Subscriber], bool]) -> None:
+        """These connections stop receiving the room (removed, or the room is gone); a held
+        one gets what was held for it on `release`, then nothing more."""
+        for sub in [s for s in state.live if which(s)]:
             state.live.discard(sub)
-        for sub in [s for s in state.held if s.user == user]:
-            del state.held[sub]
+        for sub, held in state.held.items():
+            if which(sub):
+                held.ended = True
         self._close_if_empty(state)

@@ -44,6 +44,25 @@ class Send:
     text: str
     client_id: str
     attachments: tuple[str, ...] = ()
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    """`react` (on) or `unreact` (not on)."""
+
+    room: str
+    target: int
+    emoji: str
+    on: bool
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    room: str
+    seq: int
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +81,7 @@ class Ping:
     pass
 
 
-ClientFrame = Join | Leave | Send | Resume | Typing | Ping
+ClientFrame = Join | Leave | Send | Resume | Typing | Ping | React | Read
 
 _PING = Ping()
 
@@ -105,7 +124,36 @@ def _send(body: Mapping[str, Any]) -> Send:
         raise FrameError(
             "invalid_field", "'attachments' must be a list of upload ids", field="attachments"
         )
-    return Send(room, text, client_id, tuple(attachments))
+    reply_to = body.get("reply_to")
+    if reply_to is not None:
+        reply_to = _field(body, "reply_to", int, "send")
+    return Send(room, text, client_id, tuple(attachments), reply_to)
+
+
+def _optional_client_id(body: Mapping[str, Any]) -> str | None:
+    if body.get("client_id") is None:
+        return None
+    value: str = _field(body, "client_id", str, "frame")
+    return value
+
+
+def _seq(body: Mapping[str, Any], name: str, what: str) -> int:
+    value: int = _field(body, name, int, what)
+    if not 0 <= value < 2**63:
+        raise FrameError("invalid_field", f"{name!r} is a seq or id (>= 0)", field=name)
+    return value
+
+
+def _react(body: Mapping[str, Any], on: bool) -> React:
+    what = "react" if on else "unreact"
+    client_id = _optional_client_id(body)
+    return React(
+        _room(body, what),
+        _seq(body, "target", what),
+        _field(body, "emoji", str, what),
+        on,
+        client_id,
+    )
 
 
 def parse_client_frame(data: str | bytes) -> ClientFrame:
@@ -130,6 +178,18 @@ def parse_client_frame(data: str | bytes) -> ClientFrame:
             raise
     if kind == "ping":
         return _PING
+    if kind in ("react", "unreact", "read"):
+        try:
+            if kind == "read":
+                return Read(
+                    _room(body, "read"), _seq(body, "seq", "read"), _optional_client_id(body)
+                )
+            return _react(body, kind == "react")
+        except FrameError as exc:
+            client_id = body.get("client_id")
+            if isinstance(client_id, str):
+                exc.context.setdefault("client_id", client_id[:64])
+            raise
     if kind == "typing":
         return Typing(_room(body, "typing"))
     if kind == "join":
@@ -165,8 +225,12 @@ def joined_frame(
     *,
     member_count: int,
     partial: bool = False,
+    read_seq: int = 0,
+    role: str | None = None,
+    notify: str = "all",
 ) -> bytes:
-    """`{"type":"joined","room","last_seq","members":[{"user","online"}],"member_count"}`.
+    """`{"type":"joined","room","last_seq","members":[{"user","online"}],"member_count",
+    "read_seq","role","notify"}` (the last three are the joining member's own).
 
     A large room lists only some members (`"members_partial": true`): the full list is
     `GET /api/rooms/{room}/members`.
@@ -177,6 +241,9 @@ def joined_frame(
         "last_seq": last_seq,
         "members": [{"user": user, "online": online} for user, online in members],
         "member_count": member_count,
+        "read_seq": read_seq,
+        "role": role,
+        "notify": notify,
     }
     if partial:
         body["members_partial"] = True
@@ -186,6 +253,12 @@ def joined_frame(
 def ack_frame(client_id: str, message_id: int, seq: int) -> bytes:
     """`{"type":"ack","client_id","id","seq"}` to the sender."""
     return jsoncodec.dumps({"type": "ack", "client_id": client_id, "id": message_id, "seq": seq})
+
+
+def ack_seq_frame(client_id: str | None, seq: int | None) -> bytes:
+    """`{"type":"ack","client_id","seq"}` for `react`/`unreact`/`read`: the event's seq,
+    or null when nothing changed (a repeat)."""
+    return jsoncodec.dumps({"type": "ack", "client_id": client_id, "seq": seq})
 
 
 def resumed_frame(room: str, last_seq: int) -> bytes:

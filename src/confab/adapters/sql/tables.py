@@ -79,6 +79,9 @@ rooms = sa.Table(
     # The seq counter: bumped under the row lock in the transaction that inserts.
     sa.Column("last_seq", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # "room" or "dm"; a DM's unique name is derived from its participants (dm_name).
+    sa.Column("kind", sa.String(8), nullable=False, server_default="room"),
+    sa.Column("title", sa.String(128), nullable=False, server_default=""),
 )
 
 memberships = sa.Table(
@@ -93,6 +96,10 @@ memberships = sa.Table(
         index=True,
     ),
     sa.Column("joined_at", UTCDateTime(), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default="member"),
+    # The member's read marker: a seq of this room's log.
+    sa.Column("read_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("notify", sa.String(8), nullable=False, server_default="all"),
 )
 
 bans = sa.Table(
@@ -117,8 +124,76 @@ messages = sa.Table(
     sa.Column("deleted", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("attachments", sa.JSON(), nullable=False),
     sa.Column("previews", sa.JSON(), nullable=False),
+    # Replies and threads: no foreign key (a room's messages go together with the room).
+    sa.Column("reply_to", BigId, nullable=True),
+    sa.Column("thread_root", BigId, nullable=True),
+    sa.Column("reply_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_reply_at", UTCDateTime(), nullable=True),
+    # The usernames mentioned explicitly (for display; counting uses `mentions`); NULL: none.
+    sa.Column("mentions", sa.JSON(), nullable=True),
+    sa.Column("mentions_room", sa.Boolean(), nullable=False, server_default=sa.false()),
     # Also the history index: (room_id, seq) ranges.
     sa.UniqueConstraint("room_id", "seq"),
     # Idempotent sends; NULL client ids never collide.
     sa.UniqueConstraint("author_id", "client_id"),
+    # Unread counts read this index alone (no table row): a range of seqs in one room,
+    # skipping the reader's own and deleted messages.
+    sa.Index("ix_messages_unread", "room_id", "seq", "author_id", "deleted"),
+    sa.Index(
+        "ix_messages_thread",
+        "thread_root",
+        "seq",
+        sqlite_where=sa.text("thread_root IS NOT NULL"),
+        postgresql_where=sa.text("thread_root IS NOT NULL"),
+    ),
+)
+
+# The room log: every durable change, stored as the frame that was published.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("room_id", BigId, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    # The username a membership, role, reaction or read event is about.
+    sa.Column("subject", sa.String(32), nullable=True),
+    # The message whose content the event carries (message_edited, previews_set): deleting
+    # that message redacts them.
+    sa.Column("target", BigId, nullable=True),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(
+        "ix_events_target",
+        "target",
+        sqlite_where=sa.text("target IS NOT NULL"),
+        postgresql_where=sa.text("target IS NOT NULL"),
+    ),
+)
+
+reactions = sa.Table(
+    "reactions",
+    metadata,
+    sa.Column(
+        "message_id", BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("emoji", sa.String(64), primary_key=True),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # The seq of its reaction_added event: orders emojis and the users who reacted.
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+)
+
+# One row per (mentioned user, message): mention counts are a range of this primary key.
+mentions = sa.Table(
+    "mentions",
+    metadata,
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("room_id", BigId, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column(
+        "message_id",
+        BigId,
+        sa.ForeignKey("messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
 )

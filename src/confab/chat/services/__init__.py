@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from confab.chat.ports import MediaClient
 from confab.chat.services.accounts import AccountService
 from confab.chat.services.config import ChatConfig, Clock, utc_now
+from confab.chat.services.dms import DirectMessages
 from confab.chat.services.events import RoomEvents
+from confab.chat.services.members import MembershipService
 from confab.chat.services.messages import MessageService
 from confab.chat.services.passwords import PasswordHasher
+from confab.chat.services.reactions import ReactionService
 from confab.chat.services.rooms import RoomService
 from confab.chat.services.throttle import (
     AttemptLimiter,
@@ -26,7 +29,10 @@ __all__ = [
     "AccountService",
     "ChatConfig",
     "ChatServices",
+    "DirectMessages",
+    "MembershipService",
     "MessageService",
+    "ReactionService",
     "RoomService",
     "build_chat_services",
 ]
@@ -38,7 +44,11 @@ class ChatServices:
 
     accounts: AccountService
     rooms: RoomService
+    members: MembershipService
+    dms: DirectMessages
     messages: MessageService
+    reactions: ReactionService
+    events: RoomEvents
     store: ChatStore
 
 
@@ -63,5 +73,13 @@ def build_chat_services(
     hasher = PasswordHasher(config.hash_params, config.hash_concurrency)
     accounts = AccountService(store, hasher, limiter, config.token_ttl, clock)
     rooms = RoomService(store, events, clock)
-    messages = MessageService(store, rooms, events, clock, media)
-    return ChatServices(accounts=accounts, rooms=rooms, messages=messages, store=store)
+    return ChatServices(
+        accounts=accounts,
+        rooms=rooms,
+        members=MembershipService(store, rooms, events, clock),
+        dms=DirectMessages(store, rooms, events, clock),
+        messages=MessageService(store, rooms, events, clock, media),
+        reactions=ReactionService(store, rooms, events, clock),
+        events=events,
+        store=store,
+    )

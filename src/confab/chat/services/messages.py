@@ -1,10 +1,9 @@
-"""Messages: send (idempotent, seq-ordered), history, edit, delete, previews."""
+"""Messages: send (idempotent, seq-ordered, replies, mentions), history, threads, edit,
+delete, link previews. Reactions are in `reactions.py`."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from confab.chat.domain import (
@@ -13,52 +12,29 @@ from confab.chat.domain import (
     User,
     can_delete,
     can_edit,
-    can_post,
-    can_read,
     check_attachments,
     check_client_id,
     check_page,
     check_text,
+    is_moderator,
 )
 from confab.chat.mediajson import attachment_json
+from confab.chat.mentions import parse_mentions
 from confab.chat.ports import MediaClient
 from confab.chat.services.config import Clock, utc_now
-from confab.chat.services.events import RoomEvents, deleted_frame, message_frame
+from confab.chat.services.events import RoomEvents
 from confab.chat.services.previews import LinkPreviewer
 from confab.chat.services.rooms import RoomService
 from confab.core.chatstore import ChatStore, NewMessage, RoomAccess
 from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 
 
-class _RoomLocks:
-    """One asyncio lock per busy room; idle rooms hold no lock object."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, room: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(room, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[room] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[room]
-            if users == 1:
-                del self._locks[room]
-            else:
-                self._locks[room] = (lock, users - 1)
-
-
-def _not_member() -> Forbidden:
-    return Forbidden("you are not a member of this room", code="not_a_member")
+def _no_message(message_id: int) -> NotFound:
+    return NotFound(f"no message {message_id} in this room", code="message_not_found")
 
 
 class MessageService:
-    """Message use cases. Frames go on the bus after the change is committed."""
+    """Message use cases. Events go on the bus after the change is committed."""
 
     def __init__(
         self,
@@ -75,15 +51,6 @@ class MessageService:
         # Without media (a chat-only node, for now) attachments are refused, links unpreviewed.
         self._media = media
         self._previewer = None if media is None else LinkPreviewer(media, store, events)
-        # Store-then-publish runs under a per-room lock, so this process publishes a
-        # room's messages in seq order (hubs then rarely need to repair a gap).
-        self._order = _RoomLocks()
-
-    async def _member_access(self, user: User, room: str) -> RoomAccess:
-        access = await self._rooms.access(user, room)
-        if not can_read(access.member):
-            raise _not_member()
-        return access
 
     async def send(
         self,
@@ -92,15 +59,17 @@ class MessageService:
         text: str,
         client_id: str | None = None,
         attachments: Iterable[str] = (),
+        reply_to: int | None = None,
     ) -> tuple[Message, bool]:
         """Store and publish a message; a repeated `client_id` returns the first, False."""
         check_text(text)
         check_client_id(client_id)
         upload_ids = check_attachments(attachments)
-        access = await self._rooms.access(user, room)
-        if not can_post(access.member):
-            raise _not_member()
+        if reply_to is not None and not 1 <= reply_to < 2**63:
+            raise _no_message(reply_to)
+        access = await self._rooms.readable(user, room)
         attached = await self._describe(upload_ids) if upload_ids else ()
+        mentions = parse_mentions(text)
         new = NewMessage(
             room_id=access.room.id,
             room=access.room.name,
@@ -110,19 +79,22 @@ class MessageService:
             client_id=client_id,
             attachments=attached,
             created_at=self._clock(),
+            reply_to=reply_to,
+            mentions=tuple(m for m in mentions.users if m != user.username),
+            # @room from a plain member is plain text, not an error.
+            mentions_room=mentions.room and is_moderator(access.role),
         )
-        async with self._order.hold(access.room.name):
-            message, created = await self._store.append_message(new)
-            if created:
-                await self._events.publish(message.room, message_frame("message", message))
-        if created and self._previewer is not None:
+        message, event = await self._events.commit(
+            access.room.name, lambda: self._store.append_message(new)
+        )
+        if event is not None and self._previewer is not None:
             self._previewer.after_send(message)
         if message.room != access.room.name:
             raise Conflict(
                 "this client_id was already used for a message in another room",
                 code="client_id_reused",
             )
-        return message, created
+        return message, event is not None
 
     async def _describe(self, upload_ids: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
         """The attachment objects of `upload_ids` (stored as given: signed URLs and size)."""
@@ -151,57 +123,64 @@ class MessageService:
         Otherwise the newest before `before` (or overall) (has_more: older ones exist).
         """
         check_page(before, after, limit)
-        access = await self._member_access(user, room)
+        access = await self._rooms.readable(user, room)
         if after is not None:
             page = await self._store.messages_after(access.room.id, after, limit + 1)
             return page[:limit], len(page) > limit
         page = await self._store.messages_before(access.room.id, before, limit + 1)
         return page[-limit:], len(page) > limit
 
-    async def replay(self, room: str, after: int, limit: int = DEFAULT_LIMIT) -> list[Message]:
-        """Messages of `room` with seq > `after`, in order, unchecked (for hubs repairing a gap).
+    async def thread(
+        self, user: User, room: str, root_id: int, limit: int = DEFAULT_LIMIT
+    ) -> tuple[Message, list[Message], bool]:
+        """A thread: its root, the first `limit` replies, and whether more follow."""
+        check_page(None, None, limit)
+        access = await self._rooms.readable(user, room)
+        if not 1 <= root_id < 2**63:
+            raise _no_message(root_id)
+        found = await self._store.thread(access.room.id, root_id, limit + 1)
+        if not found:
+            raise _no_message(root_id)
+        root, replies = found[0], found[1:]
+        return root, replies[:limit], len(replies) > limit
 
-        Callers must have checked the reader's membership themselves.
-        """
-        record = await self._store.get_room(room.lower())
-        if record is None:
-            raise NotFound(f"no room {room!r}", code="room_not_found")
-        return await self._store.messages_after(record.id, after, limit)
-
-    async def _own_message(
-        self, user: User, room: str, message_id: int
-    ) -> tuple[RoomAccess, Message]:
-        access = await self._member_access(user, room)
-        message = await self._store.get_message(access.room.id, message_id)
+    async def _message(self, user: User, room: str, message_id: int) -> tuple[RoomAccess, Message]:
+        access = await self._rooms.readable(user, room)
+        message = None
+        if 1 <= message_id < 2**63:
+            message = await self._store.get_message(access.room.id, message_id)
         if message is None:
-            raise NotFound(f"no message {message_id} in this room", code="message_not_found")
+            raise _no_message(message_id)
         return access, message
 
     async def edit(self, user: User, room: str, message_id: int, text: str) -> Message:
-        """The author replaces the text; publishes `message_updated`."""
+        """The author replaces the text; publishes `message_edited`."""
         check_text(text)
-        _, message = await self._own_message(user, room, message_id)
+        access, message = await self._message(user, room, message_id)
         if message.deleted:
             raise Conflict("this message was deleted", code="message_deleted")
         if not can_edit(user.username, message):
             raise Forbidden("only its author edits a message", code="not_author")
-        edited = await self._store.edit_message(message.id, text, self._clock())
-        await self._events.publish(edited.room, message_frame("message_updated", edited))
+        record, now = access.room, self._clock()
+        edited, _ = await self._events.commit(
+            record.name,
+            lambda: self._store.edit_message(record.id, message.id, text, user.id, now),
+        )
         if self._previewer is not None:
             self._previewer.after_edit(message, edited)
         return edited
 
     async def delete(self, user: User, room: str, message_id: int) -> Message:
-        """The author or the room owner blanks it; publishes `message_deleted` once."""
-        access, message = await self._own_message(user, room, message_id)
-        if not can_delete(user.username, message, access.room):
-            raise Forbidden(
-                "only its author or the room owner deletes a message", code="not_author"
-            )
+        """The author, a moderator or the owner blanks it; publishes `message_deleted` once."""
+        access, message = await self._message(user, room, message_id)
+        if not can_delete(user.username, message, access.role):
+            raise Forbidden("only its author or a moderator deletes a message", code="not_author")
         if message.deleted:
             return message
-        deleted = await self._store.delete_message(message.id, self._clock())
-        await self._events.publish(deleted.room, deleted_frame(deleted))
+        record, now = access.room, self._clock()
+        deleted, _ = await self._events.commit(
+            record.name, lambda: self._store.delete_message(record.id, message.id, user.id, now)
+        )
         return deleted
 
     async def aclose(self) -> None:
@@ -212,14 +191,11 @@ class MessageService:
     async def set_previews(
         self, room: str, message_id: int, previews: Sequence[dict[str, Any]]
     ) -> Message | None:
-        """Attach link previews (media jobs call this); publishes `message_updated`."""
+        """Attach link previews (media jobs call this); publishes `previews_set`."""
         record = await self._store.get_room(room.lower())
         if record is None:
             return None
-        message = await self._store.get_message(record.id, message_id)
-        if message is None:
-            return None
-        updated = await self._store.set_previews(message.id, previews)
-        if updated is not None:
-            await self._events.publish(updated.room, message_frame("message_updated", updated))
-        return updated
+        result = await self._events.commit(
+            record.name, lambda: self._store.set_previews(record.id, message_id, previews)
+        )
+        return None if result is None else result[0]

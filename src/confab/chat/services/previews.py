@@ -1,7 +1,7 @@
 """Link previews of stored messages, asked of the media role in the background.
 
 A send or an edit never waits for a preview: the message is stored, acked and fanned out
-first; previews come later as a `message_updated`. Pages that fail simply give none, and
+first; previews come later as a `previews_set` event. Pages that fail simply give none, and
 nothing about a failure reaches anyone. Bounded: a few requests run at once, a limited
 number wait, and the rest are dropped (a preview is a nicety, never owed).
 """
@@ -17,7 +17,7 @@ from confab.chat.domain import Message
 from confab.chat.links import extract_urls
 from confab.chat.mediajson import preview_json
 from confab.chat.ports import MediaClient
-from confab.chat.services.events import RoomEvents, message_frame
+from confab.chat.services.events import RoomEvents
 from confab.core.chatstore import ChatStore
 
 log = logging.getLogger("confab.chat.previews")
@@ -109,9 +109,9 @@ class LinkPreviewer:
             return
         if list(current.previews) == previews:
             return
-        updated = await self._store.set_previews(current.id, previews)
-        if updated is not None:
-            await self._events.publish(updated.room, message_frame("message_updated", updated))
+        await self._events.commit(
+            room.name, lambda: self._store.set_previews(room.id, current.id, previews)
+        )
 
     async def aclose(self) -> None:
         """Cancel what is pending (shutdown): unfinished previews are simply never shown."""

@@ -1,4 +1,5 @@
-"""Rooms and membership: create, list, join, leave, invite, kick, ban."""
+"""Rooms: who may see one (the one membership check), create, list, update, delete,
+notification levels and read markers."""
 
 from __future__ import annotations
 
@@ -6,159 +7,209 @@ from confab.chat.domain import (
     ROOM_NAME,
     RoomView,
     User,
-    can_manage,
-    can_read,
-    can_remove,
+    check_notify,
+    check_seq,
+    check_title,
     check_topic,
-    join_refusal,
+    is_moderator,
     normalize_room_name,
-    normalize_username,
 )
 from confab.chat.services.config import Clock, utc_now
-from confab.chat.services.events import RoomEvents, member_frame
-from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord, UserRecord
-from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-
-_JOIN_REFUSALS = {
-    "banned": "you are banned from this room",
-    "invite_only": "this room is private: its owner must invite you",
-}
+from confab.chat.services.events import RoomEvents
+from confab.core import jsoncodec
+from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord, RoomSummary
+from confab.core.errors import Forbidden, NotFound
+from confab.core.roomlog import RoomEvent
 
 
-def _no_room(name: str) -> NotFound:
+def no_room(name: str) -> NotFound:
+    """The error for a room that does not exist, or that the caller may not know of."""
     return NotFound(f"no room {name!r}", code="room_not_found")
 
 
+def not_member() -> Forbidden:
+    """The error for reading or writing a public room one has not joined."""
+    return Forbidden("you are not a member of this room", code="not_a_member")
+
+
+def not_moderator() -> Forbidden:
+    """The error for a moderator's action by a plain member."""
+    return Forbidden("only a moderator or the owner may do this", code="not_moderator")
+
+
+def view_of(access: RoomAccess, members: int, participants: tuple[str, ...] | None) -> RoomView:
+    """The Room object of `access` (no unread counts: those come from the listing)."""
+    return RoomView(
+        access.room,
+        access.member,
+        members,
+        role=access.role,
+        read_seq=access.read_seq,
+        notify=access.notify,
+        participants=participants,
+    )
+
+
 class RoomService:
-    """Room use cases; membership changes are published as `member_*` frames after commit."""
+    """Room use cases. Every check of who may read a room is `visible`/`readable` here."""
 
     def __init__(self, store: ChatStore, events: RoomEvents, clock: Clock = utc_now) -> None:
         self._store = store
         self._events = events
         self._clock = clock
 
-    async def access(self, user: User, room: str) -> RoomAccess:
-        """The room as `user` sees it; `NotFound("room_not_found")` if there is none."""
+    # who sees what
+
+    async def visible(self, user: User, room: str) -> RoomAccess:
+        """The room as `user` sees it; `room_not_found` if there is none or it is private
+        (a DM included) and `user` is not in it: outsiders cannot tell the two apart."""
         name = room.lower()
         # A name that cannot be valid names no room: no query for it.
         access = await self._store.room_access(name, user.id) if ROOM_NAME.fullmatch(name) else None
-        if access is None:
-            raise _no_room(room)
+        if access is None or (access.room.private and not access.member):
+            raise no_room(room)
         return access
 
-    async def _room(self, room: str) -> RoomRecord:
-        name = room.lower()
-        record = await self._store.get_room(name) if ROOM_NAME.fullmatch(name) else None
-        if record is None:
-            raise _no_room(room)
-        return record
+    async def readable(self, user: User, room: str) -> RoomAccess:
+        """The room, for a member only (`not_a_member` for a public room one is not in)."""
+        access = await self.visible(user, room)
+        if not access.member:
+            raise not_member()
+        return access
 
-    async def _target(self, username: str) -> UserRecord:
-        try:
-            name = normalize_username(username)
-        except InvalidInput:
-            name = ""
-        record = await self._store.get_user(name) if name else None
-        if record is None:
-            raise NotFound(f"no user {username!r}", code="user_not_found")
-        return record
+    async def moderated(self, user: User, room: str) -> RoomAccess:
+        """The room, for its moderators and owner only."""
+        access = await self.readable(user, room)
+        if not is_moderator(access.role):
+            raise not_moderator()
+        return access
 
-    async def _view(self, access: RoomAccess) -> RoomView:
-        members = await self._store.member_count(access.room.id)
-        return RoomView(access.room, access.member, members)
+    async def view(self, access: RoomAccess) -> RoomView:
+        """The Room object of `access`, with its member count (and a DM's participants)."""
+        participants = None
+        if access.room.kind == "dm":
+            names = tuple(m.username for m in await self._store.members(access.room.id))
+            return view_of(access, len(names), names)
+        return view_of(access, await self._store.member_count(access.room.id), participants)
+
+    async def view_for(self, room: RoomRecord, user_id: int) -> RoomView | None:
+        """`room` as user `user_id` sees it (for `room_added`), None if it is gone."""
+        access = await self._store.room_access(room.name, user_id)
+        return None if access is None else await self.view(access)
+
+    # use cases
 
     async def create(
-        self, user: User, name: str, topic: str = "", private: bool = False
+        self, user: User, name: str, topic: str = "", private: bool = False, title: str = ""
     ) -> RoomView:
         """A new room owned by `user`, who is its first member."""
         room = await self._store.create_room(
             normalize_room_name(name), check_topic(topic), private, user.id, self._clock()
         )
-        return RoomView(room, member=True, members=1)
+        if title:
+            check_title(title)
+            await self._events.commit(
+                room.name, lambda: self._store.set_title(room.id, title, user.id, self._clock())
+            )
+        return await self.get(user, room.name)
 
     async def get(self, user: User, room: str) -> RoomView:
         """One room; a private one only for its members."""
-        access = await self.access(user, room)
-        if access.room.private and not access.member:
-            raise Forbidden("this room is private", code="not_a_member")
-        return await self._view(access)
+        return await self.view(await self.visible(user, room))
 
     async def list_for(self, user: User) -> list[RoomView]:
-        """The rooms `user` is in, and every public room, by name."""
-        return [
-            RoomView(s.room, s.member, s.members) for s in await self._store.list_rooms(user.id)
-        ]
+        """The rooms and DMs `user` is in, and every public room, by name."""
+        summaries = await self._store.list_rooms(user.id)
+        return [await self._summary_view(s) for s in summaries]
 
-    async def join(self, user: User, room: str) -> RoomView:
-        """Join a public room (or one already joined); publishes `member_joined`."""
-        access = await self.access(user, room)
-        refusal = join_refusal(access.room, access.member, access.banned)
-        if refusal is not None:
-            raise Forbidden(_JOIN_REFUSALS[refusal], code=refusal)
-        if await self._store.add_member(access.room.id, user.id, self._clock()):
-            await self._events.publish(
-                access.room.name, member_frame("member_joined", access.room.name, user.username)
-            )
-        return await self._view(RoomAccess(access.room, member=True, banned=False))
-
-    async def invite(self, user: User, room: str, username: str) -> RoomView:
-        """The owner adds `username` to the room (private or not)."""
-        access = await self.access(user, room)
-        if not can_manage(user.username, access.room):
-            raise Forbidden("only the room owner invites", code="not_owner")
-        target = await self._target(username)
-        banned = await self._store.room_access(access.room.name, target.id)
-        if banned is not None and banned.banned:
-            raise Conflict(f"{target.username} is banned from this room", code="user_banned")
-        if await self._store.add_member(access.room.id, target.id, self._clock()):
-            await self._events.publish(
-                access.room.name, member_frame("member_joined", access.room.name, target.username)
-            )
-        return await self._view(access)
-
-    async def leave(self, user: User, room: str) -> None:
-        """Leave a room; the owner cannot. Publishes `member_left`."""
-        await self.remove(user, room, user.username)
-
-    async def kick(self, user: User, room: str, username: str) -> None:
-        """The owner removes a member. Publishes `member_left`."""
-        await self.remove(user, room, username)
-
-    async def remove(self, user: User, room: str, username: str) -> None:
-        """Leave (`username` is the caller) or kick (the caller owns the room)."""
-        access = await self.access(user, room)
-        target = await self._target(username)
-        if not can_remove(user.username, access.room, target.username):
-            if target.username == access.room.owner:
-                raise Forbidden("the owner cannot leave or be removed", code="owner_stays")
-            raise Forbidden("only the room owner removes others", code="not_owner")
-        if not await self._store.remove_member(access.room.id, target.id):
-            raise NotFound(f"{target.username} is not a member", code="not_a_member")
-        await self._events.publish(
-            access.room.name, member_frame("member_left", access.room.name, target.username)
+    async def _summary_view(self, s: RoomSummary) -> RoomView:
+        participants = None
+        if s.room.kind == "dm":
+            participants = tuple(m.username for m in await self._store.members(s.room.id))
+        return RoomView(
+            s.room,
+            s.member,
+            s.members,
+            role=s.role,
+            read_seq=s.read_seq,
+            unread=s.unread,
+            mentions=s.mentions,
+            notify=s.notify,
+            participants=participants,
         )
 
-    async def ban(self, user: User, room: str, username: str) -> None:
-        """The owner bans `username`: removed now, refused later. Publishes `member_left`."""
-        access = await self.access(user, room)
-        if not can_manage(user.username, access.room):
-            raise Forbidden("only the room owner bans", code="not_owner")
-        target = await self._target(username)
-        if target.username == access.room.owner:
-            raise Forbidden("the owner cannot be banned", code="owner_stays")
-        if await self._store.ban(access.room.id, target.id, self._clock()):
-            await self._events.publish(
-                access.room.name, member_frame("member_left", access.room.name, target.username)
+    async def update(
+        self, user: User, room: str, topic: str | None = None, title: str | None = None
+    ) -> RoomView:
+        """A moderator or the owner sets the topic and/or the title."""
+        access = await self.moderated(user, room)
+        record, now = access.room, self._clock()
+        if topic is not None:
+            check_topic(topic)
+            await self._events.commit(
+                record.name, lambda: self._store.set_topic(record.id, topic, user.id, now)
+            )
+        if title is not None:
+            check_title(title)
+            await self._events.commit(
+                record.name, lambda: self._store.set_title(record.id, title, user.id, now)
+            )
+        return await self.get(user, room)
+
+    async def delete(self, user: User, room: str) -> None:
+        """The owner deletes the room with its log; connections to it are dropped."""
+        access = await self.readable(user, room)
+        if access.role != "owner":
+            raise Forbidden("only the owner deletes a room", code="not_owner")
+        members = await self._store.members(access.room.id)
+        name = access.room.name
+        if not await self._store.delete_room(access.room.id):
+            raise no_room(room)
+        frame = jsoncodec.dumps({"type": "room_deleted", "room": name})
+        await self._events.ephemeral(name, "room_deleted", frame)
+        for member in members:
+            await self._events.to_user(
+                member.username, "room_removed", {"room": name, "reason": "deleted"}
             )
 
-    async def is_member(self, user: User, room: str) -> bool:
-        """Whether `user` is a member of `room` (False if there is no such room)."""
-        try:
-            access = await self.access(user, room)
-        except NotFound:
-            return False
-        return can_read(access.member)
+    async def set_notify(self, user: User, room: str, level: str) -> RoomView:
+        """The caller's notification level in a room they are in."""
+        access = await self.readable(user, room)
+        if not await self._store.set_notify(access.room.id, user.id, check_notify(level)):
+            raise not_member()
+        return await self.get(user, room)
 
-    async def members(self, room: str) -> list[str]:
-        """Usernames of the room's members, sorted."""
-        return await self._store.member_names((await self._room(room)).id)
+    async def mark_read(self, user: User, room: str, seq: int) -> tuple[int, RoomEvent | None]:
+        """Move the caller's read marker forward; the marker now, and the `read` event
+        (None when it did not move). Every device of the caller joined to the room gets it.
+        """
+        access = await self.readable(user, room)
+        check_seq(seq)
+        record = access.room
+        event = await self._events.commit(
+            record.name, lambda: self._store.mark_read(record.id, user.id, seq, self._clock())
+        )
+        if event is not None:
+            marker: int = jsoncodec.loads(event.payload)["read_seq"]
+            return marker, event
+        again = await self.readable(user, room)
+        return again.read_seq, None
+
+    # the hub's view of the log (unchecked: hubs deliver only to connections that passed
+    # `readable`, and drop them on removal)
+
+    async def last_seq(self, room: str) -> int:
+        """The seq of `room`'s newest event (0 when none or gone)."""
+        record = await self._store.get_room(room)
+        return 0 if record is None else record.last_seq
+
+    async def events_after(self, room: str, after: int, limit: int) -> list[RoomEvent]:
+        """`room`'s stored events past `after`, in seq order ([] when gone)."""
+        record = await self._store.get_room(room)
+        return [] if record is None else await self._store.events_after(record.id, after, limit)
+
+    async def replay(self, access: RoomAccess, after: int, limit: int) -> list[RoomEvent]:
+        """The events a member resuming from `after` gets (for `resume`: the caller
+        passed `readable`): everything but other users' read markers."""
+        page = await self._store.events_after(access.room.id, after, limit)
+        return page

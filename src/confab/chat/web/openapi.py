@@ -8,106 +8,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from confab.chat.web import schemas
-
-_REF = "#/components/schemas/{model}"
-_REQUESTS: tuple[type[BaseModel], ...] = (
-    schemas.Credentials,
-    schemas.NewRoom,
-    schemas.MemberChange,
-    schemas.Ban,
-    schemas.NewMessage,
-    schemas.MessageEdit,
+from confab.chat.web.openapi_ops import (
+    EMOJI,
+    MESSAGE_ID,
+    REF,
+    REQUESTS,
+    RESPONSES,
+    ROOM,
+    operation,
+    query_param,
 )
-_RESPONSES: tuple[type[BaseModel], ...] = (
-    schemas.Account,
-    schemas.TokenOut,
-    schemas.Room,
-    schemas.RoomList,
-    schemas.Members,
-    schemas.Message,
-    schemas.MessagePage,
-    schemas.Error,
-)
-
-_ERRORS = {
-    400: "Malformed request",
-    401: "Missing, invalid or expired token (`missing_token`, `invalid_token`)",
-    403: "Refused by the room's rules (`not_a_member`, `not_owner`, `banned`, ...)",
-    404: "No such room, user or message",
-    409: "Conflicts with stored data (`username_taken`, `room_taken`, ...)",
-    413: "Body over 64 KiB",
-    422: "Invalid body or parameter, with a reason code",
-    429: "Too many attempts",
-}
-
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": _REF.format(model=model.__name__)}
-
-
-def _json_content(model: type[BaseModel]) -> dict[str, Any]:
-    return {"application/json": {"schema": _ref(model)}}
-
-
-def _path_param(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": kind},
-    }
-
-
-def _query_param(name: str, description: str, **limits: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": "integer", **limits},
-    }
-
-
-_ROOM = _path_param("room", "room name")
-_MESSAGE_ID = _path_param("message_id", "message id", "integer")
-
-
-def _operation(
-    op_id: str,
-    summary: str,
-    ok: dict[int, tuple[str, type[BaseModel] | None]],
-    errors: tuple[int, ...],
-    *,
-    body: type[BaseModel] | None = None,
-    params: tuple[dict[str, Any], ...] = (),
-    auth: bool = True,
-    tag: str = "rooms",
-) -> dict[str, Any]:
-    responses: dict[str, Any] = {}
-    for status, (description, model) in ok.items():
-        responses[str(status)] = {"description": description}
-        if model is not None:
-            responses[str(status)]["content"] = _json_content(model)
-    all_errors = (*errors, 401) if auth else errors
-    for status in sorted(set(all_errors)):
-        responses[str(status)] = {
-            "description": _ERRORS[status],
-            "content": _json_content(schemas.Error),
-        }
-    operation: dict[str, Any] = {
-        "operationId": op_id,
-        "summary": summary,
-        "tags": [tag],
-        "responses": responses,
-    }
-    if params:
-        operation["parameters"] = list(params)
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json_content(body)}
-    if not auth:
-        operation["security"] = []
-    return operation
+from confab.chat.web.openapi_rooms import room_paths
 
 
 def _paths() -> dict[str, Any]:
@@ -115,7 +26,7 @@ def _paths() -> dict[str, Any]:
     message = f"{room}/messages/{{message_id}}"
     return {
         "/api/accounts": {
-            "post": _operation(
+            "post": operation(
                 "register",
                 "Create an account",
                 {201: ("Created", schemas.Account)},
@@ -126,7 +37,7 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/api/tokens": {
-            "post": _operation(
+            "post": operation(
                 "signIn",
                 "Sign in: get a bearer token (rate-limited per username and client)",
                 {200: ("A new token", schemas.TokenOut)},
@@ -137,7 +48,7 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/api/tokens/current": {
-            "delete": _operation(
+            "delete": operation(
                 "signOut",
                 "Sign out: revoke the token used",
                 {204: ("Revoked", None)},
@@ -146,13 +57,13 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/api/rooms": {
-            "get": _operation(
+            "get": operation(
                 "listRooms",
                 "My rooms and every public room",
                 {200: ("The rooms", schemas.RoomList)},
                 (),
             ),
-            "post": _operation(
+            "post": operation(
                 "createRoom",
                 "Create a room (the caller owns it)",
                 {201: ("Created", schemas.Room)},
@@ -160,88 +71,73 @@ def _paths() -> dict[str, Any]:
                 body=schemas.NewRoom,
             ),
         },
-        room: {
-            "get": _operation(
-                "getRoom",
-                "One room",
-                {200: ("The room", schemas.Room)},
-                (403, 404),
-                params=(_ROOM,),
-            )
-        },
-        f"{room}/members": {
-            "get": _operation(
-                "listMembers",
-                "Members of a room",
-                {200: ("Usernames", schemas.Members)},
-                (403, 404),
-                params=(_ROOM,),
-            ),
-            "post": _operation(
-                "addMember",
-                "Join a public room (empty body), or, as owner, invite `username`",
-                {200: ("The room", schemas.Room)},
-                (403, 404, 409, 413, 422),
-                body=schemas.MemberChange,
-                params=(_ROOM,),
-            ),
-        },
-        f"{room}/members/{{username}}": {
-            "delete": _operation(
-                "removeMember",
-                "Leave (your own name) or, as owner, kick a member",
-                {204: ("Removed", None)},
-                (403, 404),
-                params=(_ROOM, _path_param("username", "member to remove")),
-            )
-        },
-        f"{room}/bans": {
-            "post": _operation(
-                "ban",
-                "As owner, ban a user (removes them now and refuses their joins)",
-                {204: ("Banned", None)},
-                (403, 404, 413, 422),
-                body=schemas.Ban,
-                params=(_ROOM,),
-            )
-        },
+        **room_paths(),
         f"{room}/messages": {
-            "get": _operation(
+            "get": operation(
                 "history",
                 "A page of history in seq order (members only)",
                 {200: ("A page", schemas.MessagePage)},
                 (403, 404, 422),
                 params=(
-                    _ROOM,
-                    _query_param("before", "newest page of messages with seq < before", minimum=0),
-                    _query_param("after", "oldest page of messages with seq > after", minimum=0),
-                    _query_param("limit", "page size (default 50)", minimum=1, maximum=100),
+                    ROOM,
+                    query_param("before", "newest page of messages with seq < before", minimum=0),
+                    query_param("after", "oldest page of messages with seq > after", minimum=0),
+                    query_param("limit", "page size (default 50)", minimum=1, maximum=100),
                 ),
             ),
-            "post": _operation(
+            "post": operation(
                 "sendMessage",
-                "Post a message; a repeated client_id returns the first message (200)",
+                "Post a message (or a reply); a repeated client_id returns the first (200)",
                 {201: ("Stored", schemas.Message), 200: ("Already stored", schemas.Message)},
                 (403, 404, 409, 413, 422),
                 body=schemas.NewMessage,
-                params=(_ROOM,),
+                params=(ROOM,),
             ),
         },
         message: {
-            "patch": _operation(
+            "patch": operation(
                 "editMessage",
                 "Edit your message",
                 {200: ("Edited", schemas.Message)},
                 (403, 404, 409, 413, 422),
                 body=schemas.MessageEdit,
-                params=(_ROOM, _MESSAGE_ID),
+                params=(ROOM, MESSAGE_ID),
             ),
-            "delete": _operation(
+            "delete": operation(
                 "deleteMessage",
-                "Delete a message (its author or the room owner)",
+                "Delete a message (its author, a moderator or the owner)",
                 {200: ("Deleted (text blanked, seq kept)", schemas.Message)},
                 (403, 404),
-                params=(_ROOM, _MESSAGE_ID),
+                params=(ROOM, MESSAGE_ID),
+            ),
+        },
+        f"{message}/thread": {
+            "get": operation(
+                "thread",
+                "A thread: its root and the replies in seq order",
+                {200: ("The thread", schemas.Thread)},
+                (403, 404, 422),
+                params=(
+                    ROOM,
+                    MESSAGE_ID,
+                    query_param("limit", "replies (default 50)", minimum=1, maximum=100),
+                ),
+            )
+        },
+        f"{message}/reactions/{{emoji}}": {
+            "put": operation(
+                "addReaction",
+                "React to a message (idempotent)",
+                {204: ("Reacted", None)},
+                (403, 404, 422),
+                params=(ROOM, MESSAGE_ID, EMOJI),
+            ),
+            "delete": operation(
+                "removeReaction",
+                "Take a reaction back (idempotent)",
+                {204: ("Removed", None)},
+                (403, 404, 422),
+                params=(ROOM, MESSAGE_ID, EMOJI),
             ),
         },
     }
@@ -250,18 +146,19 @@ def _paths() -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI document (build once and cache the bytes)."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        *((m, "validation") for m in _REQUESTS),
-        *((m, "serialization") for m in _RESPONSES),
+        *((m, "validation") for m in REQUESTS),
+        *((m, "serialization") for m in RESPONSES),
     ]
-    _, definitions = models_json_schema(models, ref_template=_REF)
+    _, definitions = models_json_schema(models, ref_template=REF)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Confab chat API",
             "version": "1",
             "description": (
-                "Accounts, rooms, membership and message history. Live messages, presence "
-                "and typing go over the WebSocket at /ws?token=T."
+                "Accounts, rooms, DMs, membership and roles, message history, threads, "
+                "reactions and read markers. Live events, presence and typing go over the "
+                "WebSocket at /ws?token=T."
             ),
         },
         "servers": [{"url": "/"}],

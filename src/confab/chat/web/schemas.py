@@ -7,6 +7,8 @@ reason; they are documented here through `json_schema_extra`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -32,17 +34,49 @@ class NewRoom(_Body):
         description="1-64 of a-z 0-9 _ - (stored lowercase)",
     )
     topic: str = Field(default="", json_schema_extra={"maxLength": 256})
-    private: bool = False
+    private: bool = Field(default=False, description="invite-only")
+    title: str = Field(default="", json_schema_extra={"maxLength": 64}, description="display name")
+
+
+class RoomPatch(_Body):
+    """New topic and/or title (moderators and the owner)."""
+
+    topic: str | None = Field(default=None, json_schema_extra={"maxLength": 256})
+    title: str | None = Field(default=None, json_schema_extra={"maxLength": 64})
+
+
+class NewDm(_Body):
+    """The people of a direct conversation besides the caller (1 to 8)."""
+
+    users: list[str] = Field(json_schema_extra={"minItems": 1, "maxItems": 8})
+
+
+class RoleChange(_Body):
+    """A member's new role; "owner" hands ownership over (the owner only)."""
+
+    role: str = Field(json_schema_extra={"enum": ["member", "moderator", "owner"]})
+
+
+class ReadMarker(_Body):
+    """Read up to this seq."""
+
+    seq: int = Field(json_schema_extra={"minimum": 0})
+
+
+class NotifyChange(_Body):
+    """The caller's notification level in the room."""
+
+    level: str = Field(json_schema_extra={"enum": ["all", "mentions", "mute"]})
 
 
 class MemberChange(_Body):
-    """Empty to join a public room; with `username`, the owner invites that user."""
+    """Empty to join a public room; with `username`, a moderator invites that user."""
 
     username: str | None = None
 
 
 class Ban(_Body):
-    """The user the owner bans from the room."""
+    """The user a moderator or the owner bans from the room."""
 
     username: str
 
@@ -64,6 +98,7 @@ class NewMessage(_Body):
         },
         description="upload ids from POST /media/uploads",
     )
+    reply_to: int | None = Field(default=None, description="id of the message replied to")
 
 
 class MessageEdit(_Body):
@@ -88,28 +123,59 @@ class TokenOut(BaseModel):
     expires_at: str = Field(description="ISO-8601 UTC")
 
 
+Role = Literal["owner", "moderator", "member"]
+Notify = Literal["all", "mentions", "mute"]
+
+
 class Room(BaseModel):
-    """A room as the caller sees it."""
+    """A room (or DM) as the caller sees it."""
 
     name: str
+    title: str = Field(description='display name ("": show the name)')
     topic: str
     private: bool
+    kind: Literal["room", "dm"]
     owner: str
-    last_seq: int = Field(description="seq of the newest message, 0 when empty")
+    last_seq: int = Field(description="seq of the newest event, 0 when empty")
     member: bool = Field(description="whether the caller is a member")
     members: int = Field(description="member count")
+    role: Role | None = Field(description="the caller's role (null: not a member)")
+    read_seq: int = Field(description="the caller's read marker")
+    unread: int = Field(description="messages by others past the marker (capped at 1000)")
+    mentions: int = Field(description="mentions of the caller past the marker")
+    notify: Notify = Field(description="the caller's notification level")
+    participants: list[str] | None = Field(description="a DM's usernames (null for rooms)")
 
 
 class RoomList(BaseModel):
-    """The caller's rooms and every public room, by name."""
+    """The caller's rooms and DMs, and every public room, by name."""
 
     rooms: list[Room]
 
 
-class Members(BaseModel):
-    """Usernames of a room's members."""
+class Member(BaseModel):
+    """A member and their role."""
 
-    members: list[str]
+    user: str
+    role: Role
+
+
+class Members(BaseModel):
+    """A room's members."""
+
+    members: list[Member]
+
+
+class Bans(BaseModel):
+    """Usernames banned from a room."""
+
+    bans: list[str]
+
+
+class ReadOut(BaseModel):
+    """The caller's read marker after the change."""
+
+    read_seq: int
 
 
 class Attachment(BaseModel):
@@ -131,8 +197,17 @@ class Preview(BaseModel):
     image: str | None = None
 
 
+class Reaction(BaseModel):
+    """One emoji on a message: how many and who (the first 50)."""
+
+    emoji: str
+    count: int
+    users: list[str]
+
+
 class Message(BaseModel):
-    """A message; a deleted one keeps id and seq, with empty text."""
+    """A message, its edits, reactions and replies folded in; a deleted one keeps id and
+    seq, with empty text."""
 
     id: int
     room: str
@@ -145,6 +220,13 @@ class Message(BaseModel):
     attachments: list[Attachment]
     previews: list[Preview]
     client_id: str | None = None
+    reply_to: int | None = Field(description="id of the message replied to")
+    thread_root: int | None = Field(description="id of the thread's first message")
+    reply_count: int = Field(description="replies in this message's thread")
+    last_reply_at: str | None = Field(description="ISO-8601 UTC of the latest reply")
+    reactions: list[Reaction]
+    mentions: list[str] = Field(description="members mentioned")
+    mentions_room: bool = Field(description="an @room by a moderator or the owner")
 
 
 class MessagePage(BaseModel):
@@ -152,6 +234,14 @@ class MessagePage(BaseModel):
 
     messages: list[Message]
     has_more: bool = Field(description="more messages lie beyond the page")
+
+
+class Thread(BaseModel):
+    """A thread: its root and replies in seq order."""
+
+    root: Message
+    replies: list[Message]
+    has_more: bool
 
 
 class Error(BaseModel):

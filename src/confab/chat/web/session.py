@@ -29,28 +29,24 @@ from confab.chat.protocol import (
     Join,
     Leave,
     Ping,
+    React,
+    Read,
     Resume,
     Send,
     Typing,
-    ack_frame,
     error_frame,
-    joined_frame,
     parse_client_frame,
-    resumed_frame,
-    typing_frame,
 )
 from confab.chat.ratelimit import RateLimiter, Strikes
 from confab.chat.services import ChatServices
-from confab.chat.services.events import message_frame, room_channel
+from confab.chat.userfeed import UserFeed
+from confab.chat.web import actions, entry
 from confab.chat.web.connection import CLOSE_RATE_LIMITED, Connection
-from confab.core.chatstore import RoomAccess
-from confab.core.errors import ConfabError, Forbidden
+from confab.core.errors import ConfabError
 from confab.core.ports import Bus
 
 log = logging.getLogger("confab.chat.ws")
 
-REPLAY_PAGE = 100
-PARTIAL_MEMBERS = 50  # members listed in `joined` for a large room
 _QUEUE_HIGH = 8  # frames waiting before the socket stops being read
 
 
@@ -81,11 +77,14 @@ class Realtime:
     large_room: int = 500
     member_counts: MemberCounts = field(default_factory=MemberCounts)
     connections: int = 0  # open on this node (for metrics)
+    userfeed: UserFeed | None = None  # per-user frames (room_added, room_removed)
 
     async def close(self) -> None:
         """Stop the hub's subscriptions and presence timers."""
         await self.hub.close()
         await self.presence.close()
+        if self.userfeed is not None:
+            await self.userfeed.close()
 
 
 class Session:
@@ -93,23 +92,23 @@ class Session:
 
     __slots__ = (
         "_done",
-        "_present",
         "_queue",
         "_reader",
-        "_rt",
         "_strikes",
         "_worker",
         "conn",
+        "present",
         "rooms",
+        "rt",
         "user",
     )
 
     def __init__(self, rt: Realtime, user: User, conn: Connection) -> None:
-        self._rt = rt
+        self.rt = rt
         self.user = user
         self.conn = conn
         self.rooms: list[str] = []  # few per connection: a list is smaller than a set
-        self._present: list[str] | None = None  # rooms where this connection counts present
+        self.present: list[str] | None = None  # rooms where this connection counts present
         self._strikes: Strikes | None = None  # made on the first refusal only
         self._queue: deque[str | bytes] | None = None  # callback mode, while frames wait
         self._worker: asyncio.Task[None] | None = None
@@ -156,7 +155,7 @@ class Session:
 
     async def handle(self, data: str | bytes) -> None:
         """Act on one client frame."""
-        rt = self._rt
+        rt = self.rt
         if not await rt.limiter.acquire(self.user.username):
             self.conn.send(error_frame("rate_limited", "too many frames: slow down"))
             if self._strikes is None:
@@ -197,121 +196,26 @@ class Session:
             return
         self._done = True
         self.conn.closed = True
-        self._rt.connections -= 1
+        self.rt.connections -= 1
+        if self.rt.userfeed is not None:
+            self.rt.userfeed.remove(self.conn)
         for room in list(self.rooms):
-            self._left(room)
+            entry.left(self, room)
 
     async def _dispatch(self, frame: ClientFrame) -> None:
         if isinstance(frame, Send):
-            await self._send(frame)
+            await actions.send(self, frame)
         elif isinstance(frame, Ping):
             self.conn.send(PONG)
         elif isinstance(frame, Typing):
-            await self._typing(frame)
+            await actions.typing(self, frame)
+        elif isinstance(frame, React):
+            await actions.react(self, frame)
+        elif isinstance(frame, Read):
+            await actions.read(self, frame)
         elif isinstance(frame, Join):
-            await self._join(frame)
+            await entry.join(self, frame)
         elif isinstance(frame, Leave):
-            self._left(frame.room)
+            entry.left(self, frame.room)
         elif isinstance(frame, Resume):
-            await self._resume(frame)
-
-    async def _send(self, frame: Send) -> None:
-        # The message frame itself reaches everyone joined, the sender too, through the
-        # bus and the hub; the sender also gets the ack (again for a repeated client_id).
-        message, _ = await self._rt.services.messages.send(
-            self.user, frame.room, frame.text, frame.client_id, frame.attachments
-        )
-        self.conn.send(ack_frame(frame.client_id, message.id, message.seq))
-
-    # rooms
-
-    async def _member_access(self, room: str) -> tuple[RoomAccess, int]:
-        """The room (members only) and its member count."""
-        rt = self._rt
-        access = await rt.services.rooms.access(self.user, room)
-        if not access.member:
-            raise Forbidden("you are not a member of this room", code="not_a_member")
-        room_id = access.room.id
-        count = await rt.member_counts.get(
-            access.room.name, lambda: rt.services.store.member_count(room_id)
-        )
-        return access, count
-
-    def _entered(self, room: str, members: int) -> bool:
-        """Record `room` as joined, unless the connection closed meanwhile (then undo)."""
-        rt = self._rt
-        if self.conn.closed:
-            rt.hub.leave(self.conn, room)
-            return False
-        if room not in self.rooms:
-            self.rooms.append(room)
-            if members <= rt.large_room:
-                if self._present is None:
-                    self._present = []
-                self._present.append(room)
-                rt.presence.entered(self.user.username, room)
-        return True
-
-    def _left(self, room: str) -> None:
-        rt = self._rt
-        rt.hub.leave(self.conn, room)
-        if room in self.rooms:
-            self.rooms.remove(room)
-        if self._present is not None and room in self._present:
-            self._present.remove(room)
-            rt.presence.left(self.user.username, room)
-
-    async def _join(self, frame: Join) -> None:
-        rt, room, conn, me = self._rt, frame.room, self.conn, self.user.username
-        _, count = await self._member_access(room)
-        small = count <= rt.large_room
-        names = await rt.services.rooms.members(room) if small else []
-        # Read before joining (greet cannot wait): who is online on any node.
-        online = await rt.presence.online(room, names) if small else set()
-
-        def greet(last_seq: int) -> None:
-            if small:
-                members = [(n, n == me or n in online) for n in names]
-            else:  # those connected here (this one included), never thousands
-                users = rt.hub.local_users(room, PARTIAL_MEMBERS)
-                members = [(n, True) for n in users]
-            frame = joined_frame(room, last_seq, members, member_count=count, partial=not small)
-            conn.send(frame)
-
-        await rt.hub.join(conn, room, greet)
-        self._entered(room, count)
-
-    async def _resume(self, frame: Resume) -> None:
-        """Replay seq > after from the store, `resumed`, then the live frames held meanwhile."""
-        rt, room, conn = self._rt, frame.room, self.conn
-        _, count = await self._member_access(room)
-        last = await rt.hub.hold(conn, room)
-        if not self._entered(room, count):
-            return
-        try:
-            after = frame.after
-            while after < last and not conn.closed:
-                page = await rt.services.messages.replay(room, after, REPLAY_PAGE)
-                for message in page:
-                    if message.seq > last:
-                        break  # newer ones are in the held live frames
-                    conn.send(message_frame("message", message))
-                    after = message.seq
-                if len(page) < REPLAY_PAGE or after == last or page[-1].seq > last:
-                    break
-                await conn.drained(rt.send_buffer // 2)
-            if conn.closed:
-                self._left(room)
-                return
-            conn.send(resumed_frame(room, last))
-            rt.hub.release(conn, room)
-        except BaseException:
-            self._left(room)
-            raise
-
-    async def _typing(self, frame: Typing) -> None:
-        rt, room = self._rt, frame.room
-        if not rt.hub.is_joined(self.conn, room):
-            raise Forbidden("join the room first", code="not_joined")
-        if rt.typing.allow(self.user.username, room):
-            await rt.bus.publish(room_channel(room), typing_frame(room, self.user.username))
+            await entry.resume(self, frame)

@@ -17,16 +17,17 @@ from urllib.parse import parse_qs
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.routing import BaseRoute, WebSocketRoute
 
+from confab.chat.busevent import encode_ephemeral, room_channel
 from confab.chat.hub import Hub
 from confab.chat.presence import Presence, PresenceStore, TypingThrottle
 from confab.chat.protocol import ready_frame
 from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from confab.chat.services import ChatServices
-from confab.chat.services.events import message_frame, room_channel
+from confab.chat.userfeed import UserFeed
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
 from confab.chat.web.session import Realtime, Session
 from confab.core.clock import Clock
-from confab.core.errors import ConfabError, NotFound, Unauthorized
+from confab.core.errors import ConfabError, Unauthorized
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
 from confab.core.settings import Settings
@@ -66,26 +67,6 @@ class RealtimeConfig:
         )
 
 
-class StoreSource:
-    """The hub's view of the store: a room's last seq and its messages after a seq."""
-
-    def __init__(self, services: ChatServices) -> None:
-        self._services = services
-
-    async def last_seq(self, room: str) -> int:
-        """See `RoomSource.last_seq`."""
-        record = await self._services.store.get_room(room)
-        return 0 if record is None else record.last_seq
-
-    async def replay(self, room: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        """See `RoomSource.replay`."""
-        try:
-            page = await self._services.messages.replay(room, after, limit)
-        except NotFound:
-            return []
-        return [(m.seq, message_frame("message", m)) for m in page]
-
-
 def build_realtime(
     services: ChatServices,
     bus: Bus,
@@ -103,13 +84,13 @@ def build_realtime(
     """
 
     async def publish(room: str, frame: bytes) -> None:
-        await bus.publish(room_channel(room), frame)
+        await bus.publish(room_channel(room), encode_ephemeral("presence", frame))
 
     local = MemoryRateLimiter(config.rate, config.burst)
     return Realtime(
         services=services,
         bus=bus,
-        hub=Hub(bus, StoreSource(services)),
+        hub=Hub(bus, services.rooms),
         presence=Presence(publish, grace=config.presence_grace, store=presence, clock=clock),
         typing=TypingThrottle(config.typing_interval, clock=clock),
         limiter=local if limiter is None else FallbackRateLimiter(limiter, local),
@@ -117,6 +98,7 @@ def build_realtime(
         send_buffer=config.send_buffer_bytes,
         kernel_send_buffer=config.kernel_send_buffer_bytes,
         large_room=config.large_room,
+        userfeed=UserFeed(bus),
     )
 
 
@@ -161,6 +143,8 @@ class WebSocketEndpoint:
             conn = AsgiConnection(user.username, send, rt.send_buffer)
         session = Session(rt, user, conn)
         rt.connections += 1
+        if rt.userfeed is not None:
+            await rt.userfeed.add(conn)
         if sock is not None and hasattr(sock, "detach"):
             conn.send(ready_frame(user.username))
             session.attach(sock)

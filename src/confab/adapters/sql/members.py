@@ -1,0 +1,198 @@
+"""Membership, roles, bans, notification levels and read markers on SQL.
+
+Each change locks the room row first (the seq counter), then checks and writes, so two
+writers racing on one membership see each other's commit and the loser stores no event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from confab.adapters.sql import events as log
+from confab.adapters.sql.accounts import names
+from confab.adapters.sql.tables import bans, memberships, rooms, users
+from confab.core import roomlog
+from confab.core.chatstore import LeaveReason, MemberRecord, NotifyLevel, Role
+from confab.core.errors import NotFound
+from confab.core.roomlog import RoomEvent
+
+_B = sa.bindparam
+
+
+def _role(conn: Connection, room_id: int, user_id: int) -> str | None:
+    query = sa.select(memberships.c.role).where(
+        memberships.c.room_id == room_id, memberships.c.user_id == user_id
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
+def _is_banned(conn: Connection, room_id: int, user_id: int) -> bool:
+    query = sa.select(bans.c.user_id).where(bans.c.room_id == room_id, bans.c.user_id == user_id)
+    return conn.execute(query).first() is not None
+
+
+def _leave(conn: Connection, room_id: int, user_id: int) -> int:
+    delete = memberships.delete().where(
+        memberships.c.room_id == room_id, memberships.c.user_id == user_id
+    )
+    return int(conn.execute(delete).rowcount)
+
+
+def add_member(
+    conn: Connection, room_id: int, user_id: int, actor_id: int, now: datetime
+) -> RoomEvent | None:
+    """Make `user_id` a member: `member_joined`, None if already one."""
+    log.lock_room(conn, room_id)
+    if _role(conn, room_id, user_id) is not None:
+        return None
+    seq, room = log.take_seqs(conn, room_id)
+    conn.execute(memberships.insert().values(room_id=room_id, user_id=user_id, joined_at=now))
+    who = names(conn, user_id, actor_id)
+    event = roomlog.member_joined(room, seq, who[user_id], who[actor_id], "member")
+    return log.store(conn, room_id, event, now)
+
+
+def remove_member(
+    conn: Connection,
+    room_id: int,
+    user_id: int,
+    actor_id: int,
+    reason: LeaveReason,
+    now: datetime,
+) -> RoomEvent | None:
+    """Remove a member: `member_left`, None if they were not one."""
+    log.lock_room(conn, room_id)
+    if not _leave(conn, room_id, user_id):
+        return None
+    seq, room = log.take_seqs(conn, room_id)
+    who = names(conn, user_id, actor_id)
+    event = roomlog.member_left(room, seq, who[user_id], who[actor_id], reason)
+    return log.store(conn, room_id, event, now)
+
+
+def ban(
+    conn: Connection, room_id: int, user_id: int, actor_id: int, now: datetime
+) -> RoomEvent | None:
+    """Ban and remove `user_id`: `member_banned`, None if already banned."""
+    log.lock_room(conn, room_id)
+    if _is_banned(conn, room_id, user_id):
+        return None
+    conn.execute(bans.insert().values(room_id=room_id, user_id=user_id, banned_at=now))
+    _leave(conn, room_id, user_id)
+    seq, room = log.take_seqs(conn, room_id)
+    who = names(conn, user_id, actor_id)
+    return log.store(
+        conn, room_id, roomlog.member_banned(room, seq, who[user_id], who[actor_id]), now
+    )
+
+
+def unban(
+    conn: Connection, room_id: int, user_id: int, actor_id: int, now: datetime
+) -> RoomEvent | None:
+    """Lift a ban: `member_unbanned`, None if there was none."""
+    log.lock_room(conn, room_id)
+    delete = bans.delete().where(bans.c.room_id == room_id, bans.c.user_id == user_id)
+    if not conn.execute(delete).rowcount:
+        return None
+    seq, room = log.take_seqs(conn, room_id)
+    who = names(conn, user_id, actor_id)
+    event = roomlog.member_unbanned(room, seq, who[user_id], who[actor_id])
+    return log.store(conn, room_id, event, now)
+
+
+def set_role(
+    conn: Connection, room_id: int, user_id: int, role: Role, actor_id: int, now: datetime
+) -> list[RoomEvent]:
+    """Give a member `role`; "owner" moves the room's ownership (the old owner becomes a
+    moderator): one or two `role_changed` events."""
+    locked = log.lock_room(conn, room_id)
+    current = _role(conn, room_id, user_id)
+    if current is None:
+        raise NotFound(f"user {user_id} is not a member", code="not_a_member")
+    if current == role:
+        return []
+    changes: list[tuple[int, Role]] = [(user_id, role)]
+    if role == "owner" and locked.owner_id != user_id:
+        conn.execute(rooms.update().where(rooms.c.id == room_id).values(owner_id=user_id))
+        if _role(conn, room_id, locked.owner_id) is not None:
+            changes.append((locked.owner_id, "moderator"))
+    first, room = log.take_seqs(conn, room_id, len(changes))
+    who = names(conn, actor_id, *(u for u, _ in changes))
+    stored = []
+    for seq, (changed, new_role) in enumerate(changes, start=first):
+        conn.execute(
+            memberships.update()
+            .where(memberships.c.room_id == room_id, memberships.c.user_id == changed)
+            .values(role=new_role)
+        )
+        event = roomlog.role_changed(room, seq, who[changed], new_role, who[actor_id])
+        stored.append(log.store(conn, room_id, event, now))
+    return stored
+
+
+def members(conn: Connection, room_id: int) -> list[MemberRecord]:
+    """The members and their roles, by username."""
+    query = (
+        sa.select(users.c.username, memberships.c.role)
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .where(memberships.c.room_id == room_id)
+        .order_by(users.c.username)
+    )
+    return [MemberRecord(row.username, row.role) for row in conn.execute(query)]
+
+
+def member_count(conn: Connection, room_id: int) -> int:
+    """How many members the room has."""
+    query = sa.select(sa.func.count()).where(memberships.c.room_id == room_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def banned_names(conn: Connection, room_id: int) -> list[str]:
+    """Usernames of the banned, sorted."""
+    query = (
+        sa.select(users.c.username)
+        .join(bans, bans.c.user_id == users.c.id)
+        .where(bans.c.room_id == room_id)
+        .order_by(users.c.username)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def set_notify(conn: Connection, room_id: int, user_id: int, level: NotifyLevel) -> bool:
+    """A member's notification level; False if not one."""
+    update = (
+        memberships.update()
+        .where(memberships.c.room_id == room_id, memberships.c.user_id == user_id)
+        .values(notify=level)
+    )
+    return bool(conn.execute(update).rowcount)
+
+
+_MARKER = (
+    sa.select(memberships.c.read_seq, users.c.username)
+    .join(users, users.c.id == memberships.c.user_id)
+    .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
+)
+_SET_MARKER = (
+    memberships.update()
+    .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
+    .values(read_seq=_B("b_read_seq"))
+)
+
+
+def mark_read(
+    conn: Connection, room_id: int, user_id: int, read_seq: int, now: datetime
+) -> RoomEvent:
+    """Move a member's read marker forward, clamped to the room's last seq before this
+    event: `read`. Raises `Unchanged(None)` when it does not move or they are no member."""
+    # Take the seq first: it locks the room, so the marker read below is current.
+    seq, room = log.take_seqs(conn, room_id)
+    row = conn.execute(_MARKER, {"room_id": room_id, "user_id": user_id}).first()
+    target = min(read_seq, seq - 1)
+    if row is None or target <= row.read_seq:
+        raise log.Unchanged(None)
+    conn.execute(_SET_MARKER, {"b_room": room_id, "b_user": user_id, "b_read_seq": target})
+    return log.store(conn, room_id, roomlog.read_marker(room, seq, row.username, target), now)

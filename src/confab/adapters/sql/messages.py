@@ -1,0 +1,388 @@
+"""Messages on SQL: sending, history, threads, edits, deletion, previews, reactions.
+
+A message row holds its current state (text after edits, previews, reply count); reactions
+live in their own table and are folded into the records read (one query per page).
+Every change takes the room's next seq and stores its event (`events.py`); a change that
+turns out to be a repeat raises `Unchanged` after taking it, so nothing is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from confab.adapters.chatlog import mentioned_ids
+from confab.adapters.sql import events as log
+from confab.adapters.sql.accounts import AnyRow, names
+from confab.adapters.sql.tables import memberships, mentions, messages, reactions, rooms, users
+from confab.core import roomlog
+from confab.core.chatstore import REACTION_USERS, MessageRecord, NewMessage, ReactionSummary
+from confab.core.errors import NotFound
+from confab.core.roomlog import RoomEvent
+
+_B = sa.bindparam
+_author = users.alias("author")
+
+_SELECT = sa.select(
+    messages.c.id,
+    rooms.c.name.label("room"),
+    messages.c.seq,
+    _author.c.username.label("author"),
+    messages.c.text,
+    messages.c.created_at,
+    messages.c.edited_at,
+    messages.c.deleted,
+    messages.c.attachments,
+    messages.c.previews,
+    messages.c.client_id,
+    messages.c.reply_to,
+    messages.c.thread_root,
+    messages.c.reply_count,
+    messages.c.last_reply_at,
+    messages.c.mentions,
+    messages.c.mentions_room,
+).select_from(
+    messages.join(rooms, rooms.c.id == messages.c.room_id).join(
+        _author, _author.c.id == messages.c.author_id
+    )
+)
+
+# Hot-path statements are built once with bound parameters: SQLAlchemy then memoizes their
+# cache keys, and a send spends its time in the database, not in constructing SQL.
+_BY_CLIENT_ID = _SELECT.where(
+    messages.c.author_id == _B("author_id"), messages.c.client_id == _B("client_id")
+)
+_ONE = _SELECT.where(messages.c.id == _B("id"), messages.c.room_id == _B("room_id"))
+_INSERT = messages.insert().returning(messages.c.id)
+_NEWEST = (
+    _SELECT.where(messages.c.room_id == _B("room_id"))
+    .order_by(messages.c.seq.desc())
+    .limit(_B("limit"))
+)
+_BEFORE = (
+    _SELECT.where(messages.c.room_id == _B("room_id"), messages.c.seq < _B("before"))
+    .order_by(messages.c.seq.desc())
+    .limit(_B("limit"))
+)
+_AFTER = (
+    _SELECT.where(messages.c.room_id == _B("room_id"), messages.c.seq > _B("after"))
+    .order_by(messages.c.seq)
+    .limit(_B("limit"))
+)
+_REPLIES = (
+    _SELECT.where(messages.c.thread_root == _B("root"), messages.c.room_id == _B("room_id"))
+    .order_by(messages.c.seq)
+    .limit(_B("limit"))
+)
+_PARENT = sa.select(messages.c.id, messages.c.thread_root).where(
+    messages.c.id == _B("id"), messages.c.room_id == _B("room_id")
+)
+_BUMP_ROOT = (
+    messages.update()
+    .where(messages.c.id == _B("root"))
+    .values(reply_count=messages.c.reply_count + 1, last_reply_at=_B("at"))
+)
+_REACTIONS = (
+    sa.select(reactions.c.message_id, reactions.c.emoji, users.c.username)
+    .join(users, users.c.id == reactions.c.user_id)
+    .where(reactions.c.message_id.in_(_B("ids", expanding=True)))
+    .order_by(reactions.c.seq)
+)
+_REACTION_CHECK = sa.select(
+    messages.c.deleted,
+    sa.select(reactions.c.user_id)
+    .where(
+        reactions.c.message_id == messages.c.id,
+        reactions.c.user_id == _B("user_id"),
+        reactions.c.emoji == _B("emoji"),
+    )
+    .exists()
+    .label("had"),
+    sa.select(users.c.username).where(users.c.id == _B("user_id")).scalar_subquery().label("user"),
+).where(messages.c.id == _B("id"), messages.c.room_id == _B("room_id"))
+_ADD_REACTION = reactions.insert()
+_REMOVE_REACTION = reactions.delete().where(
+    reactions.c.message_id == _B("id"),
+    reactions.c.user_id == _B("user_id"),
+    reactions.c.emoji == _B("emoji"),
+)
+_MEMBER_IDS = (
+    sa.select(users.c.username, users.c.id)
+    .join(memberships, memberships.c.user_id == users.c.id)
+    .where(memberships.c.room_id == _B("room_id"))
+)
+
+
+def _record(row: AnyRow, folded: tuple[ReactionSummary, ...] = ()) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        room=row.room,
+        seq=row.seq,
+        author=row.author,
+        text=row.text,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+        deleted=bool(row.deleted),
+        attachments=tuple(row.attachments or ()),
+        previews=tuple(row.previews or ()),
+        client_id=row.client_id,
+        reply_to=row.reply_to,
+        thread_root=row.thread_root,
+        reply_count=int(row.reply_count),
+        last_reply_at=row.last_reply_at,
+        reactions=folded,
+        mentions=tuple(row.mentions or ()),
+        mentions_room=bool(row.mentions_room),
+    )
+
+
+def _fold(conn: Connection, rows: Sequence[AnyRow]) -> list[MessageRecord]:
+    """Records with their reactions: emojis in order of their oldest reaction, users in
+    the order they reacted (the first `REACTION_USERS` named)."""
+    if not rows:
+        return []
+    found: dict[int, dict[str, list[str]]] = {}
+    for reaction in conn.execute(_REACTIONS, {"ids": [row.id for row in rows]}):
+        by_emoji = found.setdefault(reaction.message_id, {})
+        by_emoji.setdefault(reaction.emoji, []).append(reaction.username)
+    return [
+        _record(
+            row,
+            tuple(
+                ReactionSummary(emoji, len(users), tuple(users[:REACTION_USERS]))
+                for emoji, users in found.get(row.id, {}).items()
+            ),
+        )
+        for row in rows
+    ]
+
+
+def _one(conn: Connection, room_id: int, message_id: int) -> AnyRow | None:
+    return conn.execute(_ONE, {"id": message_id, "room_id": room_id}).first()
+
+
+def get_message(conn: Connection, room_id: int, message_id: int) -> MessageRecord | None:
+    """The message with its state folded in, or None."""
+    row = _one(conn, room_id, message_id)
+    return None if row is None else _fold(conn, [row])[0]
+
+
+def by_client_id(conn: Connection, author_id: int, client_id: str) -> MessageRecord | None:
+    """The author's message sent with `client_id`, or None."""
+    row = conn.execute(_BY_CLIENT_ID, {"author_id": author_id, "client_id": client_id}).first()
+    return None if row is None else _fold(conn, [row])[0]
+
+
+def _mentions(conn: Connection, new: NewMessage) -> tuple[tuple[str, ...], set[int]]:
+    if not new.mentions and not new.mentions_room:
+        return (), set()
+    query = _MEMBER_IDS
+    if not new.mentions_room:
+        query = query.where(users.c.username.in_(list(new.mentions)))
+    members = {row.username: int(row.id) for row in conn.execute(query, {"room_id": new.room_id})}
+    return mentioned_ids(new.mentions, new.mentions_room, members, new.author_id)
+
+
+def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent | None]:
+    """Store a message, its mentions and its `message` event; a repeated client_id
+    returns the first message and no event."""
+    if new.client_id is not None:
+        first = by_client_id(conn, new.author_id, new.client_id)
+        if first is not None:
+            return first, None
+    root: int | None = None
+    if new.reply_to is not None:
+        parent = conn.execute(_PARENT, {"id": new.reply_to, "room_id": new.room_id}).first()
+        if parent is None:
+            raise NotFound(f"no message {new.reply_to} here", code="reply_not_found")
+        root = parent.thread_root or parent.id
+    named, targets = _mentions(conn, new)
+    seq, _ = log.take_seqs(conn, new.room_id)
+    values = {
+        "room_id": new.room_id,
+        "seq": seq,
+        "author_id": new.author_id,
+        "text": new.text,
+        "client_id": new.client_id,
+        "created_at": new.created_at,
+        "deleted": False,
+        "attachments": list(new.attachments),
+        "previews": [],
+        "reply_to": new.reply_to,
+        "thread_root": root,
+        "reply_count": 0,
+        "last_reply_at": None,
+        "mentions": list(named) or None,
+        "mentions_room": new.mentions_room,
+    }
+    message_id = conn.execute(_INSERT, values).scalar_one()
+    if root is not None:
+        conn.execute(_BUMP_ROOT, {"root": root, "at": new.created_at})
+    if targets:
+        conn.execute(
+            mentions.insert(),
+            [
+                {"user_id": u, "room_id": new.room_id, "seq": seq, "message_id": message_id}
+                for u in sorted(targets)
+            ],
+        )
+    record = MessageRecord(
+        id=message_id,
+        room=new.room,
+        seq=seq,
+        author=new.author,
+        text=new.text,
+        created_at=new.created_at,
+        edited_at=None,
+        deleted=False,
+        attachments=new.attachments,
+        previews=(),
+        client_id=new.client_id,
+        reply_to=new.reply_to,
+        thread_root=root,
+        mentions=named,
+        mentions_room=new.mentions_room,
+    )
+    event = log.store(conn, new.room_id, roomlog.message_posted(record), new.created_at)
+    return record, event
+
+
+def messages_before(
+    conn: Connection, room_id: int, before: int | None, limit: int
+) -> list[MessageRecord]:
+    """The newest `limit` messages with seq < `before` (or the newest), in seq order."""
+    params = {"room_id": room_id, "before": before, "limit": limit}
+    rows = conn.execute(_NEWEST if before is None else _BEFORE, params).all()
+    return _fold(conn, rows[::-1])
+
+
+def messages_after(conn: Connection, room_id: int, after: int, limit: int) -> list[MessageRecord]:
+    """The oldest `limit` messages with seq > `after`, in seq order."""
+    params = {"room_id": room_id, "after": after, "limit": limit}
+    return _fold(conn, conn.execute(_AFTER, params).all())
+
+
+def thread(conn: Connection, room_id: int, root_id: int, limit: int) -> list[MessageRecord]:
+    """The root and its first `limit` replies, in seq order ([] if no such root here)."""
+    root = _one(conn, room_id, root_id)
+    if root is None:
+        return []
+    params = {"root": root_id, "room_id": room_id, "limit": max(0, limit)}
+    return _fold(conn, [root, *conn.execute(_REPLIES, params).all()])
+
+
+def _live_after_seq(conn: Connection, room_id: int, message_id: int) -> tuple[int, str, AnyRow]:
+    """Take the next seq (locking the room), then read the live message."""
+    seq, room = log.take_seqs(conn, room_id)
+    row = _one(conn, room_id, message_id)
+    if row is None or row.deleted:
+        raise NotFound(f"no message {message_id}", code="message_not_found")
+    return seq, room, row
+
+
+def edit_message(
+    conn: Connection, room_id: int, message_id: int, text: str, actor_id: int, now: datetime
+) -> tuple[MessageRecord, RoomEvent]:
+    """Replace a live message's text: `message_edited`; `Unchanged` if it is the same."""
+    seq, room, row = _live_after_seq(conn, room_id, message_id)
+    if row.text == text:
+        raise log.Unchanged((_fold(conn, [row])[0], None))
+    update = messages.update().where(messages.c.id == message_id)
+    conn.execute(update.values(text=text, edited_at=now))
+    actor = names(conn, actor_id)[actor_id]
+    event = roomlog.message_edited(room, seq, message_id, text, now, actor)
+    log.store(conn, room_id, event, now, target=message_id)
+    stored = _one(conn, room_id, message_id)
+    assert stored is not None
+    return _fold(conn, [stored])[0], event
+
+
+def delete_message(
+    conn: Connection, room_id: int, message_id: int, actor_id: int, now: datetime
+) -> tuple[MessageRecord, RoomEvent]:
+    """Blank a message and redact its events: `message_deleted`; `Unchanged` if it was
+    deleted already."""
+    seq, room = log.take_seqs(conn, room_id)
+    row = _one(conn, room_id, message_id)
+    if row is None:
+        raise NotFound(f"no message {message_id}", code="message_not_found")
+    if row.deleted:
+        raise log.Unchanged((_record(row), None))
+    blank = {
+        "text": "",
+        "deleted": True,
+        "attachments": [],
+        "previews": [],
+        "mentions": None,
+        "mentions_room": False,
+    }
+    conn.execute(messages.update().where(messages.c.id == message_id).values(**blank))
+    conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
+    conn.execute(mentions.delete().where(mentions.c.message_id == message_id))
+    log.redact(conn, room_id, message_id, row.seq)
+    actor = names(conn, actor_id)[actor_id]
+    event = log.store(conn, room_id, roomlog.message_deleted(room, seq, message_id, actor), now)
+    stored = _one(conn, room_id, message_id)
+    assert stored is not None
+    return _record(stored), event
+
+
+def set_previews(
+    conn: Connection,
+    room_id: int,
+    message_id: int,
+    previews: Sequence[dict[str, Any]],
+    now: datetime,
+) -> tuple[MessageRecord, RoomEvent]:
+    """Store previews on a live message: `previews_set`; `Unchanged` if the same, or
+    `Unchanged(None)` if the message is gone or deleted."""
+    try:
+        seq, room, row = _live_after_seq(conn, room_id, message_id)
+    except NotFound:
+        raise log.Unchanged(None) from None
+    if list(row.previews or ()) == list(previews):
+        raise log.Unchanged((_fold(conn, [row])[0], None))
+    stored_previews = [dict(p) for p in previews]
+    update = messages.update().where(messages.c.id == message_id)
+    conn.execute(update.values(previews=stored_previews))
+    event = roomlog.previews_set(room, seq, message_id, stored_previews)
+    log.store(conn, room_id, event, now, target=message_id)
+    stored = _one(conn, room_id, message_id)
+    assert stored is not None
+    return _fold(conn, [stored])[0], event
+
+
+def add_reaction(
+    conn: Connection, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
+) -> RoomEvent:
+    """`reaction_added`; `Unchanged(None)` if the user had it already."""
+    seq, room = log.take_seqs(conn, room_id)
+    params = {"id": message_id, "room_id": room_id, "user_id": user_id, "emoji": emoji}
+    row = conn.execute(_REACTION_CHECK, params).first()
+    if row is None or row.deleted:
+        raise NotFound(f"no message {message_id}", code="message_not_found")
+    if row.had:
+        raise log.Unchanged(None)
+    conn.execute(
+        _ADD_REACTION, {"message_id": message_id, "emoji": emoji, "user_id": user_id, "seq": seq}
+    )
+    event = roomlog.reaction_added(room, seq, message_id, emoji, row.user)
+    return log.store(conn, room_id, event, now)
+
+
+def remove_reaction(
+    conn: Connection, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
+) -> RoomEvent:
+    """`reaction_removed`; `Unchanged(None)` if the user had no such reaction."""
+    seq, room = log.take_seqs(conn, room_id)
+    params = {"id": message_id, "room_id": room_id, "user_id": user_id, "emoji": emoji}
+    row = conn.execute(_REACTION_CHECK, params).first()
+    if row is None or not row.had:
+        raise log.Unchanged(None)
+    conn.execute(_REMOVE_REACTION, {"id": message_id, "user_id": user_id, "emoji": emoji})
+    event = roomlog.reaction_removed(room, seq, message_id, emoji, row.user)
+    return log.store(conn, room_id, event, now)
