@@ -201,7 +201,8 @@ async def test_replies_fold_into_their_thread_root(store: ChatStore) -> None:
 
 
 async def test_mentions_reach_members_only_and_room_mentions_everyone(store: ChatStore) -> None:
-    alice, bob, carol, dave = [await user(store, n) for n in ("alice", "bob", "carol", "dave")]
+    alice, bob, carol = [await user(store, n) for n in ("alice", "bob", "carol")]
+    await user(store, "dave")  # an account, not a member
     lobby = await room(store, "lobby", alice)
     for member in (bob, carol):
         await store.add_member(lobby.id, member.id, member.id, NOW)

@@ -51,15 +51,28 @@ class SqlChatStore:
 
     @classmethod
     def open(
-        cls, url: str, *, pool_size: int = 10, synchronous: Synchronous = "FULL"
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        synchronous: Synchronous = "FULL",
+        group_commit: bool = True,
     ) -> SqlChatStore:
-        """A store on `url` (connections open lazily; migrate the schema first)."""
-        return cls(Database(url, pool_size=pool_size, synchronous=synchronous))
+        """A store on `url` (connections open lazily; migrate the schema first).
 
-    async def _change(self, operation: Any, *args: Any) -> Any:
-        """Run a room change; an `Unchanged` inside rolls it back and gives its value."""
+        With `group_commit`, concurrent changes to rooms share transactions (see
+        `Database.write_grouped`); each is still acknowledged only once committed.
+        """
+        database = Database(
+            url, pool_size=pool_size, synchronous=synchronous, group_commit=group_commit
+        )
+        return cls(database)
+
+    async def _change(self, operation: Any, room_id: int, *args: Any) -> Any:
+        """Run a change to room `room_id` (maybe grouped with others); an `Unchanged`
+        inside rolls it back and gives its value."""
         try:
-            return await self._db.write(operation, *args)
+            return await self._db.write_grouped(room_id, operation, room_id, *args)
         except log.Unchanged as unchanged:
             return unchanged.value
 
@@ -152,17 +165,21 @@ class SqlChatStore:
         self, room_id: int, topic: str, actor_id: int, now: datetime
     ) -> RoomEvent | None:
         """Change the topic: `topic_changed`, None if unchanged."""
-        return await self._db.write(rooms.set_attribute, room_id, "topic", topic, actor_id, now)
+        return await self._db.write_grouped(
+            room_id, rooms.set_attribute, room_id, "topic", topic, actor_id, now
+        )
 
     async def set_title(
         self, room_id: int, title: str, actor_id: int, now: datetime
     ) -> RoomEvent | None:
         """Change the display name: `title_changed`, None if unchanged."""
-        return await self._db.write(rooms.set_attribute, room_id, "title", title, actor_id, now)
+        return await self._db.write_grouped(
+            room_id, rooms.set_attribute, room_id, "title", title, actor_id, now
+        )
 
     async def delete_room(self, room_id: int) -> bool:
         """Delete the room with its log, members and messages."""
-        return await self._db.write(rooms.delete_room, room_id)
+        return await self._db.write_grouped(room_id, rooms.delete_room, room_id)
 
     # membership and roles
 
@@ -171,7 +188,9 @@ class SqlChatStore:
     ) -> RoomEvent | None:
         """Make `user_id` a member: `member_joined`, None if already one."""
         try:
-            return await self._db.write(members.add_member, room_id, user_id, actor_id, now)
+            return await self._db.write_grouped(
+                room_id, members.add_member, room_id, user_id, actor_id, now
+            )
         except Conflict as error:
             if error.reason != DUPLICATE:
                 raise
@@ -181,14 +200,18 @@ class SqlChatStore:
         self, room_id: int, user_id: int, actor_id: int, reason: LeaveReason, now: datetime
     ) -> RoomEvent | None:
         """Remove a member: `member_left`, None if they were not one."""
-        return await self._db.write(members.remove_member, room_id, user_id, actor_id, reason, now)
+        return await self._db.write_grouped(
+            room_id, members.remove_member, room_id, user_id, actor_id, reason, now
+        )
 
     async def ban(
         self, room_id: int, user_id: int, actor_id: int, now: datetime
     ) -> RoomEvent | None:
         """Ban and remove `user_id`: `member_banned`, None if already banned."""
         try:
-            return await self._db.write(members.ban, room_id, user_id, actor_id, now)
+            return await self._db.write_grouped(
+                room_id, members.ban, room_id, user_id, actor_id, now
+            )
         except Conflict as error:
             if error.reason != DUPLICATE:
                 raise
@@ -198,13 +221,15 @@ class SqlChatStore:
         self, room_id: int, user_id: int, actor_id: int, now: datetime
     ) -> RoomEvent | None:
         """Lift a ban: `member_unbanned`, None if there was none."""
-        return await self._db.write(members.unban, room_id, user_id, actor_id, now)
+        return await self._db.write_grouped(room_id, members.unban, room_id, user_id, actor_id, now)
 
     async def set_role(
         self, room_id: int, user_id: int, role: Role, actor_id: int, now: datetime
     ) -> list[RoomEvent]:
         """Give a member `role`; "owner" transfers ownership (two events)."""
-        return await self._db.write(members.set_role, room_id, user_id, role, actor_id, now)
+        return await self._db.write_grouped(
+            room_id, members.set_role, room_id, user_id, role, actor_id, now
+        )
 
     async def members(self, room_id: int) -> list[MemberRecord]:
         """The members and their roles, by username."""
@@ -220,7 +245,7 @@ class SqlChatStore:
 
     async def set_notify(self, room_id: int, user_id: int, level: NotifyLevel) -> bool:
         """A member's notification level; False if not one."""
-        return await self._db.write(members.set_notify, room_id, user_id, level)
+        return await self._db.write_grouped(room_id, members.set_notify, room_id, user_id, level)
 
     async def mark_read(
         self, room_id: int, user_id: int, read_seq: int, now: datetime
@@ -236,7 +261,7 @@ class SqlChatStore:
     async def append_message(self, new: NewMessage) -> tuple[MessageRecord, RoomEvent | None]:
         """Store a message and its `message` event; idempotent on (author, client_id)."""
         try:
-            return await self._db.write(messages.append, new)
+            return await self._db.write_grouped(new.room_id, messages.append, new)
         except Conflict as error:
             # Lost a race on the same client_id: our transaction (and seq) rolled back.
             if new.client_id is None or error.reason != DUPLICATE:

@@ -12,6 +12,14 @@ and a `Database` runs each one whole:
   they queue in order in-process; `BEGIN IMMEDIATE` plus `busy_timeout` order them
   against other processes.
 
+Group commit (`write_grouped`): writes that arrive while the previous transaction runs are
+collected and run together in ONE transaction, each inside its own SAVEPOINT, so one that
+fails (or rolls itself back) leaves the others; after COMMIT every caller gets its own
+result, so nothing is acknowledged before it is durable. One fsync (SQLite) or one commit
+round trip (PostgreSQL) then serves a whole batch. Writes are spread over lanes by a key
+(the room): a room's writes always share a lane, so two lanes never wait for each other's
+room row lock (which could deadlock two batches); SQLite has one lane (one writer).
+
 SQLite notes: the sqlite3 module's own transaction handling is turned off and SQLAlchemy
 emits BEGIN itself, so transactions (and Alembic's DDL) really are transactional. Taking the
 write lock at BEGIN means a second writer waits `busy_timeout` for it instead of failing with
@@ -23,6 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -41,6 +50,37 @@ Synchronous = Literal["NORMAL", "FULL"]
 P = ParamSpec("P")
 T = TypeVar("T")
 Operation = Callable[Concatenate[Connection, P], T]
+Call = Callable[[Connection], Any]
+# A batch is run whole before the next starts: capped so a batch's wait stays short.
+MAX_BATCH = 64
+
+
+@dataclass
+class _Outcome:
+    """What one call of a batch gave: a value or an exception."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Lane:
+    """Writes waiting for the next batch of one lane, and the task running its batches."""
+
+    pending: list[tuple[Call, asyncio.Future[Any]]] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
+
+
+def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
+    """Run each call in its own savepoint of the open transaction."""
+    outcomes = []
+    for call in calls:
+        try:
+            with translated(), conn.begin_nested():
+                outcomes.append(_Outcome(value=call(conn)))
+        except Exception as error:  # handed to that call's caller
+            outcomes.append(_Outcome(error=error))
+    return outcomes
 
 
 def normalize_url(url: str) -> str:
@@ -72,6 +112,7 @@ class Database:
         pool_size: int = 10,
         synchronous: Synchronous = "FULL",
         pooled: bool = True,
+        group_commit: bool = False,
     ) -> None:
         url = normalize_url(url)
         self.sqlite = url.startswith("sqlite")
@@ -91,6 +132,9 @@ class Database:
                 # must stay under the server's max_connections. Past it, callers queue.
                 options = {"pool_size": pool_size, "max_overflow": 0, "pool_recycle": 1800}
             self._async = create_async_engine(url, **options)
+        # PostgreSQL: half the pool writes batches, the rest stays free for reads.
+        lanes = 1 if self.sqlite else max(1, pool_size // 2)
+        self._lanes = [_Lane() for _ in range(lanes)] if group_commit else []
 
     @property
     def dialect(self) -> str:
@@ -113,6 +157,60 @@ class Database:
 
         return await self._run(True, call)
 
+    async def write_grouped(
+        self, key: int, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like `write`, but possibly in one transaction with other writes (group commit,
+        when enabled): `key` picks the lane (writes with one key run in arrival order)."""
+
+        def call(connection: Connection) -> T:
+            return operation(connection, *args, **kwargs)
+
+        if not self._lanes:
+            return await self._run(True, call)
+        lane = self._lanes[key % len(self._lanes)]
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        lane.pending.append((call, future))
+        if lane.flusher is None:
+            lane.flusher = asyncio.create_task(self._flush(lane))
+        return await future
+
+    async def _flush(self, lane: _Lane) -> None:
+        try:
+            while lane.pending:
+                batch = lane.pending[:MAX_BATCH]
+                del lane.pending[:MAX_BATCH]
+                try:
+                    outcomes = await self._run_batch([call for call, _ in batch])
+                except Exception as error:  # the whole batch failed
+                    outcomes = [_Outcome(error=error)] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its caller was cancelled
+                        continue
+                    if outcome.error is not None:
+                        future.set_exception(outcome.error)
+                    else:
+                        future.set_result(outcome.value)
+        finally:
+            lane.flusher = None
+
+    async def _run_batch(self, calls: list[Call]) -> list[_Outcome]:
+        if len(calls) == 1:  # alone: no savepoint needed
+            try:
+                return [_Outcome(value=await self._run(True, calls[0]))]
+            except Exception as error:  # handed to its caller
+                return [_Outcome(error=error)]
+        with translated():
+            if self._async is not None:
+                async with self._async.begin() as aconn:
+                    return await aconn.run_sync(_run_grouped, calls)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer, self._grouped_in_thread, calls)
+
+    def _grouped_in_thread(self, calls: list[Call]) -> list[_Outcome]:
+        with self._sync_writer.begin() as conn:
+            return _run_grouped(conn, calls)
+
     async def _run(self, write: bool, call: Callable[[Connection], T]) -> T:
         with translated():
             if self._async is not None:
@@ -134,7 +232,10 @@ class Database:
             return call(conn)
 
     async def close(self) -> None:
-        """Close every pooled connection and stop the threads."""
+        """Finish the batches in flight, close every pooled connection, stop the threads."""
+        for lane in self._lanes:
+            if lane.flusher is not None:
+                await asyncio.shield(lane.flusher)
         if self._async is not None:
             await self._async.dispose()
         if self._sync is not None:

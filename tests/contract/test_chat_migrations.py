@@ -1,0 +1,197 @@
+"""The chat schema: migrations on SQLite and PostgreSQL, from empty and from a 0001
+database that already holds messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from confab.adapters.sql.chatstore import SqlChatStore
+from confab.adapters.sql.engine import Database, normalize_url
+from confab.adapters.sql.migrate import (
+    alembic_config,
+    check_schema_current,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
+from confab.adapters.sql.tables import metadata
+from confab.core import roomlog
+from confab.core.errors import InvalidInput, Unavailable
+from tests.contract.chat_databases import empty_database
+from tests.contract.chat_records import NOW, frame, new_message
+
+KINDS = ["sqlite", "postgresql"]
+
+
+async def _schema_diff(url: str) -> list[object]:
+    database = Database(url, pooled=False)
+    try:
+        return await database.read(
+            lambda conn: compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+            )
+        )
+    finally:
+        await database.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_schema_is_checked_then_migrated_and_matches_the_tables(
+    kind: str, tmp_path: Path
+) -> None:
+    async with empty_database(kind, tmp_path) as database_url:
+        with pytest.raises(Unavailable) as behind:
+            await check_schema_current(database_url)
+        assert behind.value.reason == "schema_out_of_date"
+        assert "confab migrate" in behind.value.detail
+        assert await current_revision(database_url) is None
+
+        await upgrade_to_head(database_url)
+        await upgrade_to_head(database_url)  # a second run is a no-op
+        await check_schema_current(database_url)
+        assert await current_revision(database_url) == head_revision() == "0002"
+        assert await _schema_diff(database_url) == []
+
+
+# A 0001 database as a running confab left it: two rooms, members, live, edited and
+# deleted messages (the last one with a client_id and previews), written with plain SQL.
+_ROWS_0001 = (
+    "INSERT INTO users (id, username, password_hash, created_at) VALUES"
+    " (1, 'alice', 'h', '2024-06-01 12:00:00'), (2, 'bob', 'h', '2024-06-01 12:00:00')",
+    "INSERT INTO rooms (id, name, topic, private, owner_id, last_seq, created_at) VALUES"
+    " (1, 'lobby', 'old', false, 1, 3, '2024-06-01 12:00:00'),"
+    " (2, 'quiet', '', true, 2, 0, '2024-06-01 12:00:00')",
+    "INSERT INTO memberships (room_id, user_id, joined_at) VALUES"
+    " (1, 1, '2024-06-01 12:00:00'), (1, 2, '2024-06-01 12:00:00'),"
+    " (2, 2, '2024-06-01 12:00:00')",
+    "INSERT INTO messages (id, room_id, seq, author_id, text, client_id, created_at,"
+    " edited_at, deleted, attachments, previews) VALUES"
+    " (1, 1, 1, 1, 'hello', NULL, '2024-06-01 12:00:00', NULL, false, '[]', '[]'),"
+    " (2, 1, 2, 2, '', NULL, '2024-06-01 12:00:01', NULL, true, '[]', '[]'),"
+    " (3, 1, 3, 1, 'edited', 'c-1', '2024-06-01 12:00:02', '2024-06-01 12:01:00', false,"
+    ' \'[]\', \'[{"url": "https://x.org", "title": "X"}]\')',
+)
+
+
+def _write_0001(conn: Connection) -> None:
+    command.upgrade(alembic_config(conn), "0001")
+    for statement in _ROWS_0001:
+        conn.execute(text(statement))
+    if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
+        for table in ("users", "rooms", "messages"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_0001_database_with_messages_migrates_to_the_event_log(
+    kind: str, tmp_path: Path
+) -> None:
+    async with empty_database(kind, tmp_path) as url:
+        database = Database(url, pooled=False)
+        try:
+            await database.write(_write_0001)
+        finally:
+            await database.close()
+        assert await current_revision(url) == "0001"
+        with pytest.raises(Unavailable):
+            await check_schema_current(url)
+
+        await upgrade_to_head(url)
+        await check_schema_current(url)
+        assert await _schema_diff(url) == []
+
+        store = SqlChatStore.open(url, pool_size=2)
+        try:
+            lobby = await store.get_room("lobby")
+            assert lobby is not None
+            assert (lobby.last_seq, lobby.kind, lobby.title, lobby.topic) == (3, "room", "", "old")
+            log = await store.events_after(lobby.id, 0, 10)
+            assert [(e.seq, e.type) for e in log] == [
+                (1, "message"),
+                (2, "message"),
+                (3, "message"),
+            ]
+            # Each backfilled event is, byte for byte, the frame the store makes now.
+            history = await store.messages_after(lobby.id, 0, 10)
+            assert [e.payload for e in log] == [roomlog.message_posted(m).payload for m in history]
+            assert frame(log[0])["created_at"] == "2024-06-01T12:00:00Z"
+            assert frame(log[1])["deleted"] is True and frame(log[1])["text"] == ""
+            assert frame(log[2])["previews"] == [{"url": "https://x.org", "title": "X"}]
+            assert frame(log[2])["edited_at"] == "2024-06-01T12:01:00Z"
+            assert frame(log[2])["client_id"] == "c-1"
+
+            # Owners got their role; everyone has read what was there.
+            alice = await store.get_user("alice")
+            bob = await store.get_user("bob")
+            assert alice is not None and bob is not None
+            access = await store.room_access("lobby", alice.id)
+            assert access is not None and (access.role, access.read_seq) == ("owner", 3)
+            access = await store.room_access("lobby", bob.id)
+            assert access is not None and (access.role, access.read_seq) == ("member", 3)
+            listed = {s.room.name: s for s in await store.list_rooms(bob.id)}
+            assert (listed["lobby"].unread, listed["quiet"].role) == (0, "owner")
+
+            # The old rooms go on: the next change takes seq 4, old client ids still hold.
+            message, event = await store.append_message(
+                new_message(lobby, alice, "after the upgrade", at=NOW)
+            )
+            assert event is not None and message.seq == 4
+            again, none = await store.append_message(
+                new_message(lobby, alice, "edited", "c-1", at=NOW)
+            )
+            assert none is None and again.id == 3
+            _, deleted = await store.delete_message(lobby.id, 1, alice.id, NOW)
+            assert deleted is not None and deleted.seq == 5
+            first = (await store.events_after(lobby.id, 0, 1))[0]
+            assert frame(first)["text"] == "" and frame(first)["deleted"] is True
+        finally:
+            await store.close()
+
+
+def test_urls_are_normalized_to_async_drivers() -> None:
+    assert normalize_url("sqlite:////x/c.db") == "sqlite+pysqlite:////x/c.db"
+    assert normalize_url("sqlite+aiosqlite:////x/c.db") == "sqlite+pysqlite:////x/c.db"
+    assert normalize_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalize_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalize_url("postgresql+asyncpg://u@h/db") == "postgresql+asyncpg://u@h/db"
+    with pytest.raises(InvalidInput):
+        normalize_url("mysql://u@h/db")
+    for in_memory in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(InvalidInput):
+            Database(in_memory)
+
+
+async def test_an_unreachable_database_is_unavailable() -> None:
+    # Port 9 (discard) is closed on the test machine: the connection is refused.
+    store = SqlChatStore.open("postgresql://postgres@127.0.0.1:9/nothing")
+    try:
+        with pytest.raises(Unavailable) as failed:
+            await store.get_user("alice")
+        assert failed.value.reason == "database_unavailable"
+    finally:
+        await store.close()
+
+
+async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'wal.db'}"
+    await upgrade_to_head(database_url)
+    database = Database(database_url)
+
+    def pragmas(conn: Connection) -> list[object]:
+        return [
+            conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
+        ]
+
+    try:
+        # synchronous=2 is FULL: an acknowledged message survives a power cut.
+        assert await database.read(pragmas) == ["wal", 10000, 1, 2]
+    finally:
+        await database.close()

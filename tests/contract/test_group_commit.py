@@ -1,0 +1,73 @@
+"""Group commit (`Database.write_grouped`) on SQLite and PostgreSQL: concurrent writes share
+transactions, yet each gets its own result or its own error, and a failing one rolls back
+alone (its savepoint), never its neighbours."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from confab.adapters.sql.engine import Database
+from confab.adapters.sql.errors import DUPLICATE
+from confab.adapters.sql.migrate import upgrade_to_head
+from confab.adapters.sql.tables import users
+from confab.core.errors import Conflict
+from tests.contract.chat_databases import empty_database
+from tests.contract.chat_records import NOW
+
+WRITES = 40
+
+
+class Refused(Exception):
+    """An operation's own failure."""
+
+
+def _insert(conn: Connection, name: str) -> tuple[str, int | None]:
+    """Insert a user; (name, the PostgreSQL transaction id or None on SQLite)."""
+    if name.startswith("bad"):
+        conn.execute(users.insert().values(username=name, password_hash="h", created_at=NOW))
+        raise Refused(name)  # after writing: the savepoint must take the row back
+    conn.execute(users.insert().values(username=name, password_hash="h", created_at=NOW))
+    txid = None
+    if conn.dialect.name == "postgresql":
+        txid = int(conn.execute(sa.text("SELECT txid_current()")).scalar_one())
+    return name, txid
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_grouped_writes_commit_together_and_fail_alone(kind: str, tmp_path: Path) -> None:
+    async with empty_database(kind, tmp_path) as url:
+        await upgrade_to_head(url)
+        database = Database(url, pool_size=2, group_commit=True)
+        try:
+            await database.write(_insert, "taken")
+            names = [
+                "bad" if i % 10 == 3 else "taken" if i % 10 == 7 else f"user{i}"
+                for i in range(WRITES)
+            ]
+            results = await asyncio.gather(
+                *(database.write_grouped(0, _insert, name) for name in names),
+                return_exceptions=True,
+            )
+            for name, result in zip(names, results, strict=True):
+                if name == "bad":
+                    assert isinstance(result, Refused)
+                elif name == "taken":
+                    assert isinstance(result, Conflict) and result.reason == DUPLICATE
+                else:
+                    assert isinstance(result, tuple) and result[0] == name
+
+            stored = await database.read(
+                lambda conn: sorted(conn.execute(sa.select(users.c.username)).scalars())
+            )
+            expected = {n for n in names if n.startswith("user")} | {"taken"}
+            assert stored == sorted(expected)
+            if kind == "postgresql":
+                txids = [r[1] for r in results if isinstance(r, tuple)]
+                assert len(set(txids)) < len(txids)  # several writes shared a transaction
+        finally:
+            await database.close()
