@@ -85,6 +85,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--step-duration", type=float, default=5.0)
     parser.add_argument("--no-pin", action="store_true")
     parser.add_argument("--phase-timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="py-spy the node for SECONDS from the first step on (folded stacks in the work dir)",
+    )
     args = parser.parse_args(argv)
     args.engines = [e for e in args.engines.split(",") if e]
     unknown = set(args.engines) - set(ENGINES)
@@ -206,6 +213,37 @@ def verdicts(results: Mapping[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+class Profiler:
+    """py-spy on the node from the first measured step on, for a fixed time (optional)."""
+
+    def __init__(self, pid: int, out: Path, seconds: float) -> None:
+        self.pid, self.out, self.seconds = pid, out, seconds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def on_mark(self, label: str) -> None:
+        """Start at the first step's window."""
+        if self.seconds <= 0 or self.process is not None or not label.endswith(":start"):
+            return
+        spy = Path(sys.executable).parent / "py-spy"
+        self.process = subprocess.Popen(
+            [str(spy), "record", "--pid", str(self.pid), "--duration", str(int(self.seconds)),
+             "--rate", "200", "--nonblocking", "--subprocesses", "--format", "raw",
+             "--output", str(self.out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        print(f"      profiling the node for {self.seconds:.0f} s into {self.out}", flush=True)
+
+    def stop(self) -> None:
+        """Wait for py-spy to write its file (it stops by itself after its duration)."""
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=self.seconds + 60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 @contextlib.contextmanager
 def database(engine: str, work: Path) -> Iterator[str]:
     """A fresh database URL for `engine` (SQLite file in `work`, or a new PG database)."""
@@ -255,6 +293,7 @@ def measure(target: Target, args: argparse.Namespace, seed: bulkseed.Seed) -> di
         server = Confab(work, server_core)
         server.executable = target.executable
         server.extra_env = {"CONFAB_DATABASE_URL": url}
+        spy: Profiler | None = None
         try:
             server.start(timeout=180)
             config = {
@@ -264,14 +303,18 @@ def measure(target: Target, args: argparse.Namespace, seed: bulkseed.Seed) -> di
                 "server_core": server_core,
                 "generator_core": generator_core,
             }
+            spy = Profiler(server.pid, work / "profile.txt", args.profile)
             run = drive(
                 server,
                 config,
                 generator_core,
                 args.phase_timeout,
                 module="bench.chat.manyrooms_gen",
+                on_mark=spy.on_mark,
             )
         finally:
+            if spy is not None:
+                spy.stop()
             server.stop()
     assert run.result is not None
     result = run.result

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,10 @@ def drive(
     timeout: float,
     nice: int = 0,
     module: str = "bench.chat.loadgen",
+    on_mark: Callable[[str], None] | None = None,
 ) -> PhaseRun:
-    """Run the load generator `module` (its own process, pinned) against `server`."""
+    """Run the load generator `module` (its own process, pinned) against `server`;
+    `on_mark` hears every MARK label (after the server's CPU time was read)."""
     run = PhaseRun()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
@@ -190,6 +193,8 @@ def drive(
                         time.monotonic(),
                         tree_wait_seconds(server.pid),
                     )
+                    if on_mark is not None:
+                        on_mark(rest)
                 elif kind == "SAMPLE":
                     run.samples[rest] = tree_memory_mib(server.pid)
                     process.stdin.write("ok\n")
