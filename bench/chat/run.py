@@ -250,6 +250,8 @@ def run_phase(
             server_core=server_core,
             generator_core=generator_core,
         )
+        # The room's log also holds the seeding's member_joined events: count from here.
+        seq_before = room_last_seq(server.base, tokens[name][0], "bench") if name == "confab" else 0
         run = drive(server, config, generator_core, args.phase_timeout, args.nice)
         assert run.result is not None
         result = run.result
@@ -260,7 +262,8 @@ def run_phase(
         if phase == "traffic":
             figures = report.traffic_figures(result, run.marks)
             if name == "confab":
-                stored = room_last_seq(server.base, tokens[name][0], "bench")
+                last = room_last_seq(server.base, tokens[name][0], "bench")
+                stored = None if last is None or seq_before is None else last - seq_before
                 posted = float(result.get("posted_total", 0))
                 if stored is not None and posted:
                     figures["latency"]["stored_pct"] = 100.0 * stored / posted
