@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit js bench-media bench-chat bench-scale clean
+.PHONY: run test lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-roomlist bench-scale clean
 
 NODE ?= node
 
@@ -43,6 +43,22 @@ bench-media: $(VENV)/.installed-test  ## Confab vs thumbor, side by side (slow)
 
 bench-chat: $(VENV)/.installed-test  ## Confab vs python-socketio vs bare websockets (slow)
 	$(BIN)/python bench/chat/run.py $(ARGS)
+
+# The version before the event log (issue 14), built apart for side-by-side runs.
+CURRENT_REV ?= 73fde5f
+CURRENT := bench/.work/current-$(CURRENT_REV)
+
+$(CURRENT)/.venv/bin/confab:
+	rm -rf $(CURRENT) && mkdir -p $(CURRENT)
+	git archive $(CURRENT_REV) | tar -x -C $(CURRENT)
+	$(PYTHON) -m venv $(CURRENT)/.venv
+	$(CURRENT)/.venv/bin/python -m pip install --quiet -e $(CURRENT)
+
+bench-chat-manyrooms: $(VENV)/.installed-test $(CURRENT)/.venv/bin/confab  ## writes in 1,000 rooms, vs the current version (slow)
+	$(BIN)/python bench/chat/manyrooms.py --current $(CURRENT)/.venv/bin/confab $(ARGS)
+
+bench-chat-roomlist: $(VENV)/.installed-test  ## GET /api/rooms in 500 rooms, 1M events (slow)
+	$(BIN)/python bench/chat/roomlist.py $(ARGS)
 
 bench-scale: $(VENV)/.installed-test  ## one vs two chat nodes, one vs two workers (slow)
 	$(BIN)/python bench/scale/run.py $(ARGS)

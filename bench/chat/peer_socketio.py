@@ -59,6 +59,13 @@ def build_app() -> tuple[socketio.AsyncServer, Any]:
             "attachments": [],
             "previews": [],
             "client_id": data.get("client_id"),
+            "reply_to": None,
+            "thread_root": None,
+            "reply_count": 0,
+            "last_reply_at": None,
+            "reactions": [],
+            "mentions": [],
+            "mentions_room": False,
         }
         await sio.emit("message", message, room=room)
         ack = {"client_id": data.get("client_id"), "id": counter[0], "seq": seq}

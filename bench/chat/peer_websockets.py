@@ -71,6 +71,13 @@ async def handler(ws: ServerConnection, state: State) -> None:
                     "attachments": [],
                     "previews": [],
                     "client_id": frame.get("client_id"),
+                    "reply_to": None,
+                    "thread_root": None,
+                    "reply_count": 0,
+                    "last_reply_at": None,
+                    "reactions": [],
+                    "mentions": [],
+                    "mentions_room": False,
                 }
                 broadcast(members, _dump(message))
                 ack = {"type": "ack", "client_id": frame.get("client_id"), "id": state.next_id}

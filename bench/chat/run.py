@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -155,13 +156,20 @@ class PhaseRun:
 
 
 def drive(
-    server: ChatServer, config: dict[str, Any], core: int | None, timeout: float, nice: int = 0
+    server: ChatServer,
+    config: dict[str, Any],
+    core: int | None,
+    timeout: float,
+    nice: int = 0,
+    module: str = "bench.chat.loadgen",
+    on_mark: Callable[[str], None] | None = None,
 ) -> PhaseRun:
-    """Run the load generator (its own process, pinned) against `server`."""
+    """Run the load generator `module` (its own process, pinned) against `server`;
+    `on_mark` hears every MARK label (after the server's CPU time was read)."""
     run = PhaseRun()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        wrap([sys.executable, "-m", "bench.chat.loadgen"], core, nice),
+        wrap([sys.executable, "-m", module], core, nice),
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,
@@ -185,6 +193,8 @@ def drive(
                         time.monotonic(),
                         tree_wait_seconds(server.pid),
                     )
+                    if on_mark is not None:
+                        on_mark(rest)
                 elif kind == "SAMPLE":
                     run.samples[rest] = tree_memory_mib(server.pid)
                     process.stdin.write("ok\n")

@@ -111,6 +111,8 @@ class Confab(ChatServer):
         self.seed = seed
         self.data_dir = work / "confab-data"
         self.extra_env: dict[str, str] = {}
+        # Another version's `confab` (the many-rooms bench runs the current one beside it).
+        self.executable = Path(sys.executable).parent / "confab"
 
     def inner_command(self) -> tuple[list[str], dict[str, str]]:
         if self.data_dir.exists():
@@ -125,7 +127,7 @@ class Confab(ChatServer):
             **self.extra_env,
         }
         cmd = [
-            str(Path(sys.executable).parent / "confab"), "up",
+            str(self.executable), "up",
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--data", str(self.data_dir),

@@ -85,6 +85,18 @@ class Dialect:
         frame = {"type": "send", "room": room, "text": text, "client_id": client_id}
         return json.dumps(frame, separators=(",", ":")).encode()
 
+    def react(self, room: str, target: int, emoji: str, client_id: str, on: bool) -> bytes:
+        """`react` (or `unreact` when not `on`) to message `target`; answered by an ack."""
+        kind = "react" if on else "unreact"
+        frame = {"type": kind, "room": room, "target": target, "emoji": emoji}
+        frame["client_id"] = client_id
+        return json.dumps(frame, separators=(",", ":")).encode()
+
+    def read(self, room: str, seq: int, client_id: str) -> bytes:
+        """Move the read marker of `room` to `seq`; answered by an ack."""
+        frame = {"type": "read", "room": room, "seq": seq, "client_id": client_id}
+        return json.dumps(frame, separators=(",", ":")).encode()
+
 
 class SocketIODialect(Dialect):
     """Engine.IO 4 + Socket.IO 5 packets, default namespace, auth carries the user name."""

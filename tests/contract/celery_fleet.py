@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -31,6 +30,7 @@ from confab.adapters.jobs_celery import CeleryJobQueue
 from confab.adapters.jobs_celery_app import CeleryJobsConfig
 from tests.conftest import skip_or_fail
 from tests.contract.tasks import TEST_TASKS
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 BROKERS = {
@@ -170,15 +170,23 @@ class Worker:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> Worker:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if any(line.get("msg") == "worker ready" for line in self.log_lines()):
-                return self
+                return True
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"the worker exited: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
-        raise AssertionError(f"the worker did not start: {self.log_path.read_text()[-2000:]}")
+            return False
+
+        try:
+            wait_until(ready, timeout, "worker ready")
+        except AssertionError as exc:
+            if "worker ready" not in str(exc):
+                raise
+            raise AssertionError(
+                f"the worker did not start: {self.log_path.read_text()[-2000:]}"
+            ) from None
+        return self
 
     def log_lines(self) -> list[dict[str, Any]]:
         return log_lines(self.log_path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 
 from confab.adapters.redis_url import parse_redis_url
 from tests.conftest import free_port, skip_or_fail
+from tests.polling import wait_until
 
 SHARED_HOST = "127.0.0.1"
 SHARED_PORT = 6379
@@ -89,11 +89,14 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while not _answers("127.0.0.1", self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
+        process = self._process
+
+        def up() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(f"private redis-server did not start on {self.port}")
-            time.sleep(0.02)
+            return _answers("127.0.0.1", self.port)
+
+        wait_until(up, 10, f"private redis-server on {self.port}")
 
     def pid(self) -> int:
         """The running server's process id."""

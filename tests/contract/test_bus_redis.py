@@ -21,6 +21,7 @@ from confab.adapters.redis_url import parse_redis_url
 from confab.core.errors import InvalidInput
 from tests.contract.redis_servers import PrivateRedis, private_redis
 from tests.contract.test_bus import Inbox
+from tests.polling import until
 
 
 @pytest.fixture
@@ -48,13 +49,15 @@ def fast_bus(url: str) -> RedisBus:
 
 
 async def until_offline(bus: RedisBus) -> None:
-    async with asyncio.timeout(10):
-        while bus.connected:  # noqa: ASYNC110 - the bus exposes a flag, not an event
-            await asyncio.sleep(0.01)
+    await until(lambda: not bus.connected, 10, "the bus noticing it is offline")
 
 
 async def _channels(raw: Redis) -> set[bytes]:
     return set(await raw.pubsub_channels())
+
+
+async def _has_channels(raw: Redis, wanted: set[bytes]) -> bool:
+    return await _channels(raw) == wanted
 
 
 async def test_subscribes_only_channels_with_handlers_and_never_a_pattern(
@@ -72,9 +75,7 @@ async def test_subscribes_only_channels_with_handlers_and_never_a_pattern(
         await hall.cancel()
         assert await _channels(raw) == {b"p:room.hall", b"p:room.kitchen"}  # one is left
         await second.cancel()
-        async with asyncio.timeout(5):
-            while await _channels(raw) != {b"p:room.kitchen"}:  # noqa: ASYNC110 - polls Redis
-                await asyncio.sleep(0.01)
+        await until(lambda: _has_channels(raw, {b"p:room.kitchen"}), 5, "room.hall unsubscribed")
         assert bus.channel_count() == 1
         # One connection subscribes for the whole node, one publishes.
         await bus.publish("room.kitchen", b"x")

@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from confab.core.ports import JobQueue
 from tests.contract.celery_fleet import CeleryTarget
 from tests.contract.tasks import TEST_TASKS, Described, Label
 from tests.contract.worker_probe import PROBE_TASKS
+from tests.polling import until
 
 
 @pytest.fixture(params=["inline", "pool", "celery-redis", "celery-rabbitmq"])
@@ -143,12 +145,13 @@ async def test_an_unpicklable_result_fails_only_its_call() -> None:
         await pool.close()
 
 
-async def test_a_cancelled_call_stops_its_worker_and_the_pool_goes_on() -> None:
+async def test_a_cancelled_call_stops_its_worker_and_the_pool_goes_on(tmp_path: Path) -> None:
     pool = LocalProcessPool(PROBE_TASKS, processes=1)
+    marker = tmp_path / "running"
     try:
         first = await pool.call("nap", 0.0, timeout=30)
-        call = asyncio.ensure_future(pool.call("nap", 30.0))
-        await asyncio.sleep(0.3)
+        call = asyncio.ensure_future(pool.call("marked_nap", str(marker), 30.0))
+        await until(marker.exists, 30, "the job running")
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
@@ -157,10 +160,13 @@ async def test_a_cancelled_call_stops_its_worker_and_the_pool_goes_on() -> None:
         await pool.close()
 
 
-async def test_close_lets_running_tasks_finish_and_refuses_new_ones() -> None:
+async def test_close_lets_running_tasks_finish_and_refuses_new_ones(tmp_path: Path) -> None:
     pool = LocalProcessPool(PROBE_TASKS, processes=2)
-    running = [asyncio.ensure_future(pool.call("nap", 0.5, timeout=30)) for _ in range(3)]
-    await asyncio.sleep(0.2)
+    markers = [tmp_path / f"job{i}" for i in range(3)]
+    running = [
+        asyncio.ensure_future(pool.call("marked_nap", str(m), 0.5, timeout=30)) for m in markers
+    ]
+    await until(lambda: sum(m.exists() for m in markers) == 2, 30, "two jobs running")
     await pool.close()
     assert all(isinstance(pid, int) for pid in await asyncio.gather(*running[:2]))
     with pytest.raises(RuntimeError, match="closed"):
@@ -174,7 +180,8 @@ async def test_a_worker_that_died_while_idle_is_replaced() -> None:
     try:
         pid = await pool.call("nap", 0.0, timeout=30)
         os.kill(pid, signal.SIGKILL)
-        await asyncio.sleep(0.3)
+        # The pool sees the death once the child is reaped (asyncio's child watcher).
+        await until(lambda: all(w.process.returncode is not None for w in pool._idle), 10, "reaped")
         assert await pool.call("nap", 0.0, timeout=30) != pid
     finally:
         await pool.close()

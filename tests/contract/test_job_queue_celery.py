@@ -23,16 +23,14 @@ from tests.contract.celery_fleet import (
     delete_queue,
     make_target,
 )
+from tests.polling import until, wait_until
 
 BROKERS = ["redis", "rabbitmq"]
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
 async def _wait_for(path: Path, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(path.exists):
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        await asyncio.sleep(0.02)
+    await until(lambda: asyncio.to_thread(path.exists), timeout, f"{path.name} appearing")
 
 
 @pytest.mark.parametrize("kind", BROKERS)
@@ -208,14 +206,16 @@ def _start_redis(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while True:
+
+    def answers() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
         except OSError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
+            return False
+        return True
+
+    wait_until(answers, 10, "redis-server started")
+    return process
 
 
 async def test_callers_and_workers_recover_from_a_redis_restart(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from confab.chat.services.throttle import (
 )
 from confab.core.errors import Unavailable
 from tests.contract.redis_servers import delete_prefix, private_redis, shared_redis_url
+from tests.polling import until
 
 
 class Backend:
@@ -220,9 +221,15 @@ async def test_a_dead_nodes_users_go_offline_at_the_next_sweep(state: RedisState
     await dying.update([("ann", "r", True), ("bob", "r", True)])
     await alive.update([("bob", "r", True)])
     assert await alive.sweep() == []
-    await asyncio.sleep(0.4)  # `dying` stopped beating (kill -9)
-    assert await alive.heartbeat()
-    assert await alive.sweep() == [("ann", "r")]
+    swept: list[tuple[str, str]] = []
+
+    async def dying_swept() -> bool:  # `dying` stopped beating (kill -9): wait on Redis time
+        assert await alive.heartbeat()
+        swept.extend(await alive.sweep())
+        return bool(swept)
+
+    await until(dying_swept, 10, "the dead node swept")
+    assert swept == [("ann", "r")]
     assert await alive.sweep() == []  # swept once only
     assert await alive.online("r", ["ann", "bob"]) == {"bob"}
     # It was only stalled: its next call learns its entries are gone, and refills them.

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 PROBE_TASKS = {
     "modules": "tests.contract.worker_probe:loaded_modules",
@@ -17,6 +18,7 @@ PROBE_TASKS = {
     "hoard": "tests.contract.worker_probe:hoard",
     "die": "tests.contract.worker_probe:die",
     "grab": "tests.contract.worker_probe:grab",
+    "marked_nap": "tests.contract.worker_probe:marked_nap",
 }
 
 
@@ -77,3 +79,9 @@ def grab(mib: int) -> int:
 
 
 _KEPT: list[bytearray] = []
+
+
+def marked_nap(marker: str, seconds: float) -> int:
+    """Write `marker` on starting (a test then knows the job runs), then `nap`."""
+    Path(marker).write_text(str(os.getpid()))
+    return nap(seconds)

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,6 +24,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import free_port, skip_or_fail
 from tests.deploy.nginx import REPO, NginxHandle, nginx_binary, running_nginx
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,15 +54,16 @@ def upstream(name: str, *, draining: bool = False) -> Iterator[Upstream]:
     )
     handle = Upstream(name, f"127.0.0.1:{port}", process)
     try:
-        deadline = time.monotonic() + 20
-        while True:
+
+        def ready() -> bool:
             assert process.poll() is None, f"upstream {name} exited early"
             try:
                 httpx.get(f"http://{handle.address}/ping", timeout=1)
-                break
             except httpx.HTTPError:
-                assert time.monotonic() < deadline, f"upstream {name} not ready"
-                time.sleep(0.05)
+                return False
+            return True
+
+        wait_until(ready, 20, f"upstream {name} ready")
         yield handle
     finally:
         if process.poll() is None:

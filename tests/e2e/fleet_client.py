@@ -18,6 +18,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
+from tests.polling import until
+
 RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError)
 
 
@@ -104,12 +106,12 @@ class RoomClient:
 
     async def wait_for_seq(self, seq: int, timeout: float = 30) -> None:
         """Until the event with `seq` (or later) has been received."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.last_seq < seq:
+
+        def reached() -> bool:
             self.check()
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{self.name}: at seq {self.last_seq}, waiting for {seq}")
-            await asyncio.sleep(0.05)
+            return self.last_seq >= seq
+
+        await until(reached, timeout, f"{self.name}: seq {seq} (at {self.last_seq})")
 
     async def _run(self) -> None:
         first = True

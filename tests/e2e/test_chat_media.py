@@ -224,7 +224,6 @@ async def test_a_failing_page_gives_no_preview_and_no_error(
             if frame["type"] == "previews_set":
                 break
         await ws.send(json.dumps({"type": "ping"}))
-        await asyncio.sleep(1.0)
         while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "pong":
             seen.append(frame)
     kinds = [f["type"] for f in seen]

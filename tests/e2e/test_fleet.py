@@ -27,6 +27,7 @@ from tests.e2e.server import ServerHandle
 from tests.e2e.timeline import View, fold, from_history
 from tests.integration.batch_support import image_size, write_image
 from tests.openapi_check import checked
+from tests.polling import until
 
 pytestmark = pytest.mark.e2e
 
@@ -138,13 +139,15 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
     # Kill the only worker once it has rendered part of the batch, then start another.
     worker = fleet.workers[-1]
     before = worker.jobs_done()
-    deadline = asyncio.get_running_loop().time() + 60
     broker = redis.Redis.from_url(fleet.env["CONFAB_JOBS_URL"])
     # Mid-batch and mid-job: two renders done and a message taken but not acknowledged
     # (acks_late: Celery's Redis transport keeps it in its "unacked" hash until the end).
-    while worker.jobs_done() < before + 2 or not broker.hlen("unacked"):
-        assert asyncio.get_running_loop().time() < deadline, fleet.logs()
-        await asyncio.sleep(0.005)
+    await until(
+        lambda: worker.jobs_done() >= before + 2 and broker.hlen("unacked"),
+        60,
+        "mid-batch",
+        detail=fleet.logs,
+    )
     worker.kill()
     broker.close()
     assert worker.jobs_done() < before + BATCH, "the worker had finished the batch before the kill"
@@ -205,10 +208,9 @@ async def test_chat_node_killed_during_a_storm_nothing_acked_is_lost_or_doubled(
         storm = asyncio.gather(
             *(_storm(fleet, sender, tokens[i], per_sender) for i, sender in enumerate(senders))
         )
-        deadline = asyncio.get_running_loop().time() + 60
-        while sum(len(s.acks) for s in senders) < per_sender:  # a fifth of the storm
-            assert asyncio.get_running_loop().time() < deadline, fleet.logs()
-            await asyncio.sleep(0.01)
+        # Kill the node mid-storm, once a fifth of it was acked.
+        fifth = lambda: sum(len(s.acks) for s in senders) >= per_sender  # noqa: E731
+        await until(fifth, 60, "a fifth of the storm acked", detail=fleet.logs)
         victim.process.kill()
         victim.process.wait()
         await asyncio.wait_for(storm, 120)

@@ -20,6 +20,7 @@ from confab.bootstrap import assemble
 from confab.core.settings import Settings
 from tests.conftest import free_port
 from tests.openapi_check import checked
+from tests.polling import until
 
 PASSWORD = "correct horse battery"
 
@@ -44,8 +45,7 @@ async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started, 10, "uvicorn started")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

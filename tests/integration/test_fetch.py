@@ -83,6 +83,11 @@ class Exchange:
         await self.writer.drain()
 
 
+async def never() -> None:
+    """A server that stops answering: waits until `Origin.stop` cancels it."""
+    await asyncio.Event().wait()
+
+
 @dataclass
 class Origin:
     """A tiny HTTP/1.1 server on one loopback address, with routes and a request log."""
@@ -471,7 +476,7 @@ async def test_dns_rebinding_cannot_move_the_connection(
 async def test_the_fetcher_keeps_serving_after_refusals_and_timeouts(origin: Origin) -> None:
     @origin.route("/stall")
     async def stall(exchange: Exchange) -> None:
-        await asyncio.sleep(5)
+        await never()
 
     resolver = FakeResolver({"evil.example": [["10.0.0.5"]], "good.example": [["127.0.0.1"]]})
     fetcher = SafeFetcher(policy(read_timeout=0.1, per_host=1, concurrency=1), resolver=resolver)
@@ -684,7 +689,7 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading(origin: 
     @origin.route("/huge")
     async def huge(exchange: Exchange) -> None:
         await exchange.send(body=PNG, headers={"Content-Type": "image/png"}, length=10**9)
-        await asyncio.sleep(5)  # would stall a fetcher that waited for the body
+        await never()  # would stall a fetcher that waited for the body
 
     fetcher = SafeFetcher(policy(max_bytes=64 * 1024))
     started = time.monotonic()
@@ -787,7 +792,7 @@ async def test_a_stalled_server_hits_the_read_timeout(origin: Origin) -> None:
     async def stall(exchange: Exchange) -> None:
         await exchange.head(200, {"Content-Length": "60000"})
         exchange.writer.write(PNG)
-        await asyncio.sleep(5)
+        await never()
 
     metrics = Metrics()
     fetcher = SafeFetcher(policy(read_timeout=0.3), metrics=metrics)

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from confab.chat.outgoing import text_frame
 from confab.node.websocket import DIRECT_EXTENSION, WebSocketProtocol
 from tests.conftest import free_port
+from tests.polling import until
 
 closed_codes: list[int] = []
 
@@ -86,8 +87,7 @@ async def running() -> AsyncIterator[Running]:
     )
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
-    while not srv.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
+    await until(lambda: srv.started, 10, "uvicorn started")
     yield Running(f"ws://127.0.0.1:{port}", srv)
     srv.should_exit = True
     await asyncio.wait_for(task, 10)
@@ -138,7 +138,7 @@ async def test_direct_frames_and_a_detached_handler(server: str) -> None:
         with pytest.raises(ConnectionClosed) as info:
             await ws.recv()
     assert info.value.rcvd is not None and info.value.rcvd.code == 4009
-    await asyncio.sleep(0.05)
+    await until(lambda: closed_codes, 5, "the close reported")
     assert closed_codes == [4009]
 
 
@@ -146,10 +146,7 @@ async def test_a_client_closing_a_detached_connection_is_reported_once(server: s
     closed_codes.clear()
     async with connect(f"{server}/direct") as ws:
         assert await ws.recv() == "hello"
-    for _ in range(50):
-        if closed_codes:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: closed_codes, 5, "the close reported")
     assert closed_codes == [1000]
 
 
@@ -188,7 +185,7 @@ async def test_a_silent_peer_is_dropped_and_a_live_one_kept(server: str) -> None
 async def test_shutdown_closes_with_1012(running: Running) -> None:
     ws = await connect(f"{running.url}/echo")
     waiting = asyncio.create_task(ws.recv())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # the client is reading: the handshake is long done
     running.server.should_exit = True
     with pytest.raises(ConnectionClosed) as info:
         await asyncio.wait_for(waiting, 5)

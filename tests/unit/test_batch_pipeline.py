@@ -201,9 +201,9 @@ def test_write_atomic_leaves_no_temporary_file_on_failure(
 class TimedFetcher(FakeFetcher):
     """Records when each fetch starts and how many run at once per host."""
 
-    def __init__(self, hold: float = 0.0) -> None:
+    def __init__(self, hold: int = 0) -> None:
         super().__init__()
-        self.hold = hold
+        self.hold = hold  # turns of the event loop each fetch lasts
         self.starts: list[tuple[str, float]] = []
         self.running: dict[str, int] = {}
         self.peak: dict[str, int] = {}
@@ -214,14 +214,15 @@ class TimedFetcher(FakeFetcher):
         self.running[host] = self.running.get(host, 0) + 1
         self.peak[host] = max(self.peak.get(host, 0), self.running[host])
         try:
-            await asyncio.sleep(self.hold)
+            for _ in range(self.hold):
+                await asyncio.sleep(0)
             return await super().fetch(url, want=want)
         finally:
             self.running[host] -= 1
 
 
 async def test_per_host_concurrency_is_capped(tmp_path: Path) -> None:
-    fetcher = TimedFetcher(hold=0.01)
+    fetcher = TimedFetcher(hold=10)
     sources = [
         Source("url", f"https://{h}.example/{i}.jpg", f"{h}{i}") for h in "ab" for i in range(6)
     ]

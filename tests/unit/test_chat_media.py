@@ -18,6 +18,7 @@ from confab.chat.services.passwords import HashParams
 from confab.core import jsoncodec
 from confab.core.errors import InvalidInput
 from confab.core.memory import InProcessBus
+from tests.polling import until
 
 FAST = HashParams(time_cost=1, memory_kib=64, parallelism=1)
 PHOTO = "a" * 64
@@ -93,8 +94,9 @@ class Room:
 
     async def settle(self) -> None:
         """Let background preview work finish."""
-        for _ in range(50):
-            await asyncio.sleep(0.005)
+        previewer = self.services.messages._previewer
+        assert previewer is not None
+        await until(lambda: previewer.pending == 0, 5, "previews done")
 
 
 async def open_room(media: MediaClient | None) -> AsyncIterator[Room]:
@@ -283,7 +285,7 @@ async def test_a_message_deleted_before_its_previews_stays_blank(room: Room) -> 
 async def test_close_cancels_pending_previews(room: Room) -> None:
     room.media.gate.clear()
     await room.services.messages.send(room.alice, "lobby", "https://a.example/")
-    await asyncio.sleep(0.01)
+    await until(lambda: room.media.asked, 5, "the preview asked for")
     await asyncio.wait_for(room.services.messages.aclose(), 1)
     room.media.gate.set()
     await room.settle()

@@ -13,14 +13,20 @@ async def test_concurrent_callers_share_one_load_and_the_cache_expires() -> None
     now = [0.0]
     counts = MemberCounts(ttl=5, clock=lambda: now[0])
     loads = 0
+    loaded = asyncio.Event()
+    loaded.set()
 
     async def load() -> int:
         nonlocal loads
         loads += 1
-        await asyncio.sleep(0.01)
+        await loaded.wait()  # the first load is held until every caller waits on it
         return 42
 
-    assert await asyncio.gather(*[counts.get("r", load) for _ in range(50)]) == [42] * 50
+    loaded.clear()
+    callers = [asyncio.create_task(counts.get("r", load)) for _ in range(50)]
+    await asyncio.sleep(0)  # every caller has asked
+    loaded.set()
+    assert await asyncio.gather(*callers) == [42] * 50
     assert loads == 1
     now[0] = 4.9
     assert await counts.get("r", load) == 42 and loads == 1
@@ -33,16 +39,20 @@ async def test_concurrent_callers_share_one_load_and_the_cache_expires() -> None
 async def test_a_failed_load_fails_its_waiters_and_is_not_cached() -> None:
     counts = MemberCounts()
     calls = 0
+    failing = asyncio.Event()
+    failing.set()
 
     async def broken() -> int:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.01)
+        await failing.wait()  # the first load is held until every caller waits on it
         raise RuntimeError("db down")
 
-    results = await asyncio.gather(
-        *[counts.get("r", broken) for _ in range(3)], return_exceptions=True
-    )
+    failing.clear()
+    callers = [asyncio.create_task(counts.get("r", broken)) for _ in range(3)]
+    await asyncio.sleep(0)
+    failing.set()
+    results = await asyncio.gather(*callers, return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results) and calls == 1
 
     async def ok() -> int:

@@ -1,4 +1,7 @@
-"""Online while a connection is open, a grace period hiding reconnects; typing throttle."""
+"""Online while a connection is open, a grace period hiding reconnects; typing throttle.
+
+Time is a `ManualClock`: the tests move it instead of sleeping.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 from collections.abc import Collection, Sequence
 
 from confab.chat.presence import MemoryPresenceStore, Pair, Presence, TypingThrottle
+from confab.core.clock import ManualClock
 
 
 class Recorder:
@@ -27,7 +31,8 @@ async def settle() -> None:
 
 async def test_present_with_the_first_join_gone_after_grace() -> None:
     rec = Recorder()
-    presence = Presence(rec.publish, grace=0.05)
+    clock = ManualClock()
+    presence = Presence(rec.publish, grace=0.05, clock=clock)
     assert not presence.is_present("ann", "a")
     presence.entered("ann", "a")
     presence.entered("ann", "a")  # a second tab
@@ -36,12 +41,14 @@ async def test_present_with_the_first_join_gone_after_grace() -> None:
     assert presence.is_present("ann", "a") and presence.present_count() == 2
     assert rec.events() == [("a", "ann", True), ("b", "ann", True)]
     presence.left("ann", "a")
-    await asyncio.sleep(0.1)
+    await clock.advance(0.1)
     assert presence.is_present("ann", "a")  # one tab still there
     presence.left("ann", "a")
     presence.left("ann", "b")
     assert presence.is_present("ann", "a")  # within the grace period
-    await asyncio.sleep(0.1)
+    await clock.advance(0.049)
+    assert presence.is_present("ann", "a") and len(rec.events()) == 2
+    await clock.advance(0.002)
     await settle()
     assert not presence.is_present("ann", "a")
     assert rec.events()[2:] == [("a", "ann", False), ("b", "ann", False)]
@@ -50,13 +57,14 @@ async def test_present_with_the_first_join_gone_after_grace() -> None:
 
 async def test_a_rejoin_within_grace_is_invisible() -> None:
     rec = Recorder()
-    presence = Presence(rec.publish, grace=0.2)
+    clock = ManualClock()
+    presence = Presence(rec.publish, grace=0.2, clock=clock)
     presence.entered("ann", "a")
     await settle()
     presence.left("ann", "a")
-    await asyncio.sleep(0.01)
+    await clock.advance(0.01)
     presence.entered("ann", "a")
-    await asyncio.sleep(0.3)
+    await clock.advance(0.3)
     await settle()
     assert rec.events() == [("a", "ann", True)]
     await presence.close()
@@ -101,13 +109,14 @@ async def test_online_is_shared_by_nodes_and_announced_once() -> None:
 async def test_moving_to_another_node_within_grace_is_invisible() -> None:
     board: dict[Pair, set[int]] = {}
     rec = Recorder()
-    a = Presence(rec.publish, grace=0.1, store=MemoryPresenceStore(board))
-    b = Presence(rec.publish, grace=0.1, store=MemoryPresenceStore(board))
+    clock = ManualClock()
+    a = Presence(rec.publish, grace=0.1, store=MemoryPresenceStore(board), clock=clock)
+    b = Presence(rec.publish, grace=0.1, store=MemoryPresenceStore(board), clock=clock)
     a.entered("ann", "r")
     await settle()
     a.left("ann", "r")  # node a's connection dropped; the client reconnects to b
     b.entered("ann", "r")
-    await asyncio.sleep(0.2)
+    await clock.advance(0.2)
     await settle()
     assert rec.events() == [("r", "ann", True)]
     assert await a.online("r", ["ann"]) == {"ann"}
@@ -181,21 +190,24 @@ class FlakyStore(MemoryPresenceStore):
 async def test_a_failed_or_forgetful_store_is_refilled_at_the_next_heartbeat() -> None:
     rec = Recorder()
     store = FlakyStore()
-    presence = Presence(rec.publish, grace=0, store=store)
+    clock = ManualClock()
+    presence = Presence(rec.publish, grace=0, store=store, clock=clock)
     store.failing = True
     presence.entered("ann", "r")
     await settle()
     assert rec.events() == []  # the update failed
     assert await presence.online("r", ["ann", "bob"]) == {"ann"}  # this node's view
     store.failing = False
-    await asyncio.sleep(0.1)
-    assert rec.events() == [("r", "ann", True)]  # refilled after the next beat
+    await clock.advance(0.019)
+    assert rec.events() == []  # the next beat is 0.02 s after the failed one
+    await clock.advance(0.001)
+    assert rec.events() == [("r", "ann", True)]  # refilled at the next beat
     assert await presence.online("r", ["ann"]) == {"ann"}
     store.forget()  # Redis restarted empty
-    await asyncio.sleep(0.1)
+    await clock.advance(0.1)
     assert ("ann", "r") in store.board
     store.dead = [("zed", "r")]  # another node died with zed on it
-    await asyncio.sleep(0.1)
+    await clock.advance(0.1)
     assert rec.events()[-1] == ("r", "zed", False)
     # ann leaves while the store is down, and it comes back empty: still announced.
     store.failing = True
@@ -203,19 +215,21 @@ async def test_a_failed_or_forgetful_store_is_refilled_at_the_next_heartbeat() -
     await settle()
     store.forget()
     store.failing = False
-    await asyncio.sleep(0.1)
+    await clock.advance(0.1)
     assert rec.events()[-1] == ("r", "ann", False)
     await presence.close()
 
 
-def test_typing_is_throttled_per_user_and_room() -> None:
-    now = [0.0]
-    throttle = TypingThrottle(3.0, clock=lambda: now[0], max_entries=4)
+async def test_typing_is_throttled_per_user_and_room() -> None:
+    clock = ManualClock()
+    throttle = TypingThrottle(3.0, clock=clock, max_entries=4)
     assert throttle.allow("ann", "a")
     assert not throttle.allow("ann", "a")
     assert throttle.allow("ann", "b")
     assert throttle.allow("bob", "a")
-    now[0] = 3.5
+    await clock.advance(2.9)
+    assert not throttle.allow("ann", "a")
+    await clock.advance(0.6)
     assert throttle.allow("ann", "a")
     for i in range(10):  # bounded memory: old entries go
         assert throttle.allow(f"u{i}", "a")

@@ -61,7 +61,7 @@ async def test_keyed_semaphore_limits_each_key_and_drops_idle_ones() -> None:
         async with hosts.hold(key):
             active[key] += 1
             peak[key] = max(peak[key], active[key])
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # hold across a turn of the loop: the others try
             active[key] -= 1
 
     await asyncio.gather(*(work(key) for key in "aaaaabbb"))

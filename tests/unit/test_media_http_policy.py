@@ -179,7 +179,7 @@ async def test_a_closed_port_fails_fast() -> None:
 
 async def test_a_hanging_media_node_costs_a_send_at_most_the_deadline() -> None:
     async def hang(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()  # never answers
         return httpx.Response(200)
 
     remote = HttpMediaClient(

@@ -50,12 +50,12 @@ class FakeFetcher:
 
     pages: dict[str, Page | Exception] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
-    delay: float = 0.0
+    delay: int = 0  # turns of the event loop each fetch lasts
 
     async def fetch(self, url: str, *, want: Any = "image") -> Page:
         self.calls.append((url, want))
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        for _ in range(self.delay):
+            await asyncio.sleep(0)
         answer = self.pages.get(url)
         if answer is None:
             raise UpstreamFailed(f"{url} answered HTTP 404", code="upstream_status")
@@ -203,7 +203,7 @@ async def test_the_cache_is_bounded() -> None:
 
 async def test_concurrent_requests_for_one_url_share_one_fetch() -> None:
     url = "https://a.example/popular"
-    fetcher = FakeFetcher({url: html(url)}, delay=0.05)
+    fetcher = FakeFetcher({url: html(url)}, delay=10)
     previews = service(fetcher)
     results = await asyncio.gather(*(previews.preview(url) for _ in range(20)))
     assert len(fetcher.calls) == 1

@@ -35,7 +35,7 @@ async def test_single_flight_runs_identical_work_once() -> None:
         return 42
 
     waiters = [asyncio.create_task(flights.run("k", work)) for _ in range(10)]
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # every task has asked and waits on the one flight
     gate.set()
     results = await asyncio.gather(*waiters)
     assert calls == 1
@@ -53,7 +53,7 @@ async def test_single_flight_survives_the_first_caller_leaving() -> None:
 
     first = asyncio.create_task(flights.run("k", work))
     second = asyncio.create_task(flights.run("k", work))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # both wait on the one flight
     first.cancel()
     gate.set()
     assert (await second)[0] == "done"

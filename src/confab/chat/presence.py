@@ -19,6 +19,9 @@ No database work. Rooms larger than a cap are not tracked at all (the sessions d
 call in): there a person coming or going would fan out to thousands for nothing.
 
 Typing notices are not stored; each (user, room) may publish one per `typing_interval`.
+
+Every timer here (the grace period, the heartbeat, the typing window) runs on a
+`confab.core.clock.Clock`, so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
 from confab.chat.protocol import presence_frame
+from confab.core.clock import Clock, LoopClock, Timer
 
 log = logging.getLogger("confab.chat.presence")
 
@@ -151,13 +154,19 @@ class Presence:
     to the store, and those that change the user's status everywhere are announced."""
 
     def __init__(
-        self, publish: Publish, *, grace: float = 5.0, store: PresenceStore | None = None
+        self,
+        publish: Publish,
+        *,
+        grace: float = 5.0,
+        store: PresenceStore | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._publish = publish
         self._grace = grace
+        self._clock: Clock = LoopClock() if clock is None else clock
         self._store: PresenceStore = store if store is not None else MemoryPresenceStore()
         self._counts: dict[Pair, int] = {}
-        self._leaving: dict[Pair, asyncio.TimerHandle] = {}
+        self._leaving: dict[Pair, Timer] = {}
         # Changes for the store, applied in order by one worker; None: refill the store.
         self._changes: deque[Change | None] = deque()
         self._worker: asyncio.Task[None] | None = None
@@ -214,8 +223,7 @@ class Presence:
         if self._grace <= 0:
             self._queue((user, room, False))
             return
-        loop = asyncio.get_running_loop()
-        self._leaving[key] = loop.call_later(self._grace, self._gone, key)
+        self._leaving[key] = self._clock.call_later(self._grace, lambda: self._gone(key))
 
     async def close(self) -> None:
         """Drop timers, take this node's entries out of the store and announce who went."""
@@ -314,7 +322,7 @@ class Presence:
             except Exception:
                 log.warning("presence heartbeat failed", exc_info=True)
                 self._dirty = True
-            await asyncio.sleep(interval)
+            await self._clock.sleep(interval)
 
     async def _send(self, user: str, room: str, online: bool) -> None:
         try:
@@ -330,17 +338,17 @@ class TypingThrottle:
         self,
         interval: float = 3.0,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         max_entries: int = 50_000,
     ) -> None:
         self._interval = interval
-        self._clock = clock
+        self._clock: Clock = LoopClock() if clock is None else clock
         self._max = max_entries
         self._last: dict[tuple[str, str], float] = {}
 
     def allow(self, user: str, room: str) -> bool:
         """True if this notice should be published (and remember it)."""
-        now = self._clock()
+        now = self._clock.now()
         key = (user, room)
         last = self._last.get(key)
         if last is not None and now - last < self._interval:

@@ -26,6 +26,7 @@ from confab.chat.services import ChatServices
 from confab.chat.userfeed import UserFeed
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
 from confab.chat.web.session import Realtime, Session
+from confab.core.clock import Clock
 from confab.core.errors import ConfabError, Unauthorized
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
@@ -73,11 +74,13 @@ def build_realtime(
     *,
     limiter: RateLimiter | None = None,
     presence: PresenceStore | None = None,
+    clock: Clock | None = None,
 ) -> Realtime:
     """Wire the hub, presence, typing throttle and rate limiter on `bus`.
 
     `limiter` and `presence`: shared by every node (None: this process's own). A shared
-    limiter that fails is stood in for by a local one.
+    limiter that fails is stood in for by a local one. `clock`: what the presence and
+    typing timers run on (None: the event loop's).
     """
 
     async def publish(room: str, frame: bytes) -> None:
@@ -88,8 +91,8 @@ def build_realtime(
         services=services,
         bus=bus,
         hub=Hub(bus, services.rooms),
-        presence=Presence(publish, grace=config.presence_grace, store=presence),
-        typing=TypingThrottle(config.typing_interval),
+        presence=Presence(publish, grace=config.presence_grace, store=presence, clock=clock),
+        typing=TypingThrottle(config.typing_interval, clock=clock),
         limiter=local if limiter is None else FallbackRateLimiter(limiter, local),
         strikes=config.strikes,
         send_buffer=config.send_buffer_bytes,
