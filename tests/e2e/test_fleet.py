@@ -10,7 +10,9 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -181,6 +183,62 @@ async def test_redis_restart_nodes_recover_and_delivery_goes_on(
             assert node_metric(node, "confab_bus_reconnects_total") >= 1
     finally:
         await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_node_added_then_one_drained_during_a_send_storm_nothing_lost(
+    fleet: Fleet, http: httpx.AsyncClient
+) -> None:
+    """Scale out then in under load: a third node joins, one of the first two drains."""
+    room, tokens = await _room_with(http, 24)
+    clients = await _clients(fleet, room, tokens)
+    victim = fleet.chat[0]
+    try:
+        on_victim = int(ws_connections(victim))
+        assert on_victim >= 4, "too few clients landed on the node to drain"
+        senders = clients[:6]
+        per_sender = 50
+        total = per_sender * len(senders)
+        storm = asyncio.gather(*(_send_many(sender, per_sender) for sender in senders))
+        await _until_acked(fleet, senders, total // 5)
+        added = fleet.add_chat_node()
+        await _until_acked(fleet, senders, 2 * total // 5)
+        sigterm_at = time.time()
+        victim.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(storm, 120)
+        grace = float(fleet.env["CONFAB_SHUTDOWN_GRACE_SECONDS"])
+        assert victim.process.wait(timeout=grace + 10) == 0, victim.log()[-3000:]
+        fleet.chat.remove(victim)
+        fleet.route_to_live_nodes()
+
+        acked = {cid: seq for s in senders for cid, seq in s.acks.items()}
+        assert sorted(acked.values()) == list(range(1, total + 1))
+        for client in clients:
+            await client.wait_for_seq(total, timeout=60)
+            assert [m["seq"] for m in client.messages] == list(range(1, total + 1))
+            by_text = {m["text"]: m["seq"] for m in client.messages}
+            assert by_text == {_storm_text(cid): seq for cid, seq in acked.items()}
+            assert client.reconnects <= 2, (client.name, client.drops)
+        # Every client of the drained node got a 1012 close frame (none a bare reset,
+        # senders included), and those closes are spread over the grace period.
+        drained = sorted(t for c in clients for t, code, _ in c.drops if t >= sigterm_at)
+        codes = [code for c in clients for t, code, _ in c.drops if t >= sigterm_at]
+        assert codes == [1012] * on_victim, codes
+        assert all("retry_ms=" in reason for c in clients for _, _, reason in c.drops)
+        spread = drained[-1] - drained[0]
+        assert spread >= 0.4 * grace, drained
+        busiest = max(sum(1 for t in drained if start <= t < start + 1) for start in drained)
+        assert busiest <= max(2, (on_victim + 1) // 2), drained
+        # The new node took its share of the reconnections.
+        assert ws_connections(added) > 0
+    finally:
+        await asyncio.gather(*(client.close() for client in clients))
+
+
+async def _until_acked(fleet: Fleet, senders: list[RoomClient], count: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 60
+    while sum(len(s.acks) for s in senders) < count:
+        assert asyncio.get_running_loop().time() < deadline, fleet.logs()
+        await asyncio.sleep(0.01)
 
 
 async def test_chat_node_killed_during_a_send_storm_nothing_acked_is_lost(

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -54,6 +55,12 @@ class Metrics:
             "Job latency",
             ["task"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "confab_event_loop_lag_seconds",
+            "How late the event loop ran a timer (sampled every 0.25 s)",
+            buckets=_LAG_BUCKETS,
             registry=r,
         )
         # Labelled children by label values: `labels()` validates and locks on every call,
