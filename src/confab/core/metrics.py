@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -57,6 +57,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.render_queue_wait = Histogram(
+            "confab_render_queue_wait_seconds",
+            "Time a media job waited for a render worker (local pool or Celery)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.loop_lag = Histogram(
             "confab_event_loop_lag_seconds",
             "How late the event loop ran a timer (sampled every 0.25 s)",
@@ -84,6 +90,10 @@ class Metrics:
         """Export a count an adapter keeps itself (read at each scrape) as a counter."""
         self.registry.register(_CountReader(name, documentation, read))
 
+    def track_gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Export a level an adapter keeps itself (read at each scrape) as a gauge."""
+        self.registry.register(_GaugeReader(name, documentation, read))
+
     def render_text(self) -> bytes:
         """The Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
@@ -99,3 +109,10 @@ class _CountReader(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+class _GaugeReader(_CountReader):
+    """A gauge whose value lives elsewhere: read when /metrics is scraped."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation, value=self._read())
