@@ -65,8 +65,10 @@ class Fleet:
     def ws_url(self, token: str) -> str:
         return self.url.replace("http://", "ws://") + f"/ws?token={token}"
 
-    def start_worker(self) -> Process:
-        worker = start_worker(self.root, self.env, f"worker{len(self.workers)}")
+    def start_worker(self, *args: str) -> Process:
+        """One more `confab worker` (default `--concurrency 1`)."""
+        extra = args or ("--concurrency", "1")
+        worker = start_worker(self.root, self.env, f"worker{len(self.workers)}", args=extra)
         self.workers.append(worker)
         return worker
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from bench.procs import Process
 
 from tests.e2e.fleet import Fleet, confab_command, node_metric, run_fleet, ws_connections
 from tests.e2e.fleet_client import RoomClient
@@ -159,6 +160,63 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
         # The same bytes as the local run: the worker ran the same renderer.
         assert (queued_out / name).read_bytes() == (local_out / name).read_bytes(), name
         assert max(image_size(queued_out / name)) <= 320
+
+
+async def test_worker_sigterm_mid_batch_finishes_its_job_and_loses_none(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    original = write_image(tmp_path / "large.png", 6000, 6000)
+    for i in range(BATCH):
+        shutil.copyfile(original, sources / f"img{i:02}.png")
+    out = tmp_path / "out"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "confab.cli", "thumbs", str(sources), "-o", str(out),
+        "--size", "320x240", "--fit-in", "--jobs-url", fleet.env["CONFAB_JOBS_URL"], "--json",
+        env={**os.environ, **fleet.env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    # The only worker autoscales (Celery's autoscaler, 1 to 2 processes).
+    old = fleet.workers[-1]
+    old.stop()
+    worker = fleet.start_worker("--autoscale", "2,1")
+    broker = redis.Redis.from_url(fleet.env["CONFAB_JOBS_URL"])
+    deadline = asyncio.get_running_loop().time() + 60
+    while _jobs_ok(worker) < 2 or not broker.hlen("unacked"):  # mid-batch and mid-job
+        assert asyncio.get_running_loop().time() < deadline, worker.log()[-3000:]
+        await asyncio.sleep(0.005)
+    broker.close()
+    worker.process.send_signal(signal.SIGTERM)  # Celery's warm shutdown
+    replacement = fleet.start_worker()
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode == 0, (stdout.decode(), stderr.decode(), fleet.logs())
+    assert worker.process.wait(timeout=30) == 0, worker.log()[-3000:]
+    summary = json.loads(stdout)["summary"]
+    assert (summary["ok"], summary["failed"]) == (BATCH, 0)
+    assert len(list(out.iterdir())) == BATCH
+    done_by_first, done_by_second = _finished_jobs(worker), _finished_jobs(replacement)
+    # The job running at SIGTERM finished on the old worker; the rest went to the new one.
+    assert 2 <= len(done_by_first) < BATCH
+    # No job ran twice to completion, none is missing.
+    assert not set(done_by_first) & set(done_by_second)
+    assert len(done_by_first) + len(done_by_second) == len(set(done_by_first + done_by_second))
+    assert "worker stopped" in worker.log() and "Warm shutdown" in worker.log()
+
+
+def _finished_jobs(worker: Process) -> list[str]:
+    """Job ids the worker logged as done ("ok"), in order."""
+    done = []
+    for line in worker.log().splitlines():
+        if line.startswith("{") and '"msg":"job"' in line:
+            record = json.loads(line)
+            if record.get("outcome") == "ok":
+                done.append(str(record["job_id"]))
+    return done
+
+
+def _jobs_ok(worker: Process) -> int:
+    return len(_finished_jobs(worker))
 
 
 async def test_redis_restart_nodes_recover_and_delivery_goes_on(

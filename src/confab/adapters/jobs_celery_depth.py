@@ -12,7 +12,6 @@ import logging
 import threading
 from typing import Any
 
-from amqp.exceptions import ChannelError
 from celery import Celery
 
 log = logging.getLogger("confab.jobs")
@@ -37,7 +36,7 @@ class QueueDepthSampler:
             channel: Any = conn.default_channel
             try:
                 declared = channel.queue_declare(queue=self._queue, passive=True)
-            except ChannelError as exc:
+            except Exception as exc:  # amqp's ChannelError, on every transport
                 # An empty Redis queue is no key at all; RabbitMQ's is declared by workers.
                 if getattr(exc, "code", None) == _NOT_FOUND or "NOT_FOUND" in str(exc):
                     return 0
