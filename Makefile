@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit bench-media bench-chat bench-scale clean
+.PHONY: run test lint unit bench-media bench-chat bench-scale bench-autoscale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-chat: $(VENV)/.installed-test  ## Confab vs python-socketio vs bare websoc
 
 bench-scale: $(VENV)/.installed-test  ## one vs two chat nodes, one vs two workers (slow)
 	$(BIN)/python bench/scale/run.py $(ARGS)
+
+bench-autoscale: $(VENV)/.installed-test  ## a compressed day against an emulated HPA (10 min, root)
+	$(BIN)/python bench/autoscale/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -198,7 +198,9 @@ async def serve_http(
     if warm_up is not None:
         # Ready only once the bus and the database answer: under load, a node that took
         # connections before would fail its first requests.
+        log.info("waiting for the bus and the database before listening")
         await warm_up()
+        log.info("backends up: listening")
     state.ready = True
     if on_listening is not None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
