@@ -22,6 +22,9 @@ def share(fraction_of_day: float) -> float:
     return start + (end - start) * step
 
 
-def clients_at(elapsed: float, duration: float, peak: int, floor: int = 1) -> int:
-    """How many clients are connected `elapsed` seconds into a run of `duration`."""
-    return max(floor, round(peak * share(elapsed / duration)))
+def clients_at(
+    elapsed: float, duration: float, peak: int, floor: int = 1, start_hour: float = 0.0
+) -> int:
+    """How many clients are connected `elapsed` seconds into a run of `duration` that
+    starts at `start_hour` o'clock and plays 24 hours."""
+    return max(floor, round(peak * share(start_hour / 24 + elapsed / duration)))

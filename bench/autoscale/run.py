@@ -56,7 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, default=30.0, help="connections per node")
     parser.add_argument("--max-nodes", type=int, default=6)
     parser.add_argument("--sync", type=float, default=5.0, help="HPA sync period, s")
-    parser.add_argument("--window", type=float, default=60.0, help="scale-down window, s")
+    parser.add_argument("--window", type=float, default=30.0, help="scale-down window, s")
+    parser.add_argument(
+        "--start-hour",
+        type=float,
+        default=12.0,
+        help="the day starts at this hour (12: lunch, evening peak, night, morning rise)",
+    )
     parser.add_argument("--grace", type=float, default=6.0, help="node drain grace, s")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
@@ -123,7 +129,9 @@ class Day:
         """Connect and disconnect clients so their number follows the day's curve."""
         free = list(range(len(slots)))
         while (t := self.elapsed()) < self.args.duration:
-            want = clients_at(t, self.args.duration, self.args.peak_clients)
+            want = clients_at(
+                t, self.args.duration, self.args.peak_clients, start_hour=self.args.start_hour
+            )
             while len(self.active) < want and free:
                 slot = free.pop(self.rng.randrange(len(free)))
                 token, room = slots[slot]

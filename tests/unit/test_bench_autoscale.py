@@ -80,6 +80,9 @@ def test_the_day_curve_peaks_in_the_evening_and_is_quiet_at_night() -> None:
     assert clients_at(0.0, 600, 100) == 15
     assert clients_at(600 * 19 / 24, 600, 100) == 100
     assert clients_at(600 * 3 / 24, 600, 5) == 1  # never below the floor
+    # Starting at noon: the evening peak comes 7 hours in, the night in the middle.
+    assert clients_at(600 * 7 / 24, 600, 100, start_hour=12) == 100
+    assert clients_at(600 * 15 / 24, 600, 100, start_hour=12) == 7
 
 
 def test_p99_and_flags() -> None:
