@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-roomlist bench-scale clean
+.PHONY: run test lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-roomlist bench-scale bench-autoscale clean
 
 NODE ?= node
 
@@ -62,6 +62,9 @@ bench-chat-roomlist: $(VENV)/.installed-test  ## GET /api/rooms in 500 rooms, 1M
 
 bench-scale: $(VENV)/.installed-test  ## one vs two chat nodes, one vs two workers (slow)
 	$(BIN)/python bench/scale/run.py $(ARGS)
+
+bench-autoscale: $(VENV)/.installed-test  ## a compressed day against an emulated HPA (10 min, root)
+	$(BIN)/python bench/autoscale/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

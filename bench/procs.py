@@ -239,13 +239,17 @@ class Process:
 
 
 def start_worker(
-    folder: Path, env: Mapping[str, str], name: str, prefix: Sequence[str] = ()
+    folder: Path,
+    env: Mapping[str, str],
+    name: str,
+    prefix: Sequence[str] = (),
+    args: Sequence[str] = ("--concurrency", "1"),
 ) -> Process:
     """`confab worker --concurrency 1` (its log in `folder`); `prefix` wraps it (taskset)."""
     log_path = folder / f"{name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "confab.cli", "worker", "--concurrency", "1"],
+            [*prefix, sys.executable, "-m", "confab.cli", "worker", *args],
             # INFO: one line per job, which a test reads to see a job run again.
             env={**os.environ, **env, "CONFAB_LOG_LEVEL": "INFO"},
             stdout=log,

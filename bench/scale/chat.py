@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from bench.cgroups import CpuQuota
 from bench.chat.servers import seed_confab_async
 from bench.media.servers import Server
 from bench.procs import CHEAP_PASSWORD_HASHING, RedisServer, confab_command, sync_postgres_database
@@ -103,14 +104,22 @@ class ChatFleet:
 
 
 @contextmanager
-def chat_fleet(backends: ChatBackends, count: int, alloc: Allocation) -> Iterator[ChatFleet]:
-    """`count` chat nodes behind nginx, each pinned as `alloc` says; stopped at the end."""
+def chat_fleet(
+    backends: ChatBackends, count: int, alloc: Allocation, node_cpu: float | None = None
+) -> Iterator[ChatFleet]:
+    """`count` chat nodes behind nginx, each pinned as `alloc` says, or each in a cgroup
+    with a quota of `node_cpu` cores; stopped at the end."""
     with ExitStack() as stack:
         nodes = []
         for index in range(count):
             node = ChatNode(backends.work / f"nodes{count}", f"chat{index}", backends.env)
+            if node_cpu is not None:
+                quota = CpuQuota(f"chat{index}", node_cpu)
+                stack.callback(quota.close)  # after the node stopped (callbacks run LIFO)
             stack.callback(node.stop)
             node.start()
+            if node_cpu is not None:
+                quota.add_tree(node.pid)
             pin_tree(node.pid, alloc.of(node.name))
             nodes.append(node)
         nginx_cores = alloc.of("nginx")
@@ -227,10 +236,14 @@ def best_step(steps: list[dict[str, Any]]) -> int | None:
 
 
 def measure_chat(
-    backends: ChatBackends, count: int, alloc: Allocation, settings: ChatSettings
+    backends: ChatBackends,
+    count: int,
+    alloc: Allocation,
+    settings: ChatSettings,
+    node_cpu: float | None = None,
 ) -> dict[str, Any]:
     """One configuration: `count` nodes; the ramp's best step, its CPU per process."""
-    with chat_fleet(backends, count, alloc) as fleet:
+    with chat_fleet(backends, count, alloc, node_cpu) as fleet:
         if not backends.tokens:
             seed(backends, fleet, settings.clients)
         pg = PostgresBackends(backends.database)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cgroups import CpuQuota
 from bench.media.corpus import build_corpus
 from bench.procs import Process, RedisServer, start_worker
 from bench.scale.cores import Allocation, affinity, pin_tree
@@ -70,23 +71,34 @@ def _wait_ready(worker: Process, timeout: float = 60.0) -> None:
 
 @contextmanager
 def workers(
-    work: Path, env: dict[str, str], count: int, alloc: Allocation
+    work: Path, env: dict[str, str], count: int, alloc: Allocation, node_cpu: float | None = None
 ) -> Iterator[list[Process]]:
-    """`count` workers, each pinned (its pool child too) as `alloc` says; stopped at the end."""
+    """`count` workers, each pinned (its pool child too) as `alloc` says, or each in a
+    cgroup with a quota of `node_cpu` cores; stopped at the end."""
     with ExitStack() as stack:
         started = []
         for index in range(count):
             name = f"worker{index}"
+            quota = CpuQuota(name, node_cpu) if node_cpu is not None else None
+            if quota is not None:
+                stack.callback(quota.close)
             worker = start_worker(work, env, name)
             stack.callback(worker.kill)  # after the measurement nothing is worth waiting for
             _wait_ready(worker)
+            if quota is not None:
+                quota.add_tree(worker.pid)  # the worker and its pool process
             pin_tree(worker.pid, alloc.of(name))
             started.append(worker)
         yield started
 
 
 def measure_media(
-    work: Path, redis: RedisServer, count: int, alloc: Allocation, settings: MediaSettings
+    work: Path,
+    redis: RedisServer,
+    count: int,
+    alloc: Allocation,
+    settings: MediaSettings,
+    node_cpu: float | None = None,
 ) -> dict[str, Any]:
     """One configuration: `count` workers render the source folder; rate and CPU."""
     sources, total = source_folder(work, settings.copies)
@@ -102,7 +114,7 @@ def measure_media(
         "CONFAB_LOG_LEVEL": "INFO",  # the worker says "worker ready"
     }
     report = run / "report.json"
-    with workers(run, env, count, alloc) as started:
+    with workers(run, env, count, alloc, node_cpu) as started:
         roots = {f"worker{i}": worker.pid for i, worker in enumerate(started)}
         roots["redis"] = redis.pid
         pinned = {name: affinity(pid) for name, pid in roots.items()}
@@ -110,7 +122,7 @@ def measure_media(
         cmd = [
             sys.executable, "-m", "confab.cli", "thumbs", str(sources),
             "-o", str(run / "out"), "--size", SIZE,
-            "--jobs-url", jobs_url, "--processes", str(settings.processes),
+            "--jobs-url", jobs_url, "--processes", str(max(settings.processes, count)),
             f"--json={report}",
         ]  # fmt: skip
         before = meter.read()

@@ -1,6 +1,8 @@
-"""How Confab scales out: deliveries/s with 1 chat node vs 2, thumbnails/s with 1 worker vs 2.
+"""How Confab scales out: deliveries/s with 1 chat node vs 2 (vs 4), thumbnails/s with 1 worker
+vs 2 (vs 4).
 
     python bench/scale/run.py [--repeat N] [--quick] [--parts chat,media] [--no-pin]
+    python bench/scale/run.py --node-cpu 0.25        # 1, 2, 4 nodes of a quarter core each
 
 Chat: `confab serve --roles chat` nodes on PostgreSQL + a Redis bus behind nginx; bench/chat's
 load generator ramps the send rate through nginx (best deliveries/s with p99 under the limit).
@@ -36,6 +38,7 @@ WORK = ROOT / "bench" / ".work" / "scale"
 PARTS = ("chat", "media")
 CHAT_PROCS = ("chat0", "chat1", "loadgen", "nginx", "redis")
 MEDIA_PROCS = ("worker0", "worker1", "thumbs", "redis")
+QUOTA_PROCS = {"chat": ("loadgen", "nginx", "redis"), "media": ("thumbs", "redis")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +52,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--step-duration", type=float, help="measured s per ramp step (4; 2)")
     parser.add_argument("--copies", type=int, help="copies of the media corpus to render (10; 3)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--node-cpu",
+        type=float,
+        metavar="F",
+        help="run each chat node / worker in a cgroup with a CPU quota of F cores (emulated "
+        "small machines; needs root); nodes are then not pinned",
+    )
+    parser.add_argument(
+        "--counts", help="node/worker counts to compare (default 1,2; with --node-cpu 1,2,4)"
+    )
     args = parser.parse_args(argv)
+    if args.node_cpu is not None and not 0 < args.node_cpu <= 64:
+        parser.error("--node-cpu must be a positive number of cores")
+    default_counts = "1,2,4" if args.node_cpu is not None else "1,2"
+    try:
+        args.counts = sorted({int(c) for c in (args.counts or default_counts).split(",")})
+    except ValueError:
+        parser.error("--counts takes whole numbers, e.g. 1,2,4")
+    if not args.counts or args.counts[0] != 1 or any(c < 1 for c in args.counts):
+        parser.error("--counts must start at 1 (the factors are against one node)")
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     for part in args.parts:
         if part not in PARTS:
@@ -75,9 +97,10 @@ def allocation(names: tuple[str, ...], no_pin: bool) -> Allocation:
     return Allocation({}, []) if no_pin else allocate(names)
 
 
-def counts(index: int) -> list[int]:
-    """1 then 2 on even repeats, 2 then 1 on odd ones (neither always runs first)."""
-    return [1, 2] if index % 2 == 0 else [2, 1]
+def counts(index: int, wanted: list[int] | None = None) -> list[int]:
+    """Ascending on even repeats, descending on odd ones (no count always runs first)."""
+    ordered = sorted(wanted or [1, 2])
+    return ordered if index % 2 == 0 else ordered[::-1]
 
 
 def run_chat(args: argparse.Namespace, alloc: Allocation) -> list[dict[str, Any]]:
@@ -87,9 +110,9 @@ def run_chat(args: argparse.Namespace, alloc: Allocation) -> list[dict[str, Any]
     with chat_backends(WORK) as backends:
         pin_tree(backends.redis.pid, alloc.of("redis"))
         for index in range(args.repeat):
-            for count in counts(index):
+            for count in counts(index, args.counts):
                 print(f"\n== chat, repeat {index + 1}/{args.repeat}: {count} node(s)", flush=True)
-                runs.append(measure_chat(backends, count, alloc, settings))
+                runs.append(measure_chat(backends, count, alloc, settings, args.node_cpu))
                 last = runs[-1]
                 print(
                     f"   -> {last['deliveries_per_s']:.0f} deliveries/s at {last['rate']:.1f} "
@@ -108,11 +131,11 @@ def run_media(args: argparse.Namespace, alloc: Allocation) -> list[dict[str, Any
         redis.start()
         pin_tree(redis.pid, alloc.of("redis"))
         for index in range(args.repeat):
-            for count in counts(index):
+            for count in counts(index, args.counts):
                 print(
                     f"\n== media, repeat {index + 1}/{args.repeat}: {count} worker(s)", flush=True
                 )
-                runs.append(measure_media(WORK, redis, count, alloc, settings))
+                runs.append(measure_media(WORK, redis, count, alloc, settings, args.node_cpu))
                 last = runs[-1]
                 print(
                     f"   -> {last['thumbnails_per_s']:.2f} thumbnails/s "
@@ -125,11 +148,13 @@ def run_media(args: argparse.Namespace, alloc: Allocation) -> list[dict[str, Any
     return runs
 
 
-def medians(runs: list[dict[str, Any]], count_key: str, key: str) -> dict[int, Any]:
+def medians(
+    runs: list[dict[str, Any]], count_key: str, key: str, wanted: list[int] | None = None
+) -> dict[int, Any]:
     """Per process count, the run with the median figure."""
     return {
         count: report.median_run([r for r in runs if r[count_key] == count], key)
-        for count in (1, 2)
+        for count in (wanted or [1, 2])
     }
 
 
@@ -139,9 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     fd_limit = raise_fd_limit()
     cores = len(os.sched_getaffinity(0))
-    chat_alloc = allocation(CHAT_PROCS, args.no_pin)
-    media_alloc = allocation(MEDIA_PROCS, args.no_pin)
-    print(f"cores available: {cores}; fd limit {fd_limit}")
+    if args.node_cpu is not None:
+        # Quotas make the small machines; the helpers share whatever the nodes leave.
+        chat_alloc = allocation(QUOTA_PROCS["chat"], True)
+        media_alloc = allocation(QUOTA_PROCS["media"], True)
+    else:
+        chat_alloc = allocation(CHAT_PROCS, args.no_pin)
+        media_alloc = allocation(MEDIA_PROCS, args.no_pin)
+    print(f"cores available: {cores}; fd limit {fd_limit}; load {os.getloadavg()}")
+    if args.node_cpu is not None:
+        print(f"each chat node / worker: a cgroup with a quota of {args.node_cpu} cores")
     if "chat" in args.parts:
         print(f"chat pinning:  {chat_alloc.describe()}; PostgreSQL: the machine's, unpinned")
     if "media" in args.parts:
@@ -149,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     chat_runs = run_chat(args, chat_alloc) if "chat" in args.parts else []
     media_runs = run_media(args, media_alloc) if "media" in args.parts else []
-    chat = medians(chat_runs, "nodes", "deliveries_per_s")
-    media = medians(media_runs, "workers", "thumbnails_per_s")
+    chat = medians(chat_runs, "nodes", "deliveries_per_s", args.counts)
+    media = medians(media_runs, "workers", "thumbnails_per_s", args.counts)
     label = f"median of {args.repeat} runs" if args.repeat > 1 else "1 run"
-    print(f"\n== results ({label}); cores {cores}")
+    print(f"\n== results ({label}); cores {cores}; load average now {os.getloadavg()}")
     print(report.table(chat, media))
     found = report.factors(chat, media)
-    print("\n== scaling (two / one)")
-    print(report.factor_lines(found, cores))
+    print("\n== scaling (N / one)")
+    print(report.factor_lines(found, cores, quota=args.node_cpu))
     for name, alloc in (("chat", chat_alloc), ("media", media_alloc)):
         if name in args.parts and alloc.shared:
             print(f"  {name}: shared a core: {', '.join(alloc.shared)} (too few cores)")
@@ -165,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     saved = {
         "command": " ".join(["bench/scale/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "cores": cores,
+        "node_cpu": args.node_cpu,
+        "counts": args.counts,
         "pinning": {"chat": chat_alloc.cores, "media": media_alloc.cores},
         "shared": {"chat": chat_alloc.shared, "media": media_alloc.shared},
         "load_average": {"start": load_start, "end": os.getloadavg()},

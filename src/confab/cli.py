@@ -55,9 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: CONFAB_MEDIA_RENDER_PROCESSES, or one per core)",
     )
     worker.add_argument(
+        "--autoscale",
+        type=_autoscale,
+        metavar="MAX,MIN",
+        help="grow the pool to MAX processes under load, shrink to MIN when idle (Celery's "
+        "autoscaler; overrides --concurrency)",
+    )
+    worker.add_argument(
+        "--ping",
+        action="store_true",
+        help="health probe: exit 0 if a worker on this host answers through the broker, else 1",
+    )
+    worker.add_argument(
         "--jobs-url", metavar="URL", help="broker: redis://... or amqp://... (CONFAB_JOBS_URL)"
     )
     return parser
+
+
+def _autoscale(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MAX,MIN")
+    high, low = (_positive_int(part.strip()) for part in parts)
+    if low > high:
+        raise argparse.ArgumentTypeError(f"{text!r}: MIN is above MAX")
+    return high, low
 
 
 def _positive_int(text: str) -> int:
@@ -71,12 +93,16 @@ def _positive_int(text: str) -> int:
 
 
 def _run_worker(args: argparse.Namespace) -> int:
-    from confab.bootstrap import run_worker
+    from confab.bootstrap.worker import ping_worker, run_worker
 
     settings = Settings(**_overrides(args, ["jobs_url"]))
     configure_logging(settings.log_level, settings.log_json)
     try:
-        return run_worker(settings, args.concurrency)
+        if args.ping:
+            answered = ping_worker(settings)
+            print(", ".join(answered) if answered else "no worker on this host answered")
+            return 0 if answered else 1
+        return run_worker(settings, args.concurrency, args.autoscale)
     except ConfabError as exc:  # a bad CONFAB_JOBS_URL or blobs URL: say so, no traceback
         print(f"confab worker: cannot start: {exc.detail or exc.reason}", file=sys.stderr)
         return 2

@@ -13,15 +13,18 @@ proves the rendered file needs no privilege.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import pwd
 import re
 import shutil
+import signal
 import string
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -201,6 +204,30 @@ class NginxHandle:
     port: int
     prefix: Path
     process: subprocess.Popen[bytes]
+    site: NginxSite | None = None
+
+    def reload(self, chat: Sequence[str], media: Sequence[str]) -> None:
+        """Point the upstreams at new node lists (`nginx -s reload`: SIGHUP to the master).
+
+        New connections go to the new lists at once; open WebSockets stay on the old
+        worker processes until they close, as in a real reload.
+        """
+        assert self.site is not None
+        self.site = dataclasses.replace(self.site, chat=list(chat), media=list(media))
+        prepare_prefix(self.prefix, self.site)
+        before = self._workers()
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        # Reloaded once the master started workers on the new configuration.
+        while not self._workers() - before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nginx did not reload:\n{self.error_log()[-2000:]}")
+            time.sleep(0.05)
+
+    def _workers(self) -> set[int]:
+        pid = self.process.pid
+        path = Path(f"/proc/{pid}/task/{pid}/children")
+        return {int(p) for p in path.read_text().split()} if path.exists() else set()
 
     def error_log(self) -> str:
         path = self.prefix / "error.log"
@@ -239,7 +266,7 @@ def running_nginx(
         stderr=subprocess.DEVNULL,
         **_popen_identity(),
     )
-    handle = NginxHandle(f"http://127.0.0.1:{port}", port, prefix, process)
+    handle = NginxHandle(f"http://127.0.0.1:{port}", port, prefix, process, site)
     try:
         wait_http_ok(
             f"{handle.url}/nginx-health", process, ready_timeout, handle.error_log, "nginx"

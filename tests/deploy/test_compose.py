@@ -99,6 +99,8 @@ def test_replicas_volumes_and_healthchecks(compose: dict[str, Any]) -> None:
         assert not check.get("disable") and check["test"], name
     for name in ("chat", "media"):
         assert "/healthz" in " ".join(services[name]["healthcheck"]["test"]), name
+    # The worker's probe: a ping through the broker, by the CLI the image runs.
+    assert services["worker"]["healthcheck"]["test"][1:] == ["confab", "worker", "--ping"]
     declared = set(compose["volumes"])
     for name, service in services.items():
         for volume in service.get("volumes", []):

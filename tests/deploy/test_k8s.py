@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from confab.cli import build_parser
 from tests.deploy.nginx import media_max_body_bytes
 from tests.deploy.settings_names import unknown_names
 
@@ -274,6 +275,10 @@ def test_probes_resources_and_security(docs: list[Doc]) -> None:
             )
         )
         assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > shutdown
+    worker = _of(docs, "Deployment")["confab-worker"]
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    assert container["livenessProbe"]["exec"]["command"] == ["confab", "worker", "--ping"]
+    assert "--autoscale" in container["args"]
 
 
 def test_commands_roles_and_images(docs: list[Doc]) -> None:
@@ -288,7 +293,9 @@ def test_commands_roles_and_images(docs: list[Doc]) -> None:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         args = container["args"]
         if role == "worker":
-            assert args == ["worker"]
+            # Arguments the real CLI accepts: Celery's autoscaler within the CPU limit.
+            parsed = build_parser().parse_args(args)
+            assert parsed.command == "worker" and parsed.autoscale == (2, 1)
         else:
             assert args[0] == "serve" and args[args.index("--roles") + 1] == role
             port = int(args[args.index("--port") + 1])

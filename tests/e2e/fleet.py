@@ -36,7 +36,8 @@ FLEET_ENV = {
     "CONFAB_MEDIA_SECURITY_KEY": "fleet-test-security-key",
     "CONFAB_MEDIA_ALLOW_UNSAFE": "true",
     "CONFAB_LOG_LEVEL": "WARNING",
-    "CONFAB_SHUTDOWN_GRACE_SECONDS": "5",
+    # Short, so the drain test stays quick; the drain spreads closes over 70% of it.
+    "CONFAB_SHUTDOWN_GRACE_SECONDS": "4",
     # A killed worker's job comes back quickly (renders here take well under a second).
     "CONFAB_MEDIA_RENDER_TIMEOUT_SECONDS": "5",
     "CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS": "8",
@@ -53,6 +54,7 @@ class Fleet:
     chat: list[ServerHandle]
     media: ServerHandle
     nginx: NginxHandle
+    stack: ExitStack
     workers: list[Process] = field(default_factory=list)
 
     @property
@@ -63,10 +65,27 @@ class Fleet:
     def ws_url(self, token: str) -> str:
         return self.url.replace("http://", "ws://") + f"/ws?token={token}"
 
-    def start_worker(self) -> Process:
-        worker = start_worker(self.root, self.env, f"worker{len(self.workers)}")
+    def start_worker(self, *args: str) -> Process:
+        """One more `confab worker` (default `--concurrency 1`)."""
+        extra = args or ("--concurrency", "1")
+        worker = start_worker(self.root, self.env, f"worker{len(self.workers)}", args=extra)
         self.workers.append(worker)
         return worker
+
+    def add_chat_node(self) -> ServerHandle:
+        """Start one more chat node; once it is ready, nginx sends it new connections."""
+        name = f"chat{len(self.chat)}"
+        node = self.stack.enter_context(
+            confab_server(self.root / name, "--roles", "chat", command="serve", env=self.env)
+        )
+        self.chat.append(node)
+        self.route_to_live_nodes()
+        return node
+
+    def route_to_live_nodes(self) -> None:
+        """Reload nginx with the chat nodes still running (what a deploy tool does)."""
+        live = [_address(node) for node in self.chat if node.alive()]
+        self.nginx.reload(live, [_address(self.media)])
 
     def logs(self) -> str:
         """Every process's log, for a failure message."""
@@ -128,7 +147,9 @@ def run_fleet(root: Path, *, chat_nodes: int = 2) -> Iterator[Fleet]:
         nginx = stack.enter_context(
             running_nginx([_address(c) for c in chat], [_address(media)], fail_timeout="30s")
         )
-        fleet = Fleet(root=root, env=env, redis=redis, chat=chat, media=media, nginx=nginx)
+        fleet = Fleet(
+            root=root, env=env, redis=redis, chat=chat, media=media, nginx=nginx, stack=stack
+        )
         stack.callback(lambda: [worker.stop() for worker in fleet.workers])
         fleet.start_worker()
         yield fleet

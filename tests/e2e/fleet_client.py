@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.reconnect import Backoff
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
@@ -40,6 +42,9 @@ class RoomClient:
     ids: dict[str, int] = field(default_factory=dict)  # message ids of acked sends
     base: int = 0  # the room's seq when this client joined
     reconnects: int = 0
+    # (wall-clock time, close code, close reason) of every drop; None code: no close frame
+    drops: list[tuple[float, int | None, str]] = field(default_factory=list)
+    backoff: Backoff = field(default_factory=Backoff)
     _ws: ClientConnection | None = None
     _acked: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -116,11 +121,13 @@ class RoomClient:
     async def _run(self) -> None:
         first = True
         while not self._closing:
+            ws: ClientConnection | None = None
             try:
                 async with connect(self.ws_url, open_timeout=10) as ws:
                     await self._handshake(ws, first)
                     first = False
                     self._ws = ws
+                    self.backoff.reset()
                     self._connected.set()
                     async for raw in ws:
                         self._receive(json.loads(raw))
@@ -131,8 +138,12 @@ class RoomClient:
             self._connected.clear()
             self._ws = None
             if not self._closing:
+                code = ws.close_code if ws is not None else None
+                reason = (ws.close_reason or "") if ws is not None else ""
+                self.drops.append((time.time(), code, reason))
                 self.reconnects += 1
-                await asyncio.sleep(0.2)
+                # Jittered backoff, honouring the delay a draining node suggests.
+                await asyncio.sleep(self.backoff.delay(code, reason))
 
     async def _handshake(self, ws: ClientConnection, first: bool) -> None:
         await self._expect(ws, "ready")

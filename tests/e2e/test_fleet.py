@@ -10,7 +10,9 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from bench.procs import Process
 
 from tests.e2e.fleet import Fleet, confab_command, node_metric, run_fleet, ws_connections
 from tests.e2e.fleet_client import RoomClient
@@ -167,6 +170,63 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
         assert max(image_size(queued_out / name)) <= 320
 
 
+async def test_worker_sigterm_mid_batch_finishes_its_job_and_loses_none(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    original = write_image(tmp_path / "large.png", 6000, 6000)
+    for i in range(BATCH):
+        shutil.copyfile(original, sources / f"img{i:02}.png")
+    out = tmp_path / "out"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "confab.cli", "thumbs", str(sources), "-o", str(out),
+        "--size", "320x240", "--fit-in", "--jobs-url", fleet.env["CONFAB_JOBS_URL"], "--json",
+        env={**os.environ, **fleet.env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    # The only worker autoscales (Celery's autoscaler, 1 to 2 processes).
+    old = fleet.workers[-1]
+    old.stop()
+    worker = fleet.start_worker("--autoscale", "2,1")
+    broker = redis.Redis.from_url(fleet.env["CONFAB_JOBS_URL"])
+    deadline = asyncio.get_running_loop().time() + 60
+    while _jobs_ok(worker) < 2 or not broker.hlen("unacked"):  # mid-batch and mid-job
+        assert asyncio.get_running_loop().time() < deadline, worker.log()[-3000:]
+        await asyncio.sleep(0.005)
+    broker.close()
+    worker.process.send_signal(signal.SIGTERM)  # Celery's warm shutdown
+    replacement = fleet.start_worker()
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode == 0, (stdout.decode(), stderr.decode(), fleet.logs())
+    assert worker.process.wait(timeout=30) == 0, worker.log()[-3000:]
+    summary = json.loads(stdout)["summary"]
+    assert (summary["ok"], summary["failed"]) == (BATCH, 0)
+    assert len(list(out.iterdir())) == BATCH
+    done_by_first, done_by_second = _finished_jobs(worker), _finished_jobs(replacement)
+    # The job running at SIGTERM finished on the old worker; the rest went to the new one.
+    assert 2 <= len(done_by_first) < BATCH
+    # No job ran twice to completion, none is missing.
+    assert not set(done_by_first) & set(done_by_second)
+    assert len(done_by_first) + len(done_by_second) == len(set(done_by_first + done_by_second))
+    assert "worker stopped" in worker.log() and "Warm shutdown" in worker.log()
+
+
+def _finished_jobs(worker: Process) -> list[str]:
+    """Job ids the worker logged as done ("ok"), in order."""
+    done = []
+    for line in worker.log().splitlines():
+        if line.startswith("{") and '"msg":"job"' in line:
+            record = json.loads(line)
+            if record.get("outcome") == "ok":
+                done.append(str(record["job_id"]))
+    return done
+
+
+def _jobs_ok(worker: Process) -> int:
+    return len(_finished_jobs(worker))
+
+
 async def test_redis_restart_nodes_recover_and_delivery_goes_on(
     fleet: Fleet, http: httpx.AsyncClient
 ) -> None:
@@ -190,6 +250,70 @@ async def test_redis_restart_nodes_recover_and_delivery_goes_on(
             assert node_metric(node, "confab_bus_reconnects_total") >= 1
     finally:
         await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_node_added_then_one_drained_during_a_send_storm_nothing_lost(
+    fleet: Fleet, http: httpx.AsyncClient
+) -> None:
+    """Scale out then in under load: a third node joins, one of the first two drains."""
+    room, tokens = await _room_with(http, 24)
+    clients = await _clients(fleet, room, tokens)
+    victim = fleet.chat[0]
+    try:
+        on_victim = int(ws_connections(victim))
+        assert on_victim >= 4, "too few clients landed on the node to drain"
+        senders = clients[:6]
+        per_sender = 50
+        total = per_sender * len(senders)
+        storm = asyncio.gather(*(_send_many(sender, per_sender) for sender in senders))
+        await _until_acked(fleet, senders, total // 5)
+        added = fleet.add_chat_node()
+        await _until_acked(fleet, senders, 2 * total // 5)
+        sigterm_at = time.time()
+        victim.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(storm, 120)
+        grace = float(fleet.env["CONFAB_SHUTDOWN_GRACE_SECONDS"])
+        assert victim.process.wait(timeout=grace + 10) == 0, victim.log()[-3000:]
+        fleet.chat.remove(victim)
+        fleet.route_to_live_nodes()
+
+        acked = {cid: seq for s in senders for cid, seq in s.acks.items()}
+        assert len(acked) == total
+        last = await _room_last_seq(http, room, tokens[0])
+        for client in clients:
+            await client.wait_for_seq(last, timeout=60)
+            # Every event once, in order (joins take seqs too: count from the client's base).
+            assert [e["seq"] for e in client.events] == list(range(client.base + 1, last + 1))
+            by_text = {m["text"]: m["seq"] for m in client.messages}
+            assert by_text == {_storm_text(cid): seq for cid, seq in acked.items()}
+            assert client.reconnects <= 2, (client.name, client.drops)
+        # Every client of the drained node got a 1012 close frame (none a bare reset,
+        # senders included), and those closes are spread over the grace period.
+        drained = sorted(t for c in clients for t, code, _ in c.drops if t >= sigterm_at)
+        codes = [code for c in clients for t, code, _ in c.drops if t >= sigterm_at]
+        assert codes == [1012] * on_victim, codes
+        assert all("retry_ms=" in reason for c in clients for _, _, reason in c.drops)
+        spread = drained[-1] - drained[0]
+        assert spread >= 0.4 * grace, drained
+        busiest = max(sum(1 for t in drained if start <= t < start + 1) for start in drained)
+        assert busiest <= max(2, (on_victim + 1) // 2), drained
+        # The new node took its share of the reconnections.
+        assert ws_connections(added) > 0
+    finally:
+        await asyncio.gather(*(client.close() for client in clients))
+
+
+async def _until_acked(fleet: Fleet, senders: list[RoomClient], count: int) -> None:
+    def acked() -> bool:
+        return sum(len(s.acks) for s in senders) >= count
+
+    await until(acked, 60, f"{count} sends acked", detail=fleet.logs)
+
+
+async def _send_many(client: RoomClient, count: int) -> None:
+    for i in range(count):
+        client_id = f"{client.name}-storm-{i}"
+        await client.send(_storm_text(client_id), client_id)
 
 
 async def test_chat_node_killed_during_a_storm_nothing_acked_is_lost_or_doubled(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -190,3 +191,23 @@ async def test_shutdown_closes_with_1012(running: Running) -> None:
     with pytest.raises(ConnectionClosed) as info:
         await asyncio.wait_for(waiting, 5)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1012
+
+
+async def test_a_client_busy_sending_still_gets_the_1012_close_frame(running: Running) -> None:
+    # Closing the socket right after the close frame, with the client's frames unread,
+    # makes the kernel send a reset, and the client sees 1006 instead of the close frame.
+    clients = [await connect(f"{running.url}/echo", max_queue=None) for _ in range(4)]
+
+    async def flood(ws: Any) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await ws.send("x" * 2000)
+
+    floods = [asyncio.create_task(flood(ws)) for ws in clients]
+    await asyncio.sleep(0.2)
+    running.server.should_exit = True
+    for ws in clients:
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        rcvd = ws.protocol.close_rcvd
+        assert rcvd is not None and rcvd.code == 1012, ws.close_code
+    await asyncio.gather(*floods)

@@ -108,3 +108,25 @@ def test_flags_quick_defaults_and_order_alternates() -> None:
     assert counts(0) == [1, 2] and counts(1) == [2, 1]
     with pytest.raises(SystemExit):
         parse_args(["--parts", "nope"])
+
+
+def test_node_cpu_compares_one_two_and_four_and_checks_its_flags() -> None:
+    args = parse_args(["--node-cpu", "0.25"])
+    assert (args.node_cpu, args.counts) == (0.25, [1, 2, 4])
+    assert parse_args(["--node-cpu", "0.5", "--counts", "1,3"]).counts == [1, 3]
+    assert counts(1, [1, 2, 4]) == [4, 2, 1]
+    for bad in (["--node-cpu", "0"], ["--node-cpu", "-1"], ["--counts", "2,4"], ["--counts", "x"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
+def test_factors_for_four_have_their_own_target() -> None:
+    chat = {n: {"deliveries_per_s": 100.0 * f} for n, f in ((1, 1.0), (2, 1.9), (4, 3.0))}
+    media = {n: {"thumbnails_per_s": 2.0 * n} for n in (1, 2, 4)}
+    found = report.factors(chat, media)  # type: ignore[arg-type]
+    assert found == pytest.approx({"chat": 1.9, "chat_4": 3.0, "media": 2.0, "media_4": 4.0})
+    lines = report.factor_lines(found, cores=2, quota=0.25).splitlines()
+    assert "1 -> 2: 1.90x (target >= 1.8x): met" in lines[0]
+    assert "1 -> 4: 3.00x (target >= 3.4x): below" in lines[1]
+    assert "1 -> 4: 4.00x (target >= 3.4x): met" in lines[3]
+    assert "quota" in lines[-1]

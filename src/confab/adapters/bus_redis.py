@@ -118,6 +118,7 @@ class RedisBus:
         self._conn: Connection | None = None  # subscribed and being read
         self._supervisor: asyncio.Task[None] | None = None
         self._attempted = asyncio.Event()  # the first connection attempt is over
+        self._up = asyncio.Event()  # the subscriber connection is up right now
         self._was_connected = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._received = 0  # replies read on the subscriber connection (keepalive)
@@ -137,6 +138,17 @@ class RedisBus:
     def channel_count(self) -> int:
         """Channels this node is subscribed to."""
         return len(self._channels)
+
+    async def wait_connected(self) -> None:
+        """Start the subscriber connection now (not at the first subscribe) and return
+        once it is up, so a node reports ready only with its bus working."""
+        if self._closed:
+            raise Unavailable("the bus is closed", code="bus_closed")
+        if self._supervisor is None:
+            self._supervisor = asyncio.get_running_loop().create_task(
+                self._supervise(), name="confab-redis-bus"
+            )
+        await self._up.wait()
 
     # publishing
 
@@ -294,6 +306,7 @@ class RedisBus:
             if keys:
                 await conn.send_command("SUBSCRIBE", *keys, check_health=False)
             self._conn = conn
+            self._up.set()
         # Every subscription made before this connection may have missed messages if a
         # connection was lost before; otherwise only those made while Redis was down.
         reconnected = self._was_connected
@@ -371,6 +384,7 @@ class RedisBus:
 
     def _offline(self) -> None:
         self._conn = None
+        self._up.clear()
         for queue in self._waiting.values():
             for future in queue:
                 if not future.done():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from confab.adapters.jobs_celery_codec import (
     encode_args,
     task_signature,
 )
+from confab.adapters.jobs_celery_depth import QueueDepthSampler
 from confab.adapters.jobs_record import recorded_job
 from confab.core import errors
 from confab.core.errors import (
@@ -83,7 +85,23 @@ class CeleryJobQueue:
         self._blobs = blobs
         self._metrics = metrics
         self._signatures: dict[str, TaskSignature] = {}
-        self._client = CeleryClient(make_celery_app(config, caller=True), config.queue)
+        app = make_celery_app(config, caller=True)
+        self._client = CeleryClient(app, config.queue)
+        self._depth: QueueDepthSampler | None = None
+        self._in_flight = 0
+        if metrics is not None:
+            self._depth = QueueDepthSampler(app, config.queue)
+            depth = self._depth
+            metrics.track_gauge(
+                "confab_jobs_queue_depth",
+                "Jobs waiting in the Celery queue (all callers), sampled from the broker",
+                lambda: depth.depth,
+            )
+            metrics.track_gauge(
+                "confab_render_queue_depth",
+                "Media jobs this node sent and still waits for (queued or running)",
+                lambda: self._in_flight,
+            )
 
     def _signature(self, task: str) -> TaskSignature:
         found = self._signatures.get(task)
@@ -121,9 +139,13 @@ class CeleryJobQueue:
         )
         # A job starts within `wait` or never (it expires), then ends within its hard limit.
         limit = None if timeout is None else wait + timeout + HARD_LIMIT_GRACE + RESULT_SLACK
+        sent = time.perf_counter()
         future = self._client.submit(message)
+        self._in_flight += 1
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), limit)
+            meta = await asyncio.wait_for(asyncio.wrap_future(future), limit)
+            self._observe_wait(time.perf_counter() - sent, meta)
+            return meta
         except TimeoutError:
             raise UpstreamTimeout(
                 f"task {task} got no result within {limit:.0f}s", code="job_timeout"
@@ -136,8 +158,16 @@ class CeleryJobQueue:
                 code="jobs_unavailable",
             ) from None
         finally:
+            self._in_flight -= 1
             if not future.done():
                 self._client.abandon(job_id)
+
+    def _observe_wait(self, elapsed: float, meta: Meta) -> None:
+        """Queue wait: the round trip less the run time the worker reports (`ran`)."""
+        result = meta.get("result")
+        ran = result.get("ran") if isinstance(result, dict) else None
+        if self._metrics is not None and isinstance(ran, int | float):
+            self._metrics.render_queue_wait.observe(max(0.0, elapsed - float(ran)))
 
     def _reply(self, task: str, meta: Meta) -> Any:
         """The task's JSON result from a final Celery state; raises its error."""
@@ -196,6 +226,8 @@ class CeleryJobQueue:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)
+        if self._depth is not None:
+            await asyncio.to_thread(self._depth.close)
 
 
 def _encode(

@@ -21,6 +21,7 @@ import importlib
 import logging
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -228,6 +229,8 @@ def run_job(task: Task[Any, Any], name: str, args: Any) -> dict[str, Any]:
             run=run,
             retries=task.request.retries,
         )
+    # The run time: the caller subtracts it from the round trip to get the queue wait.
+    reply["ran"] = round(time.perf_counter() - started, 6)
     return reply
 
 
@@ -250,15 +253,49 @@ def _quiet_celery(level: str) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def worker_name() -> str:
+    """This worker's Celery node name: unique per process, ends with `@<hostname>`."""
+    return f"confab-{os.getpid()}@{socket.gethostname()}"
+
+
+def ping_local_worker(config: CeleryJobsConfig, *, timeout: float = 3.0) -> list[str]:
+    """The workers on this host that answer a broadcast ping (Celery remote control).
+
+    The health probe of `confab worker --ping`: like `celery inspect ping`, the answer
+    comes from the worker's consumer loop through the broker, so a worker that is stuck,
+    or cut off from the broker, fails it.
+    """
+    suffix = f"@{socket.gethostname()}"
+    app = make_celery_app(config, caller=True)
+    try:
+        # Only this host's workers answer, and the first answer ends the wait.
+        replies = (
+            app.control.ping(
+                timeout=timeout, pattern=f".*{re.escape(suffix)}$", matcher="pcre", limit=1
+            )
+            or []
+        )
+    finally:
+        app.close()
+    return sorted(name for reply in replies for name in reply if name.endswith(suffix))
+
+
 def run_worker(
     config: CeleryJobsConfig,
     setup: WorkerSetup,
     *,
     concurrency: int,
+    autoscale: tuple[int, int] | None = None,
     loglevel: str = "INFO",
     configure_logging: Callable[[], None] | None = None,
 ) -> int:
-    """Consume `config.queue` with `concurrency` processes until SIGTERM (warm shutdown)."""
+    """Consume `config.queue` with `concurrency` processes until SIGTERM (warm shutdown).
+
+    `autoscale` (max, min): Celery's autoscaler grows the pool up to max processes while
+    jobs wait and shrinks it back to min when idle (`concurrency` is then ignored).
+    SIGTERM is Celery's warm shutdown: jobs running finish; jobs taken but not started go
+    back to the queue at once (acks_late: nothing is acknowledged before it ran).
+    """
     app = make_celery_app(config)
     register_job_task(app, setup, max_retries=config.max_retries)
 
@@ -268,14 +305,22 @@ def run_worker(
         _quiet_celery(loglevel)
 
     def ready(**_: Any) -> None:
-        log.info("worker ready", extra={"queue": config.queue, "concurrency": concurrency})
+        log.info(
+            "worker ready",
+            extra={"queue": config.queue, "concurrency": concurrency, "autoscale": autoscale},
+        )
 
     # With a receiver connected, Celery leaves the logging configuration to us.
     signals.setup_logging.connect(keep_our_logging, weak=False)
     signals.worker_ready.connect(ready, weak=False)
+    scaling: dict[str, Any] = {}
+    if autoscale is not None:
+        scaling = {"autoscale": autoscale}
+        concurrency = autoscale[0]
     worker = app.Worker(
-        hostname=f"confab-{os.getpid()}@{socket.gethostname()}",
+        hostname=worker_name(),
         concurrency=concurrency,
+        **scaling,
         pool_cls="prefork",
         queues=[config.queue],
         loglevel=loglevel,

@@ -22,6 +22,7 @@ import contextlib
 import os
 import pickle
 import sys
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -135,6 +136,12 @@ class LocalProcessPool:
         self._waiters: deque[asyncio.Future[None]] = deque()  # callers waiting for a worker
         self._closed = False
         self._exiting: set[asyncio.Future[None]] = set()
+        if metrics is not None:
+            metrics.track_gauge(
+                "confab_render_queue_depth",
+                "Media jobs waiting for a render worker on this node",
+                lambda: len(self._waiters),
+            )
 
     async def call(self, task: str, *args: Any, timeout: float | None = None) -> Any:
         with recorded_job(self._metrics, task):
@@ -142,7 +149,10 @@ class LocalProcessPool:
 
     async def _call(self, task: str, args: tuple[Any, ...], timeout: float | None) -> Any:
         request = pickle.dumps((task, args), protocol=pickle.HIGHEST_PROTOCOL)
+        queued = time.perf_counter()
         worker = await self._checkout()
+        if self._metrics is not None:
+            self._metrics.render_queue_wait.observe(time.perf_counter() - queued)
         try:
             # The time limit counts from dispatch: waiting for a free worker is not running.
             # (asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the

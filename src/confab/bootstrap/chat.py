@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 
 from confab.adapters.redis_url import is_redis_url
 from confab.adapters.sql.chatstore import SqlChatStore
-from confab.adapters.sql.engine import is_sqlite
+from confab.adapters.sql.engine import Database, is_sqlite
 from confab.adapters.sql.migrate import (
     check_schema_current,
     current_revision,
@@ -30,7 +30,7 @@ from confab.chat.services.throttle import AttemptLimiter
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
-from confab.core.lifecycle import Closer
+from confab.core.lifecycle import Closer, WarmUp
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
 from confab.core.settings import Settings
@@ -92,7 +92,7 @@ def remote_media(settings: Settings, media_url: str, closers: list[Closer]) -> H
     return client
 
 
-async def open_chat_store(settings: Settings) -> SqlChatStore:
+async def open_chat_database(settings: Settings) -> Database:
     """The chat database: migrated first if embedded (SQLite), else checked to be current."""
     url = settings.resolved_database_url()
     if is_sqlite(url):
@@ -100,11 +100,16 @@ async def open_chat_store(settings: Settings) -> SqlChatStore:
     else:
         # Shared databases are migrated on purpose (`confab migrate`), never by a node.
         await check_schema_current(url)
-    return SqlChatStore.open(
+    return Database(
         url,
         pool_size=settings.database_pool_size,
         synchronous=settings.database_sqlite_synchronous,
     )
+
+
+async def open_chat_store(settings: Settings) -> SqlChatStore:
+    """The chat store on `open_chat_database` (connections open lazily)."""
+    return SqlChatStore(await open_chat_database(settings))
 
 
 async def migrate_database(settings: Settings) -> tuple[str | None, str]:
@@ -121,10 +126,19 @@ async def build_chat(
     bus: Bus,
     closers: list[Closer],
     media: MediaClient | None = None,
+    warm_ups: list[WarmUp] | None = None,
 ) -> list[BaseRoute]:
-    """The chat role's routes; `media` None: attachments refused, no previews."""
-    store = await open_chat_store(settings)
+    """The chat role's routes; `media` None: attachments refused, no previews.
+
+    What must answer before the node reports ready (its database pool) is appended to
+    `warm_ups`.
+    """
+    database = await open_chat_database(settings)
+    store = SqlChatStore(database)
     closers.append(store.close)
+    if warm_ups is not None:
+        size = settings.database_pool_size
+        warm_ups.append(lambda: database.warm(size))
     shared = make_shared_chat_state(settings, closers)
     # media None (chat without media in this process): attachments refused, no previews.
     services = build_chat_services(

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from confab.bootstrap.backends import make_blob_store, make_bus
 from confab.bootstrap.media import build_media
-from confab.core.lifecycle import Closer, close_all
+from confab.core.lifecycle import Closer, WarmUp, close_all, warm_up_all
 from confab.core.malloc import tune_malloc
 from confab.core.metrics import Metrics
 from confab.core.settings import Settings
@@ -32,6 +32,11 @@ class Node:
     metrics: Metrics
     settings: Settings
     closers: list[Closer] = field(default_factory=list)
+    warm_ups: list[WarmUp] = field(default_factory=list)
+
+    async def warm_up(self) -> None:
+        """Until the bus and the database answer (then the node may report ready)."""
+        await warm_up_all(self.warm_ups)
 
     async def aclose(self) -> None:
         """Close in reverse order of creation (services before the pools they use)."""
@@ -45,10 +50,14 @@ async def assemble(settings: Settings) -> Node:
     state = NodeState(roles=tuple(settings.roles))
     routes: list[BaseRoute] = []
     closers: list[Closer] = []
+    warm_ups: list[WarmUp] = []
     try:
         blobs = make_blob_store(settings.resolved_blobs_url())
         bus = make_bus(settings.bus_url, metrics)
         closers.append(bus.close)
+        bus_up = getattr(bus, "wait_connected", None)  # a networked bus (Redis)
+        if bus_up is not None and "chat" in settings.roles:
+            warm_ups.append(bus_up)
         media: MediaClient | None = None
         if "media" in settings.roles:
             built, media = build_media(settings, metrics, blobs, closers)
@@ -60,13 +69,22 @@ async def assemble(settings: Settings) -> Node:
             if media is None and settings.media_url:
                 # Chat without media here: reach the media nodes over HTTP.
                 media = chat.remote_media(settings, settings.media_url, closers)
-            routes += await chat.build_chat(settings, metrics, bus, closers, media)
+            routes += await chat.build_chat(
+                settings, metrics, bus, closers, media, warm_ups=warm_ups
+            )
     except BaseException:
         # A node that cannot start leaves no worker pool or connection behind.
         await close_all(closers)
         raise
     app = build_app(routes, state, metrics)
-    return Node(app=app, state=state, metrics=metrics, settings=settings, closers=closers)
+    return Node(
+        app=app,
+        state=state,
+        metrics=metrics,
+        settings=settings,
+        closers=closers,
+        warm_ups=warm_ups,
+    )
 
 
 async def _serve(settings: Settings) -> None:
@@ -81,6 +99,8 @@ async def _serve(settings: Settings) -> None:
             # Only chat speaks WebSocket.
             websockets="chat" in settings.roles,
             reuse_port=settings.http_reuse_port,
+            metrics=node.metrics,
+            warm_up=node.warm_up,
             on_listening=lambda url: print(
                 f"confab: roles {','.join(settings.roles)} listening on {url}"
                 f" (data in {settings.data_dir.resolve()})",

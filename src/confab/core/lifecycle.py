@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 Closer = Callable[[], Awaitable[None]]
+WarmUp = Callable[[], Awaitable[None]]  # must succeed before a node reports ready
+
+
+async def warm_up_all(warm_ups: list[WarmUp]) -> None:
+    """Run every warm-up at once; returns when all succeeded (raises the first error)."""
+    await asyncio.gather(*(warm() for warm in warm_ups))
 
 
 async def close_all(closers: list[Closer]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -56,6 +57,18 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.render_queue_wait = Histogram(
+            "confab_render_queue_wait_seconds",
+            "Time a media job waited for a render worker (local pool or Celery)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "confab_event_loop_lag_seconds",
+            "How late the event loop ran a timer (sampled every 0.25 s)",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
         # Labelled children by label values: `labels()` validates and locks on every call,
         # which shows up at thousands of requests per second.
         self._request_counts: dict[tuple[str, str, int], Counter] = {}
@@ -77,6 +90,10 @@ class Metrics:
         """Export a count an adapter keeps itself (read at each scrape) as a counter."""
         self.registry.register(_CountReader(name, documentation, read))
 
+    def track_gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Export a level an adapter keeps itself (read at each scrape) as a gauge."""
+        self.registry.register(_GaugeReader(name, documentation, read))
+
     def render_text(self) -> bytes:
         """The Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
@@ -92,3 +109,10 @@ class _CountReader(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+class _GaugeReader(_CountReader):
+    """A gauge whose value lives elsewhere: read when /metrics is scraped."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation, value=self._read())

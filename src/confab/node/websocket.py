@@ -87,6 +87,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_response",
         "_server_state",
         "_started",
+        "_stats",
         "_transport",
         "_waiter",
         "_writable",
@@ -106,6 +107,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._app = config.loaded_app
         self._loop = _loop or asyncio.get_event_loop()
         self._server_state = server_state
+        self._stats = stats_for(server_state)
         self._conn = ServerProtocol(max_size=config.ws_max_size, logger=_wire_logger())
         self._transport: asyncio.Transport | None = None
         self._response: Response | None = None
@@ -184,14 +186,31 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Server shutdown: close with 1012 (service restart) or refuse the handshake."""
+        self.drain_close(1012, "server shutting down")
+
+    def drain_close(self, code: int, reason: str) -> None:
+        """Close an accepted connection with `code`/`reason`, or refuse the handshake.
+
+        The transport stays open after our close frame: a client busy sending would
+        otherwise get a reset (its unread frames make the kernel answer with RST) instead
+        of the close frame. Its frames are read and dropped until its own close frame
+        arrives, or `_CLOSE_TIMEOUT` passes and the connection is aborted.
+        """
         transport = self._transport
         if transport is None or self._lost:
             return
         if self._accepted:
-            self._close(1012, "server shutting down")
+            self._close(code, reason)
         elif not self._replied:
             self._reply(self._conn.reject(503, "Server shutting down.\n"))
-        transport.close()
+            transport.close()
+        else:
+            transport.close()
+
+    @property
+    def accepted(self) -> bool:
+        """The handshake completed and the connection is open for frames."""
+        return self._writable
 
     # The direct path (see the module docstring)
 
@@ -311,6 +330,12 @@ class WebSocketProtocol(asyncio.Protocol):
     # internals
 
     def _on_request(self, request: Request) -> None:
+        if self._stats.draining:
+            # Draining: new WebSockets go elsewhere (nginx tries the next node on a 503).
+            response = self._conn.reject(503, "Server draining.\n")
+            response.headers["Retry-After"] = "1"
+            self._reply(response)
+            return
         response = self._conn.accept(request)
         if response.status_code != 101:
             self._reply(response)
@@ -430,6 +455,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def _deliver(self, data: bytes) -> None:
         if self._close_sent or self._disconnected:
             return  # past our close frame: the app is gone or going
+        self._stats.frames_in += 1
         if self._frags_text:
             try:
                 event: dict[str, Any] = {"type": "websocket.receive", "text": data.decode()}
@@ -542,6 +568,36 @@ class WebSocketProtocol(asyncio.Protocol):
             self._drain = None
             if not drain.done():
                 drain.set_result(None)
+
+
+class ServerStats:
+    """Per-server figures the protocol keeps (read by /metrics), and the drain flag."""
+
+    __slots__ = ("__weakref__", "draining", "frames_in")
+
+    def __init__(self) -> None:
+        self.frames_in = 0  # complete client messages handed to the app
+        self.draining = False  # refuse new handshakes (503): the node is shutting down
+
+
+_STATS: weakref.WeakKeyDictionary[ServerState, ServerStats] = weakref.WeakKeyDictionary()
+
+
+def stats_for(state: ServerState) -> ServerStats:
+    """The figures of the server that owns `state` (made on first use)."""
+    stats = _STATS.get(state)
+    if stats is None:
+        stats = _STATS[state] = ServerStats()
+    return stats
+
+
+def open_websockets(state: ServerState) -> list[WebSocketProtocol]:
+    """The server's accepted, still open WebSocket connections."""
+    found: list[WebSocketProtocol] = []
+    for conn in list(state.connections):
+        if isinstance(conn, WebSocketProtocol) and conn.accepted:
+            found.append(conn)
+    return found
 
 
 class _Keepalive:

@@ -292,6 +292,15 @@ class Database:
         with self._sync.connect() as conn:
             return call(conn)
 
+    async def warm(self, connections: int) -> None:
+        """Open `connections` pooled connections at once (a node's readiness check): the
+        database answers, and the first requests under load do not each pay a connect."""
+
+        def ping(connection: Connection) -> None:
+            connection.exec_driver_sql("SELECT 1")
+
+        await asyncio.gather(*(self.read(ping) for _ in range(max(1, connections))))
+
     async def close(self) -> None:
         """Finish the batches in flight, close every pooled connection, stop the threads."""
         for lane in self._lanes:

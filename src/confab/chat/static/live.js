@@ -3,8 +3,27 @@
 const PING_EVERY_MS = 20_000;
 const DEAD_AFTER_MS = 10_000; // no frame this long after a ping: the link is gone
 const MAX_BACKOFF_MS = 30_000;
+const BASE_BACKOFF_MS = 500;
+const CLOSE_SERVICE_RESTART = 1012; // a node draining for shutdown: reconnect elsewhere
 const CLOSE_RATE_LIMITED = 4008;
 const CLOSE_SLOW_READER = 4009;
+
+/**
+ * The wait before reconnect attempt number `attempt` (0 first) after a close with `code`
+ * and `reason`. A draining node (1012) suggests a delay in its reason (`retry_ms=N`): wait
+ * that plus a little jitter. Otherwise exponential backoff with jitter, so clients dropped
+ * together never come back in step. Same rule as bench/reconnect.py.
+ */
+export function retryDelay(attempt, code, reason = "", random = Math.random) {
+  const suggested = /retry_ms=(\d+)/.exec(reason || "");
+  if (code === CLOSE_SERVICE_RESTART && suggested && attempt === 0) {
+    return Number(suggested[1]) + random() * BASE_BACKOFF_MS;
+  }
+  if (code === CLOSE_SLOW_READER) return 200; // we fell behind: come back at once, resume
+  const base = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt);
+  const delay = base / 2 + random() * (base / 2);
+  return code === CLOSE_RATE_LIMITED ? Math.max(delay, 5_000) : delay;
+}
 
 /**
  * States passed to `onState`: "connecting", "open", "waiting" (a retry is scheduled;
@@ -71,7 +90,7 @@ export class Live {
     try {
       ws = new WebSocket(this.url());
     } catch {
-      this.scheduleRetry(false, 1006);
+      this.scheduleRetry(false, 1006, "");
       return;
     }
     this.ws = ws;
@@ -101,7 +120,7 @@ export class Live {
       if (this.ws !== ws) return; // an older socket we already gave up on
       this.ws = null;
       clearInterval(this.pingTimer);
-      this.scheduleRetry(opened, event.code);
+      this.scheduleRetry(opened, event.code, event.reason);
     };
   }
 
@@ -120,17 +139,10 @@ export class Live {
     }
   }
 
-  scheduleRetry(opened, code) {
+  scheduleRetry(opened, code, reason = "") {
     if (!this.running) return;
-    let delay;
-    if (code === CLOSE_SLOW_READER) {
-      delay = 200; // we fell behind: come back at once and resume
-    } else {
-      const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
-      delay = base / 2 + Math.random() * (base / 2); // jitter: clients do not return in step
-      if (code === CLOSE_RATE_LIMITED) delay = Math.max(delay, 5_000);
-      this.attempt += 1;
-    }
+    const delay = retryDelay(this.attempt, code, reason);
+    if (code !== CLOSE_SLOW_READER) this.attempt += 1;
     this.onState("waiting", { retryIn: delay, opened, code });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
@@ -161,7 +173,7 @@ export class Live {
     if (this.pingSentAt && now - this.pingSentAt > DEAD_AFTER_MS) {
       // The socket looks open but nothing comes back: the network is gone.
       this.drop(4000);
-      this.scheduleRetry(true, 1006);
+      this.scheduleRetry(true, 1006, "");
       return;
     }
     if (!this.pingSentAt && now - this.lastFrameAt > PING_EVERY_MS) this.ping();
