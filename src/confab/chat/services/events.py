@@ -1,8 +1,8 @@
 """Publishing after commit: room events in seq order, ephemeral frames, user frames.
 
 Every durable change of a room is made by a store method that returns its `RoomEvent`s;
-`RoomEvents.commit` runs that method under the room's order lock and publishes what it
-returned, so this process publishes a room's events in seq order (a hub then rarely
+`RoomEvents.commit` runs that method and publishes what it returned in the order the
+changes were started, so this process publishes a room's events in seq order (a hub then rarely
 repairs a gap) and only ever after the transaction committed. A bus failure never fails
 the committed change: a hub that missed an event sees the seq gap and reads the store.
 """
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from confab.chat.busevent import (
@@ -29,27 +28,28 @@ log = logging.getLogger("confab.chat.events")
 T = TypeVar("T")
 
 
-class _RoomLocks:
-    """One asyncio lock per busy room; idle rooms hold no lock object."""
+class _Turns:
+    """Per room, the order in which changes were handed to the store: each waits for the
+    ones before it to be published before publishing its own. Stores run concurrently (so
+    a store that groups commits gets several at once); publishing follows call order,
+    which is the order the store assigns seqs within one process. Idle rooms hold nothing.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._tails: dict[str, asyncio.Future[None]] = {}
 
-    @asynccontextmanager
-    async def hold(self, room: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(room, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[room] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[room]
-            if users == 1:
-                del self._locks[room]
-            else:
-                self._locks[room] = (lock, users - 1)
+    def take(self, room: str) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        """(the turn before mine or None, mine); `done(room, mine)` when published."""
+        before = self._tails.get(room)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[room] = mine
+        return before, mine
+
+    def done(self, room: str, mine: asyncio.Future[None]) -> None:
+        """My turn is over: the next may publish."""
+        mine.set_result(None)
+        if self._tails.get(room) is mine:
+            del self._tails[room]
 
 
 def _events_of(result: object) -> list[RoomEvent]:
@@ -70,18 +70,23 @@ class RoomEvents:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._order = _RoomLocks()
+        self._turns = _Turns()
 
     async def commit(self, room: str, change: Callable[[], Awaitable[T]]) -> T:
-        """Run the store call `change` under `room`'s order lock, then publish its events.
+        """Run the store call `change`, then publish the events it returned.
 
-        The publish happens after the transaction committed and before the next change
-        of the room in this process is stored.
+        The publish happens after the transaction committed, and after the changes of the
+        room that this process started earlier were published (seq order).
         """
-        async with self._order.hold(room):
+        before, mine = self._turns.take(room)
+        try:
             result = await change()
+            if before is not None:
+                await asyncio.shield(before)
             for event in _events_of(result):
                 await self._publish(room_channel(event.room), encode_event(event))
+        finally:
+            self._turns.done(room, mine)
         return result
 
     async def ephemeral(self, room: str, kind: str, frame: bytes) -> None:
