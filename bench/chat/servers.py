@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from bench.media.servers import Server
-from bench.procs import CHEAP_PASSWORD_HASHING
+from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "bench-password-0"  # a throwaway account on a throwaway server
@@ -194,7 +194,7 @@ def seed_confab(work: Path, core: int | None, users: int, room: str) -> tuple[Pa
     server = Confab(work / "seeding", core)
     # Cheap argon2 for the bench's own accounts only (the measured runs sign nobody in):
     # 1,000 sign-ups and sign-ins at the default cost would take minutes on one core.
-    server.extra_env = dict(CHEAP_PASSWORD_HASHING)
+    server.extra_env = {**CHEAP_PASSWORD_HASHING, **MANY_USERS_ONE_ADDRESS}
     seed = work / "confab-seed"
     began = time.monotonic()
     server.start()

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from bench.procs import (
     CHEAP_PASSWORD_HASHING,
+    MANY_USERS_ONE_ADDRESS,
     Process,
     RedisServer,
     ServiceMissing,
@@ -30,6 +31,7 @@ from tests.e2e.server import ServerHandle, confab_server
 # Cheap password hashing and generous per-user limits: the tests are about the fleet.
 FLEET_ENV = {
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_CHAT_WS_RATE": "500",
     "CONFAB_CHAT_WS_BURST": "1000",
     "CONFAB_CHAT_PRESENCE_GRACE_SECONDS": "0.3",
@@ -37,6 +39,8 @@ FLEET_ENV = {
     "CONFAB_MEDIA_ALLOW_UNSAFE": "true",
     "CONFAB_LOG_LEVEL": "WARNING",
     "CONFAB_SHUTDOWN_GRACE_SECONDS": "5",
+    # nginx runs on this machine: its X-Forwarded-For names the client.
+    "CONFAB_TRUSTED_PROXIES": "127.0.0.1/32",
     # A killed worker's job comes back quickly (renders here take well under a second).
     "CONFAB_MEDIA_RENDER_TIMEOUT_SECONDS": "5",
     "CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS": "8",

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.procs import MANY_USERS_ONE_ADDRESS
 
 from confab.adapters.sql.migrate import upgrade_to_head
 from tests.contract.chat_databases import postgres_database
@@ -26,7 +27,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    with confab_server(tmp_path_factory.mktemp("chat") / "data") as handle:
+    with confab_server(
+        tmp_path_factory.mktemp("chat") / "data", env=MANY_USERS_ONE_ADDRESS
+    ) as handle:
         yield handle
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.procs import CHEAP_PASSWORD_HASHING
+from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.server import ServerHandle, confab_server
@@ -25,6 +25,7 @@ ENV = {
     "CONFAB_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32",
     "CONFAB_MEDIA_RENDER_PROCESSES": "2",
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_LOG_LEVEL": "WARNING",
 }
 STORY = b"""<!doctype html>

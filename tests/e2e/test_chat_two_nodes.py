@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.procs import CHEAP_PASSWORD_HASHING
+from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 from websockets.asyncio.client import ClientConnection, connect
 
 from confab.adapters.sql.migrate import upgrade_to_head
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery"
 ENV = {
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_CHAT_PRESENCE_GRACE_SECONDS": "0.2",
     "CONFAB_CHAT_WS_RATE": "0.05",  # a token every 20 s: only the burst counts here
     "CONFAB_CHAT_WS_BURST": "30",

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.procs import CHEAP_PASSWORD_HASHING
+from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -26,6 +26,7 @@ PASSWORD = "correct horse battery"
 NOISE = ("presence", "typing", "member_joined")
 ENV = {
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_DATABASE_SQLITE_SYNCHRONOUS": "NORMAL",
     "CONFAB_CHAT_WS_RATE": "200",
     "CONFAB_CHAT_WS_BURST": "400",

@@ -24,15 +24,14 @@ from confab.adapters.sql.migrate import (
 from confab.bootstrap.media import media_security_key
 from confab.chat.ports import MediaClient
 from confab.chat.presence import PresenceStore
-from confab.chat.ratelimit import RateLimiter
 from confab.chat.services import ChatConfig, build_chat_services
-from confab.chat.services.throttle import AttemptLimiter
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.lifecycle import Closer
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
+from confab.core.ratelimit import Buckets, FallbackBuckets, MemoryBuckets, RateLimiter
 from confab.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,27 +44,23 @@ log = logging.getLogger("confab.bootstrap")
 class SharedChatState:
     """Chat state every node must agree on; all None: each process keeps its own."""
 
-    signin: AttemptLimiter | None = None
-    rate: RateLimiter | None = None
+    buckets: Buckets | None = None  # the rate limiter's (None: in this process)
     presence: PresenceStore | None = None
 
 
 def make_shared_chat_state(settings: Settings, closers: list[Closer]) -> SharedChatState:
-    """Sign-in throttling, WebSocket rate limits and presence: in Redis when the bus is
-    there (every node then shares them), else in this process."""
+    """The rate limiter's buckets and presence: in Redis when the bus is there (every
+    node then shares them), else in this process."""
     if not is_redis_url(settings.bus_url):
         return SharedChatState()
     # Imported here: a node on the in-process bus never loads redis-py.
-    from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
+    from confab.adapters.state_redis import RedisBuckets, RedisState
     from confab.adapters.state_redis_presence import RedisPresenceStore
 
     state = RedisState(settings.bus_url)
     closers.append(state.close)
     return SharedChatState(
-        signin=RedisAttemptLimiter(
-            state, settings.chat_signin_attempts, settings.chat_signin_window_seconds
-        ),
-        rate=RedisRateLimiter(state, settings.chat_ws_rate, settings.chat_ws_burst),
+        buckets=RedisBuckets(state),
         presence=RedisPresenceStore(state),
     )
 
@@ -126,10 +121,14 @@ async def build_chat(
     store = await open_chat_store(settings)
     closers.append(store.close)
     shared = make_shared_chat_state(settings, closers)
+    config = ChatConfig.from_settings(settings)
+    # A shared store that fails is stood in for by this process's own buckets for a while.
+    buckets: Buckets = MemoryBuckets()
+    if shared.buckets is not None:
+        buckets = FallbackBuckets(shared.buckets, buckets)
+    limiter = RateLimiter(buckets, config.limits())
     # media None (chat without media in this process): attachments refused, no previews.
-    services = build_chat_services(
-        store, bus, ChatConfig.from_settings(settings), media=media, limiter=shared.signin
-    )
+    services = build_chat_services(store, bus, config, media=media, limiter=limiter)
     closers.append(services.messages.aclose)
     realtime = ws_routes(
         services,
@@ -137,7 +136,6 @@ async def build_chat(
         RealtimeConfig.from_settings(settings),
         closers,
         metrics,
-        limiter=shared.rate,
         presence=shared.presence,
     )
     return api_routes(services) + realtime + client_routes()

@@ -80,6 +80,7 @@ async def _serve(settings: Settings) -> None:
             grace_seconds=settings.shutdown_grace_seconds,
             # Only chat speaks WebSocket.
             websockets="chat" in settings.roles,
+            trusted_proxies=settings.trusted_proxies,
             on_listening=lambda url: print(
                 f"confab: roles {','.join(settings.roles)} listening on {url}"
                 f" (data in {settings.data_dir.resolve()})",

@@ -79,7 +79,15 @@ class Unprocessable(ConfabError):
 
 
 class RateLimited(ConfabError):
+    """Too many of something: `retry_after` is the wait in seconds (sent as Retry-After)."""
+
     code = "rate_limited"
+
+    def __init__(
+        self, detail: str = "", *, code: str | None = None, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
 
 
 class Unavailable(ConfabError):

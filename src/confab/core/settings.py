@@ -6,6 +6,7 @@ Nothing is read at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the load balancer).
+    # Empty: none, every client is the address that connected.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # ports (None: the embedded default under data_dir)
     database_url: str | None = None
@@ -68,8 +72,15 @@ class Settings(BaseSettings):
 
     # chat
     chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    chat_signin_attempts: int = Field(default=10, ge=1, description="per username+client")
+    chat_signin_attempts: int = Field(default=10, ge=1, description="per username+address")
+    chat_signin_address_attempts: int = Field(
+        default=30, ge=1, description="per client address, whatever the usernames"
+    )
     chat_signin_window_seconds: float = Field(default=60.0, gt=0)
+    chat_register_per_hour: int = Field(default=30, ge=1, description="per client address")
+    chat_register_burst: int = Field(default=10, ge=1)
+    chat_post_rate: float = Field(default=5.0, gt=0, description="HTTP writes/s per user")
+    chat_post_burst: float = Field(default=30.0, ge=1)
     chat_password_time_cost: int = Field(default=2, ge=1, description="argon2id passes")
     chat_password_memory_kib: int = Field(default=19 * 1024, ge=8, description="argon2id")
 
@@ -126,7 +137,9 @@ class Settings(BaseSettings):
     media_fetch_per_host: int = Field(default=8, ge=1)
     media_fetch_per_host_rate: float = Field(default=0.0, ge=0, description="per minute, 0: none")
 
-    @field_validator("roles", "media_extra_loaders", "media_allow_networks", mode="before")
+    @field_validator(
+        "roles", "media_extra_loaders", "media_allow_networks", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
@@ -137,6 +150,16 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one role is needed")
         return list(dict.fromkeys(value))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"CONFAB_TRUSTED_PROXIES: {cidr[:60]!r} is not a CIDR") from None
+        return value
 
     @field_validator("media_url")
     @classmethod

@@ -7,7 +7,7 @@ import contextlib
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
 import uvicorn
@@ -54,12 +54,14 @@ async def serve_http(
     port: int,
     grace_seconds: float,
     websockets: bool = True,
+    trusted_proxies: Sequence[str] = (),
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting and finish in-flight requests.
 
     `websockets=False` (a node without WebSocket routes): upgrade requests are plain HTTP
     requests (answered 404), and the WebSocket protocol and its library are not loaded.
+    `trusted_proxies` (CIDRs): the only peers whose X-Forwarded-For/-Proto count.
     """
     ws: type[asyncio.Protocol] | str = "none"
     if websockets:
@@ -86,6 +88,10 @@ async def serve_http(
         access_log=False,
         timeout_graceful_shutdown=int(grace_seconds),
         server_header=False,
+        # The client address comes from X-Forwarded-For only when the peer is one of these
+        # (never uvicorn's default of 127.0.0.1: that is whatever runs on this machine).
+        proxy_headers=True,
+        forwarded_allow_ips=[str(cidr) for cidr in trusted_proxies],
         backlog=2048,
     )
     server = _DrainingServer(config, state)

@@ -9,18 +9,14 @@ from dataclasses import dataclass
 
 from confab.chat.ports import MediaClient
 from confab.chat.services.accounts import AccountService
-from confab.chat.services.config import ChatConfig, Clock, utc_now
+from confab.chat.services.config import ChatConfig, Clock, memory_limiter, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.messages import MessageService
 from confab.chat.services.passwords import PasswordHasher
 from confab.chat.services.rooms import RoomService
-from confab.chat.services.throttle import (
-    AttemptLimiter,
-    FallbackAttemptLimiter,
-    MemoryAttemptLimiter,
-)
 from confab.core.chatstore import ChatStore
 from confab.core.ports import Bus
+from confab.core.ratelimit import RateLimiter
 
 __all__ = [
     "AccountService",
@@ -40,6 +36,7 @@ class ChatServices:
     rooms: RoomService
     messages: MessageService
     store: ChatStore
+    limiter: RateLimiter  # every write of the chat: sign-in, registration, posts, frames
 
 
 def build_chat_services(
@@ -47,21 +44,22 @@ def build_chat_services(
     bus: Bus,
     config: ChatConfig,
     *,
-    limiter: AttemptLimiter | None = None,
+    limiter: RateLimiter | None = None,
     clock: Clock = utc_now,
     media: MediaClient | None = None,
 ) -> ChatServices:
     """Wire the services.
 
-    `limiter`: sign-in throttling shared by every node; None counts in this process
-    only (as does the local stand-in while a shared one is unavailable).
+    `limiter`: the rate limiter with `config.limits()` (shared by every node in a fleet);
+    None counts in this process only.
     `media`: the media role (attachments, link previews); None refuses attachments.
     """
     events = RoomEvents(bus)
-    local = MemoryAttemptLimiter(config.signin_attempts, config.signin_window_seconds)
-    limiter = local if limiter is None else FallbackAttemptLimiter(limiter, local)
+    limiter = memory_limiter(config) if limiter is None else limiter
     hasher = PasswordHasher(config.hash_params, config.hash_concurrency)
     accounts = AccountService(store, hasher, limiter, config.token_ttl, clock)
     rooms = RoomService(store, events, clock)
     messages = MessageService(store, rooms, events, clock, media)
-    return ChatServices(accounts=accounts, rooms=rooms, messages=messages, store=store)
+    return ChatServices(
+        accounts=accounts, rooms=rooms, messages=messages, store=store, limiter=limiter
+    )

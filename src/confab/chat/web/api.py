@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 from confab.chat.domain import DEFAULT_LIMIT, User, iso, message_json, room_json
 from confab.chat.services import ChatServices
+from confab.chat.services.config import POST
 from confab.chat.web import schemas
 from confab.chat.web.openapi import openapi_document
 from confab.core import jsoncodec
@@ -87,6 +88,11 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+def client_address(request: Request) -> str:
+    """The client's address (the proxy's X-Forwarded-For only from CONFAB_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -111,6 +117,12 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
     async def user_of(request: Request) -> User:
         return await accounts.authenticate(_bearer(request))
 
+    async def writer_of(request: Request) -> User:
+        """The user, if they may write now (HTTP writes are limited per user)."""
+        user = await user_of(request)
+        await services.limiter.ratelimit(POST, user.username)
+        return user
+
     async def openapi(request: Request) -> Response:
         if not document:
             document.append(jsoncodec.dumps(openapi_document()))
@@ -119,14 +131,13 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
     @_endpoint
     async def register(request: Request) -> Response:
         body = await _body(request, schemas.Credentials)
-        user = await accounts.register(body.username, body.password)
+        user = await accounts.register(body.username, body.password, client_address(request))
         return _json({"username": user.username}, 201)
 
     @_endpoint
     async def sign_in(request: Request) -> Response:
         body = await _body(request, schemas.Credentials)
-        client = request.client.host if request.client else "unknown"
-        token = await accounts.sign_in(body.username, body.password, client)
+        token = await accounts.sign_in(body.username, body.password, client_address(request))
         return _json({"token": token.token, "expires_at": iso(token.expires_at)})
 
     @_endpoint
@@ -143,7 +154,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def create_room(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await _body(request, schemas.NewRoom)
         view = await rooms.create(user, body.name, body.topic, body.private)
         return _json(room_json(view), 201)
@@ -161,7 +172,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def add_member(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await _body(request, schemas.MemberChange)
         room = request.path_params["room"]
         if body.username is None or body.username.lower() == user.username:
@@ -172,14 +183,14 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def remove_member(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         params = request.path_params
         await rooms.remove(user, params["room"], params["username"])
         return Response(status_code=204)
 
     @_endpoint
     async def ban(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await _body(request, schemas.Ban)
         await rooms.ban(user, request.path_params["room"], body.username)
         return Response(status_code=204)
@@ -199,7 +210,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def send(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await _body(request, schemas.NewMessage)
         message, created = await messages.send(
             user, request.path_params["room"], body.text, body.client_id, body.attachments
@@ -208,7 +219,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def edit(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await _body(request, schemas.MessageEdit)
         message = await messages.edit(
             user, request.path_params["room"], _message_id(request), body.text
@@ -217,7 +228,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def delete(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         message = await messages.delete(user, request.path_params["room"], _message_id(request))
         return _json(message_json(message))
 

@@ -39,13 +39,15 @@ from confab.chat.protocol import (
     resumed_frame,
     typing_frame,
 )
-from confab.chat.ratelimit import RateLimiter, Strikes
+from confab.chat.ratelimit import Strikes
 from confab.chat.services import ChatServices
+from confab.chat.services.config import WS_FRAME
 from confab.chat.services.events import message_frame, room_channel
 from confab.chat.web.connection import CLOSE_RATE_LIMITED, Connection
 from confab.core.chatstore import RoomAccess
 from confab.core.errors import ConfabError, Forbidden
 from confab.core.ports import Bus
+from confab.core.ratelimit import RateLimiter
 
 log = logging.getLogger("confab.chat.ws")
 
@@ -157,7 +159,7 @@ class Session:
     async def handle(self, data: str | bytes) -> None:
         """Act on one client frame."""
         rt = self._rt
-        if not await rt.limiter.acquire(self.user.username):
+        if not await rt.limiter.acquire(WS_FRAME, self.user.username):
             self.conn.send(error_frame("rate_limited", "too many frames: slow down"))
             if self._strikes is None:
                 self._strikes = Strikes(rt.strikes)

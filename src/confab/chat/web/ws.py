@@ -20,7 +20,6 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from confab.chat.hub import Hub
 from confab.chat.presence import Presence, PresenceStore, TypingThrottle
 from confab.chat.protocol import ready_frame
-from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from confab.chat.services import ChatServices
 from confab.chat.services.events import message_frame, room_channel
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
@@ -43,8 +42,6 @@ class RealtimeConfig:
 
     send_buffer_bytes: int = 256 * 1024
     kernel_send_buffer_bytes: int = 0
-    rate: float = 20.0
-    burst: float = 60.0
     strikes: int = 10
     presence_grace: float = 5.0
     large_room: int = 500
@@ -56,8 +53,6 @@ class RealtimeConfig:
         return cls(
             send_buffer_bytes=settings.chat_ws_send_buffer_bytes,
             kernel_send_buffer_bytes=settings.chat_ws_kernel_send_buffer_bytes,
-            rate=settings.chat_ws_rate,
-            burst=settings.chat_ws_burst,
             strikes=settings.chat_ws_strikes,
             presence_grace=settings.chat_presence_grace_seconds,
             large_room=settings.chat_large_room_members,
@@ -90,26 +85,24 @@ def build_realtime(
     bus: Bus,
     config: RealtimeConfig,
     *,
-    limiter: RateLimiter | None = None,
     presence: PresenceStore | None = None,
 ) -> Realtime:
-    """Wire the hub, presence, typing throttle and rate limiter on `bus`.
+    """Wire the hub, presence and typing throttle on `bus`; frames are limited by the
+    services' rate limiter (action `ws_frame`).
 
-    `limiter` and `presence`: shared by every node (None: this process's own). A shared
-    limiter that fails is stood in for by a local one.
+    `presence`: shared by every node (None: this process's own).
     """
 
     async def publish(room: str, frame: bytes) -> None:
         await bus.publish(room_channel(room), frame)
 
-    local = MemoryRateLimiter(config.rate, config.burst)
     return Realtime(
         services=services,
         bus=bus,
         hub=Hub(bus, StoreSource(services)),
         presence=Presence(publish, grace=config.presence_grace, store=presence),
         typing=TypingThrottle(config.typing_interval),
-        limiter=local if limiter is None else FallbackRateLimiter(limiter, local),
+        limiter=services.limiter,
         strikes=config.strikes,
         send_buffer=config.send_buffer_bytes,
         kernel_send_buffer=config.kernel_send_buffer_bytes,
@@ -209,11 +202,10 @@ def ws_routes(
     closers: list[Closer],
     metrics: Metrics | None = None,
     *,
-    limiter: RateLimiter | None = None,
     presence: PresenceStore | None = None,
 ) -> list[BaseRoute]:
     """The `/ws` route; what must be closed at shutdown is appended to `closers`."""
-    rt = build_realtime(services, bus, config, limiter=limiter, presence=presence)
+    rt = build_realtime(services, bus, config, presence=presence)
     closers.append(rt.close)
     if metrics is not None:
         metrics.registry.register(RealtimeCollector(rt))
