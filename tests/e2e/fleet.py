@@ -7,7 +7,8 @@ rendered from `deploy/` with the nodes' ports. Every part is a real process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from bench.procs import (
 from tests.conftest import skip_or_fail
 from tests.deploy.nginx import NginxHandle, nginx_binary, running_nginx
 from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.tickets import ws_url
 
 # Cheap password hashing and generous per-user limits: the tests are about the fleet.
 FLEET_ENV = {
@@ -64,8 +66,9 @@ class Fleet:
         """The load balancer: every client goes through it."""
         return self.nginx.url
 
-    def ws_url(self, token: str) -> str:
-        return self.url.replace("http://", "ws://") + f"/ws?token={token}"
+    def ws_url(self, token: str) -> Callable[[], Awaitable[str]]:
+        """Makes a `/ws` URL with a fresh ticket, through the load balancer, per connect."""
+        return functools.partial(ws_url, self.url, token)
 
     def start_worker(self) -> Process:
         worker = start_worker(self.root, self.env, f"worker{len(self.workers)}")

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError)
+RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError, httpx.HTTPError)
 
 
 class ProtocolViolation(AssertionError):
@@ -28,7 +30,7 @@ class ProtocolViolation(AssertionError):
 class RoomClient:
     """One user's connection to one room, reconnecting and resuming on its own."""
 
-    ws_url: str
+    ws_url: Callable[[], Awaitable[str]]  # a new URL (a one-time ticket) per connect
     room: str
     name: str
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -99,7 +101,8 @@ class RoomClient:
         first = True
         while not self._closing:
             try:
-                async with connect(self.ws_url, open_timeout=10) as ws:
+                url = await self.ws_url()
+                async with connect(url, open_timeout=10) as ws:
                     await self._handshake(ws, first)
                     first = False
                     self._ws = ws

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.tickets import ws_url
 
 pytestmark = pytest.mark.e2e
 
@@ -70,13 +71,13 @@ class Chat:
             assert joined.status_code == 200, joined.text
         return name
 
-    def url(self, token: str) -> str:
-        return self.server.url.replace("http://", "ws://") + f"/ws?token={token}"
+    async def url(self, token: str) -> str:
+        return await ws_url(self.server.url, token)
 
     @asynccontextmanager
     async def socket(self, token: str, **options: Any) -> AsyncIterator[ClientConnection]:
         """A connected socket past its `ready` frame."""
-        async with connect(self.url(token), **options) as ws:
+        async with connect(await self.url(token), **options) as ws:
             assert (await expect(ws, "ready"))["type"] == "ready"
             yield ws
 
@@ -256,10 +257,16 @@ async def test_bad_frames_get_errors_and_keep_the_connection(chat: Chat) -> None
         assert (error["code"], error["client_id"]) == ("text_too_long", "long")
 
 
-async def test_an_invalid_token_is_refused_at_the_handshake(chat: Chat) -> None:
-    for token in ("nope", ""):
+async def test_a_bad_used_or_missing_ticket_is_refused_at_the_handshake(chat: Chat) -> None:
+    _, token = await chat.user()
+    url = await chat.url(token)
+    async with connect(url) as ws:
+        assert (await expect(ws, "ready"))["type"] == "ready"
+    base = chat.server.url.replace("http://", "ws://")
+    # The same ticket again, a made-up one, none, and the session token itself.
+    for refused in (url, f"{base}/ws?ticket=nope", f"{base}/ws", f"{base}/ws?token={token}"):
         with pytest.raises(InvalidStatus) as info:
-            async with connect(chat.url(token)):
+            async with connect(refused):
                 pass
         assert info.value.response.status_code == 403
 

@@ -71,7 +71,13 @@ class Settings(BaseSettings):
     database_sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
 
     # chat
-    chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=1)
+    chat_ws_ticket_ttl_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="a /ws?ticket= is good this long, once"
+    )
+    chat_ws_max_per_user: int = Field(
+        default=20, ge=1, description="WebSockets per user on one node; more: close 4029"
+    )
     chat_signin_attempts: int = Field(default=10, ge=1, description="per username+address")
     chat_signin_address_attempts: int = Field(
         default=30, ge=1, description="per client address, whatever the usernames"
@@ -114,6 +120,14 @@ class Settings(BaseSettings):
     media_security_key: SecretStr | None = None
     media_allow_unsafe: bool = False
     media_auto_format: bool = True
+
+    # media: uploads (each needs a grant from a chat node: POST /api/upload-grants)
+    media_upload_per_minute: float = Field(default=30.0, gt=0, description="per user")
+    media_upload_burst: float = Field(default=10.0, ge=1, description="per user")
+    media_upload_quota_bytes: int = Field(
+        default=500 * 1024 * 1024, ge=1, description="per user, refilled over a day"
+    )
+    chat_upload_grant_ttl_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     # media: rendering
     media_render_processes: int = Field(default=0, ge=0, description="0: one per core")

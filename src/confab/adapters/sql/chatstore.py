@@ -29,6 +29,7 @@ from confab.core.chatstore import (
     RoomAccess,
     RoomRecord,
     RoomSummary,
+    TokenRecord,
     UserRecord,
 )
 from confab.core.errors import Conflict, NotFound
@@ -188,6 +189,34 @@ def _get_user(conn: Connection, username: str) -> UserRecord | None:
 def _user_for_token(conn: Connection, token_hash: str, now: datetime) -> UserRecord | None:
     row = conn.execute(_USER_FOR_TOKEN, {"token_hash": token_hash, "now": now}).first()
     return None if row is None else _user(row)
+
+
+_TOKEN_SELECT = sa.select(
+    tokens.c.token_hash,
+    tokens.c.user_id,
+    users.c.username,
+    tokens.c.created_at,
+    tokens.c.expires_at,
+).join(users, users.c.id == tokens.c.user_id)
+
+
+def _tokens(conn: Connection, where: sa.ColumnElement[bool]) -> list[TokenRecord]:
+    query = _TOKEN_SELECT.where(where).order_by(tokens.c.created_at, tokens.c.token_hash)
+    return [
+        TokenRecord(row.token_hash, row.user_id, row.username, row.created_at, row.expires_at)
+        for row in conn.execute(query)
+    ]
+
+
+def _delete_user_tokens(conn: Connection, user_id: int) -> list[str]:
+    hashes = [
+        str(h)
+        for h in conn.execute(
+            sa.select(tokens.c.token_hash).where(tokens.c.user_id == user_id)
+        ).scalars()
+    ]
+    conn.execute(tokens.delete().where(tokens.c.user_id == user_id))
+    return hashes
 
 
 def _rowcount(conn: Connection, statement: sa.Executable) -> int:
@@ -407,6 +436,21 @@ class SqlChatStore:
         """Forget a user's expired tokens."""
         delete = tokens.delete().where(tokens.c.user_id == user_id, tokens.c.expires_at <= now)
         return await self._db.write(_rowcount, delete)
+
+    async def get_token(self, token_hash: str, now: datetime) -> TokenRecord | None:
+        """The unexpired token with this hash, or None."""
+        where = sa.and_(tokens.c.token_hash == token_hash, tokens.c.expires_at > now)
+        found = await self._db.read(_tokens, where)
+        return found[0] if found else None
+
+    async def list_tokens(self, user_id: int, now: datetime) -> list[TokenRecord]:
+        """A user's unexpired tokens, oldest first."""
+        where = sa.and_(tokens.c.user_id == user_id, tokens.c.expires_at > now)
+        return await self._db.read(_tokens, where)
+
+    async def delete_user_tokens(self, user_id: int) -> list[str]:
+        """Forget every token of a user; return their hashes."""
+        return await self._db.write(_delete_user_tokens, user_id)
 
     # rooms and membership
 

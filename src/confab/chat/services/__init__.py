@@ -14,9 +14,11 @@ from confab.chat.services.events import RoomEvents
 from confab.chat.services.messages import MessageService
 from confab.chat.services.passwords import PasswordHasher
 from confab.chat.services.rooms import RoomService
+from confab.chat.services.sessions import SessionService
 from confab.core.chatstore import ChatStore
 from confab.core.ports import Bus
 from confab.core.ratelimit import RateLimiter
+from confab.core.tickets import MemoryTickets, TicketStore
 
 __all__ = [
     "AccountService",
@@ -37,6 +39,7 @@ class ChatServices:
     messages: MessageService
     store: ChatStore
     limiter: RateLimiter  # every write of the chat: sign-in, registration, posts, frames
+    sessions: SessionService  # tickets, tokens per device, what ends sessions
 
 
 def build_chat_services(
@@ -45,13 +48,15 @@ def build_chat_services(
     config: ChatConfig,
     *,
     limiter: RateLimiter | None = None,
+    tickets: TicketStore | None = None,
     clock: Clock = utc_now,
     media: MediaClient | None = None,
 ) -> ChatServices:
     """Wire the services.
 
     `limiter`: the rate limiter with `config.limits()` (shared by every node in a fleet);
-    None counts in this process only.
+    None counts in this process only. `tickets`: the WebSocket tickets (shared by every
+    node in a fleet); None keeps them in this process.
     `media`: the media role (attachments, link previews); None refuses attachments.
     """
     events = RoomEvents(bus)
@@ -60,6 +65,19 @@ def build_chat_services(
     accounts = AccountService(store, hasher, limiter, config.token_ttl, clock)
     rooms = RoomService(store, events, clock)
     messages = MessageService(store, rooms, events, clock, media)
+    sessions = SessionService(
+        store,
+        accounts,
+        bus,
+        MemoryTickets() if tickets is None else tickets,
+        ticket_ttl=config.ticket_ttl_seconds,
+        clock=clock,
+    )
     return ChatServices(
-        accounts=accounts, rooms=rooms, messages=messages, store=store, limiter=limiter
+        accounts=accounts,
+        rooms=rooms,
+        messages=messages,
+        store=store,
+        limiter=limiter,
+        sessions=sessions,
     )

@@ -105,6 +105,24 @@ class AccountService:
         await self._store.create_token(token_hash(token), user.id, now, expires_at)
         return Token(token, expires_at)
 
+    async def check_password_of(self, username: str, password: str) -> int:
+        """The user id if `password` is `username`'s; `Unauthorized` otherwise.
+
+        Failures count like sign-in failures (a stolen token does not buy guesses)."""
+        pair = f"{username}|current-password"
+        await self._limiter.ratelimit(SIGNIN, pair, code="signin_throttled")
+        user = await self._store.get_user(username)
+        if user is None or not await self._hasher.verify(user.password_hash, password):
+            raise Unauthorized("the current password is wrong", code="bad_credentials")
+        await self._limiter.refund(SIGNIN, pair)
+        return user.id
+
+    async def set_password(self, username: str, current: str, new: str) -> None:
+        """Replace `username`'s password once `current` is checked."""
+        user_id = await self.check_password_of(username, current)
+        check_password(new)
+        await self._store.set_password_hash(user_id, await self._hasher.hash(new))
+
     async def authenticate(self, token: str) -> User:
         """The user a bearer token belongs to; `Unauthorized("invalid_token")` otherwise."""
         if not token or len(token) > _MAX_TOKEN:

@@ -24,6 +24,7 @@ class ChatConfig:
     """Token lifetime, the limits of the chat's writes and password hashing cost."""
 
     token_ttl: timedelta = timedelta(days=30)
+    ticket_ttl_seconds: float = 30.0  # a WebSocket ticket is good this long, once
     signin_attempts: int = 10  # per (username, address) per window
     signin_address_attempts: int = 30  # per address per window, whatever the usernames
     signin_window_seconds: float = 60.0
@@ -42,6 +43,7 @@ class ChatConfig:
         """The config the settings describe."""
         return cls(
             token_ttl=timedelta(seconds=settings.chat_token_ttl_seconds),
+            ticket_ttl_seconds=settings.chat_ws_ticket_ttl_seconds,
             signin_attempts=settings.chat_signin_attempts,
             signin_address_attempts=settings.chat_signin_address_attempts,
             signin_window_seconds=settings.chat_signin_window_seconds,

@@ -116,11 +116,14 @@ export class Api {
   }
 
   // media
-  /** Upload an image file; answers `{id, width, height, format, bytes}`. */
-  upload(file) {
+  /** Upload an image file; answers `{id, width, height, format, bytes}`.
+   * Media takes an upload grant from the chat node, never the session token. */
+  async upload(file) {
+    const { grant, header } = await this.request("POST", "/api/upload-grants");
     return this.request("POST", "/media/uploads", {
       body: file,
-      headers: { "Content-Type": file.type || "application/octet-stream" },
+      auth: false,
+      headers: { "Content-Type": file.type || "application/octet-stream", [header]: grant },
     });
   }
 }

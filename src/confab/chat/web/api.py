@@ -7,7 +7,7 @@ takes `Authorization: Bearer <token>`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from typing import TypeVar
 
@@ -109,8 +109,8 @@ def _message_id(request: Request) -> int:
     return value
 
 
-def api_routes(services: ChatServices) -> list[BaseRoute]:
-    """Every route of the chat HTTP API."""
+def api_routes(services: ChatServices, extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
+    """Every route of the chat HTTP API; `extra`: more `/api` routes from other modules."""
     accounts, rooms, messages = services.accounts, services.rooms, services.messages
     document: list[bytes] = []
 
@@ -142,9 +142,8 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def sign_out(request: Request) -> Response:
-        token = _bearer(request)
-        await accounts.authenticate(token)
-        await accounts.sign_out(token)
+        # Its live connections close too, on every node (confab.chat.userfeed).
+        await services.sessions.sign_out(_bearer(request))
         return Response(status_code=204)
 
     @_endpoint
@@ -249,6 +248,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
         Route(f"{room}/messages", send, methods=["POST"]),
         Route(f"{room}/messages/{{message_id:int}}", edit, methods=["PATCH"]),
         Route(f"{room}/messages/{{message_id:int}}", delete, methods=["DELETE"]),
+        *extra,
     ]
 
     async def unmatched(request: Request) -> Response:

@@ -24,6 +24,19 @@ class Credentials(_Body):
     password: str = Field(json_schema_extra={"minLength": 8, "maxLength": 1024})
 
 
+class PasswordChange(_Body):
+    """The current password, and the new one."""
+
+    current: str = Field(json_schema_extra={"minLength": 1, "maxLength": 1024})
+    new: str = Field(json_schema_extra={"minLength": 8, "maxLength": 1024})
+
+
+class PasswordCheck(_Body):
+    """The current password, to confirm an irreversible change."""
+
+    password: str = Field(json_schema_extra={"minLength": 1, "maxLength": 1024})
+
+
 class NewRoom(_Body):
     """A room to create; the caller owns it."""
 

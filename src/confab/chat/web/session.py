@@ -43,6 +43,7 @@ from confab.chat.ratelimit import Strikes
 from confab.chat.services import ChatServices
 from confab.chat.services.config import WS_FRAME
 from confab.chat.services.events import message_frame, room_channel
+from confab.chat.userfeed import UserFeed
 from confab.chat.web.connection import CLOSE_RATE_LIMITED, Connection
 from confab.core.chatstore import RoomAccess
 from confab.core.errors import ConfabError, Forbidden
@@ -83,11 +84,15 @@ class Realtime:
     large_room: int = 500
     member_counts: MemberCounts = field(default_factory=MemberCounts)
     connections: int = 0  # open on this node (for metrics)
+    # Each user's connections here, following their sessions (None: not followed).
+    feed: UserFeed | None = None
 
     async def close(self) -> None:
-        """Stop the hub's subscriptions and presence timers."""
+        """Stop the hub's subscriptions, presence timers and user channels."""
         await self.hub.close()
         await self.presence.close()
+        if self.feed is not None:
+            await self.feed.close()
 
 
 class Session:
@@ -200,6 +205,8 @@ class Session:
         self._done = True
         self.conn.closed = True
         self._rt.connections -= 1
+        if self._rt.feed is not None:
+            self._rt.feed.detach(self.user.username, self.conn)
         for room in list(self.rooms):
             self._left(room)
 

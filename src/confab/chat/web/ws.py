@@ -22,9 +22,10 @@ from confab.chat.presence import Presence, PresenceStore, TypingThrottle
 from confab.chat.protocol import ready_frame
 from confab.chat.services import ChatServices
 from confab.chat.services.events import message_frame, room_channel
+from confab.chat.userfeed import CLOSE_TOO_MANY_CONNECTIONS, UserFeed
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
 from confab.chat.web.session import Realtime, Session
-from confab.core.errors import ConfabError, NotFound, Unauthorized
+from confab.core.errors import ConfabError, NotFound
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
 from confab.core.settings import Settings
@@ -46,6 +47,7 @@ class RealtimeConfig:
     presence_grace: float = 5.0
     large_room: int = 500
     typing_interval: float = 3.0
+    max_per_user: int = 20
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RealtimeConfig:
@@ -57,6 +59,7 @@ class RealtimeConfig:
             presence_grace=settings.chat_presence_grace_seconds,
             large_room=settings.chat_large_room_members,
             typing_interval=settings.chat_typing_interval_seconds,
+            max_per_user=settings.chat_ws_max_per_user,
         )
 
 
@@ -107,12 +110,13 @@ def build_realtime(
         send_buffer=config.send_buffer_bytes,
         kernel_send_buffer=config.kernel_send_buffer_bytes,
         large_room=config.large_room,
+        feed=UserFeed(bus, max_per_user=config.max_per_user),
     )
 
 
-def _token(scope: dict[str, Any]) -> str:
+def _ticket(scope: dict[str, Any]) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
-    values = parse_qs(query).get("token")
+    values = parse_qs(query).get("ticket")
     return values[0] if values else ""
 
 
@@ -127,16 +131,25 @@ class WebSocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         rt = self._rt
-        token = _token(scope)
         try:
-            if not token:
-                raise Unauthorized("a token is needed: /ws?token=...")
-            user = await rt.services.accounts.authenticate(token)
+            # A one-time ticket (POST /api/ws-tickets): no session token in any URL or log.
+            session_of = await rt.services.sessions.redeem_ticket(_ticket(scope))
         except ConfabError:
             # Before accept: the server answers the handshake with 403, no WebSocket.
             await send({"type": "websocket.close", "code": CLOSE_POLICY})
             return
+        user = session_of.user
         await send({"type": "websocket.accept"})
+        feed = rt.feed
+        if feed is not None and feed.full(user.username):
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": CLOSE_TOO_MANY_CONNECTIONS,
+                    "reason": "too many connections for this user",
+                }
+            )
+            return
         # Authenticated: the handshake headers are not needed again, and every idle
         # connection would otherwise keep its own copy (~1 KB).
         scope["headers"] = []
@@ -151,6 +164,11 @@ class WebSocketEndpoint:
             conn = AsgiConnection(user.username, send, rt.send_buffer)
         session = Session(rt, user, conn)
         rt.connections += 1
+        if feed is not None:
+            # Sign-out, revocation or expiry of this session closes the connection (4001).
+            await feed.attach(
+                user.username, conn, session_of.token_id, session_of.expires_at.timestamp()
+            )
         if sock is not None and hasattr(sock, "detach"):
             conn.send(ready_frame(user.username))
             session.attach(sock)
