@@ -70,6 +70,20 @@ export class Api {
   signOut() {
     return this.request("DELETE", "/api/tokens/current");
   }
+  /** A one-time ticket for the WebSocket URL (the token never goes into a URL). */
+  async wsTicket() {
+    return (await this.request("POST", "/api/ws-tickets")).ticket;
+  }
+  /** This user's sessions: `[{id, created_at, expires_at, current}]`. */
+  async tokens() {
+    return (await this.request("GET", "/api/tokens")).tokens ?? [];
+  }
+  revokeToken(id) {
+    return this.request("DELETE", `/api/tokens/${enc(id)}`);
+  }
+  signOutEverywhere() {
+    return this.request("DELETE", "/api/tokens");
+  }
 
   // rooms
   async rooms() {

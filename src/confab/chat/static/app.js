@@ -2,6 +2,7 @@
 
 import { Api, ApiError } from "./api.js";
 import { avatar, h, icon, newClientId } from "./dom.js";
+import { installDevices } from "./devices.js";
 import { Live } from "./live.js";
 import { place, regroup, renderMessage, renderPending } from "./messages.js";
 import { Timeline } from "./timeline.js";
@@ -45,9 +46,10 @@ const api = new Api(
   () => signedOut("Your session has ended. Please sign in again."),
 );
 const live = new Live({
-  url: () => {
+  url: async () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}/ws?token=${encodeURIComponent(state.token ?? "")}`;
+    const ticket = await api.wsTicket();
+    return `${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
   },
   onFrame: (frame) => onFrame(frame),
   onState: (s, info) => onConnState(s, info),
@@ -1335,6 +1337,7 @@ function wire() {
     $("auth-username").focus();
   });
   $("sign-out").addEventListener("click", signOut);
+  installDevices(api, () => signedOut("You signed out on every device."));
   $("new-room").addEventListener("click", openCreateDialog);
   $("welcome-create").addEventListener("click", openCreateDialog);
   $("browse-rooms").addEventListener("click", openBrowseDialog);

@@ -5,6 +5,8 @@ const DEAD_AFTER_MS = 10_000; // no frame this long after a ping: the link is go
 const MAX_BACKOFF_MS = 30_000;
 const CLOSE_RATE_LIMITED = 4008;
 const CLOSE_SLOW_READER = 4009;
+const CLOSE_SESSION_ENDED = 4001; // signed out or expired: the next ticket request says so
+const CLOSE_TOO_MANY = 4029; // too many sockets for this user on the node
 
 /**
  * States passed to `onState`: "connecting", "open", "waiting" (a retry is scheduled;
@@ -12,7 +14,7 @@ const CLOSE_SLOW_READER = 4009;
  */
 export class Live {
   /**
-   * @param {{url: () => string, onFrame: (f: object) => void,
+   * @param {{url: () => Promise<string>, onFrame: (f: object) => void,
    *          onState: (s: string, info?: object) => void}} opts
    */
   constructor({ url, onFrame, onState }) {
@@ -63,15 +65,19 @@ export class Live {
     return true;
   }
 
-  connect() {
+  async connect() {
     clearTimeout(this.retryTimer);
     this.drop(1000);
     this.onState("connecting");
+    const attempt = (this.connecting = {}); // a newer connect() supersedes this one
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      // The URL carries a one-time ticket, fetched per connection (never the token).
+      const url = await this.url();
+      if (this.connecting !== attempt || !this.running) return;
+      ws = new WebSocket(url);
     } catch {
-      this.scheduleRetry(false, 1006);
+      if (this.connecting === attempt) this.scheduleRetry(false, 1006);
       return;
     }
     this.ws = ws;
@@ -125,10 +131,12 @@ export class Live {
     let delay;
     if (code === CLOSE_SLOW_READER) {
       delay = 200; // we fell behind: come back at once and resume
+    } else if (code === CLOSE_SESSION_ENDED) {
+      delay = 0; // the ticket request will be refused and the app signs out
     } else {
       const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
       delay = base / 2 + Math.random() * (base / 2); // jitter: clients do not return in step
-      if (code === CLOSE_RATE_LIMITED) delay = Math.max(delay, 5_000);
+      if (code === CLOSE_RATE_LIMITED || code === CLOSE_TOO_MANY) delay = Math.max(delay, 5_000);
       this.attempt += 1;
     }
     this.onState("waiting", { retryIn: delay, opened, code });
