@@ -91,11 +91,17 @@ class Settings(BaseSettings):
     chat_password_memory_kib: int = Field(default=19 * 1024, ge=8, description="argon2id")
 
     # chat: real time (WebSocket /ws)
+    # A client that stops reading is closed (4009, it resumes later) once this much waits
+    # for it here, on top of the kernel's send buffer: together about 192 KiB, a few
+    # seconds of a busy room (50 messages/s of ~1 KB), not the ~3 MB an autotuned kernel
+    # buffer would hold.
     chat_ws_send_buffer_bytes: int = Field(
-        default=256 * 1024, ge=4096, description="queued per connection before close 4009"
+        default=64 * 1024, ge=4096, description="queued per connection before close 4009"
     )
     chat_ws_kernel_send_buffer_bytes: int = Field(
-        default=0, ge=0, description="SO_SNDBUF per WebSocket; 0: the OS default (autotuned)"
+        default=64 * 1024,
+        ge=0,
+        description="SO_SNDBUF per WebSocket (Linux doubles it); 0: the OS default (autotuned)",
     )
     chat_ws_rate: float = Field(default=20.0, gt=0, description="client frames/s per user")
     chat_ws_burst: float = Field(default=60.0, ge=1, description="client frames saved up")

@@ -41,8 +41,8 @@ CLOSE_POLICY = 1008
 class RealtimeConfig:
     """The WebSocket layer's knobs (see `Settings.chat_ws_*` and `chat_presence_*`)."""
 
-    send_buffer_bytes: int = 256 * 1024
-    kernel_send_buffer_bytes: int = 0
+    send_buffer_bytes: int = 64 * 1024
+    kernel_send_buffer_bytes: int = 64 * 1024
     strikes: int = 10
     presence_grace: float = 5.0
     large_room: int = 500
