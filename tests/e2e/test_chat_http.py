@@ -216,17 +216,22 @@ def test_rooms_and_membership(api: httpx.Client) -> None:
 
     joined = api.post(f"/api/rooms/{lobby}/members", headers=bob_auth)
     assert joined.status_code == 200 and joined.json()["member"] and joined.json()["members"] == 2
+    # A private room does not show to a non-member: the same 404 as a missing room.
     refused = api.post(f"/api/rooms/{secret}/members", headers=bob_auth, json={})
-    assert _error(refused, 403) == "invite_only"
+    assert _error(refused, 404) == "room_not_found"
     not_owner = api.post(f"/api/rooms/{secret}/members", headers=carol_auth, json={"username": bob})
-    assert _error(not_owner, 403) == "not_owner"
+    assert _error(not_owner, 404) == "room_not_found"
+    for path in ("", "/members", "/messages"):
+        hidden = api.get(f"/api/rooms/{secret}{path}", headers=carol_auth)
+        missing = api.get(f"/api/rooms/nosuchroom1{path}", headers=carol_auth)
+        assert (hidden.status_code, hidden.json()["error"]) == (404, "room_not_found")
+        assert hidden.json() == {**missing.json(), "detail": f"no room {secret!r}"}
     invited = api.post(f"/api/rooms/{secret}/members", headers=owner_auth, json={"username": bob})
     assert invited.status_code == 200
     mine = {r["name"] for r in api.get("/api/rooms", headers=bob_auth).json()["rooms"]}
     assert {lobby, secret} <= mine
     members = api.get(f"/api/rooms/{secret}/members", headers=bob_auth).json()["members"]
     assert members == sorted([owner, bob])
-    assert _error(api.get(f"/api/rooms/{secret}", headers=carol_auth), 403) == "not_a_member"
     assert _error(api.get("/api/rooms/no-such-room", headers=carol_auth), 404) == "room_not_found"
 
     # leave, kick, ban

@@ -17,6 +17,7 @@ from confab.core.malloc import tune_malloc
 from confab.core.metrics import Metrics
 from confab.core.settings import Settings
 from confab.node.app import NodeState, build_app
+from confab.node.metrics_access import MetricsGuard, MetricsListener
 from confab.node.server import serve_http
 
 if TYPE_CHECKING:
@@ -65,13 +66,21 @@ async def assemble(settings: Settings) -> Node:
         # A node that cannot start leaves no worker pool or connection behind.
         await close_all(closers)
         raise
-    app = build_app(routes, state, metrics)
+    app = MetricsGuard(
+        build_app(routes, state, metrics),
+        separate_port=settings.metrics_port is not None,
+        allow=settings.metrics_allow,
+    )
     return Node(app=app, state=state, metrics=metrics, settings=settings, closers=closers)
 
 
 async def _serve(settings: Settings) -> None:
     node = await assemble(settings)
     try:
+        if settings.metrics_port is not None:
+            listener = MetricsListener(node.metrics, settings.metrics_host, settings.metrics_port)
+            listener.start()
+            node.closers.insert(0, listener.aclose)  # closed last: scrapes see the drain
         await serve_http(
             node.app,
             node.state,

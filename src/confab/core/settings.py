@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the load balancer).
     # Empty: none, every client is the address that connected.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /metrics: on a port of its own (bound to metrics_host) when set; else on the public
+    # port, answered only to the peers of metrics_allow (404 to anyone else).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"]
+    )
 
     # ports (None: the embedded default under data_dir)
     database_url: str | None = None
@@ -72,6 +79,8 @@ class Settings(BaseSettings):
 
     # chat
     chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=1)
+    # Origins whose pages may open /ws (e.g. https://chat.example.org); empty: the node's host.
+    chat_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     chat_ws_ticket_ttl_seconds: float = Field(
         default=30.0, gt=0, le=300, description="a /ws?ticket= is good this long, once"
     )
@@ -158,7 +167,13 @@ class Settings(BaseSettings):
     media_fetch_per_host_rate: float = Field(default=0.0, ge=0, description="per minute, 0: none")
 
     @field_validator(
-        "roles", "media_extra_loaders", "media_allow_networks", "trusted_proxies", mode="before"
+        "roles",
+        "media_extra_loaders",
+        "media_allow_networks",
+        "trusted_proxies",
+        "metrics_allow",
+        "chat_allowed_origins",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -171,14 +186,14 @@ class Settings(BaseSettings):
             raise ValueError("at least one role is needed")
         return list(dict.fromkeys(value))
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for cidr in value:
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
-                raise ValueError(f"CONFAB_TRUSTED_PROXIES: {cidr[:60]!r} is not a CIDR") from None
+                raise ValueError(f"{cidr[:60]!r} is not a CIDR") from None
         return value
 
     @field_validator("media_url")

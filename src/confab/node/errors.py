@@ -34,8 +34,8 @@ def status_for(exc: errors.ConfabError) -> int:
 
 
 def json_error(status: int, reason: str, detail: str = "") -> Response:
-    """`{"error": reason, "detail": detail}` with `status`."""
-    body = jsoncodec.dumps({"error": reason, "detail": detail})
+    """`{"error": reason, "detail": detail}` with `status` (a long detail cut short)."""
+    body = jsoncodec.dumps({"error": reason, "detail": errors.excerpt(detail, errors.DETAIL_MAX)})
     return Response(
         body,
         status_code=status,

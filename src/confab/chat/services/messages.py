@@ -27,7 +27,7 @@ from confab.chat.services.events import RoomEvents, deleted_frame, message_frame
 from confab.chat.services.previews import LinkPreviewer
 from confab.chat.services.rooms import RoomService
 from confab.core.chatstore import ChatStore, NewMessage, RoomAccess
-from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable, excerpt
 
 
 class _RoomLocks:
@@ -165,7 +165,7 @@ class MessageService:
         """
         record = await self._store.get_room(room.lower())
         if record is None:
-            raise NotFound(f"no room {room!r}", code="room_not_found")
+            raise NotFound(f"no room {excerpt(room)!r}", code="room_not_found")
         return await self._store.messages_after(record.id, after, limit)
 
     async def _own_message(

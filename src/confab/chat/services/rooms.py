@@ -17,7 +17,7 @@ from confab.chat.domain import (
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents, member_frame
 from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord, UserRecord
-from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, excerpt
 
 _JOIN_REFUSALS = {
     "banned": "you are banned from this room",
@@ -26,7 +26,7 @@ _JOIN_REFUSALS = {
 
 
 def _no_room(name: str) -> NotFound:
-    return NotFound(f"no room {name!r}", code="room_not_found")
+    return NotFound(f"no room {excerpt(name)!r}", code="room_not_found")
 
 
 class RoomService:
@@ -38,11 +38,12 @@ class RoomService:
         self._clock = clock
 
     async def access(self, user: User, room: str) -> RoomAccess:
-        """The room as `user` sees it; `NotFound("room_not_found")` if there is none."""
+        """The room as `user` sees it; `NotFound("room_not_found")` if there is none, or if
+        it is private and `user` is not a member: its existence does not show."""
         name = room.lower()
         # A name that cannot be valid names no room: no query for it.
         access = await self._store.room_access(name, user.id) if ROOM_NAME.fullmatch(name) else None
-        if access is None:
+        if access is None or (access.room.private and not access.member):
             raise _no_room(room)
         return access
 
@@ -60,7 +61,7 @@ class RoomService:
             name = ""
         record = await self._store.get_user(name) if name else None
         if record is None:
-            raise NotFound(f"no user {username!r}", code="user_not_found")
+            raise NotFound(f"no user {excerpt(username)!r}", code="user_not_found")
         return record
 
     async def _view(self, access: RoomAccess) -> RoomView:
@@ -77,11 +78,8 @@ class RoomService:
         return RoomView(room, member=True, members=1)
 
     async def get(self, user: User, room: str) -> RoomView:
-        """One room; a private one only for its members."""
-        access = await self.access(user, room)
-        if access.room.private and not access.member:
-            raise Forbidden("this room is private", code="not_a_member")
-        return await self._view(access)
+        """One room; a private one only for its members (`access` sees to that)."""
+        return await self._view(await self.access(user, room))
 
     async def list_for(self, user: User) -> list[RoomView]:
         """The rooms `user` is in, and every public room, by name."""

@@ -22,7 +22,7 @@ from confab.chat.services.config import POST
 from confab.chat.web import schemas
 from confab.chat.web.openapi import openapi_document
 from confab.core import jsoncodec
-from confab.core.errors import InvalidInput, NotFound, Unauthorized
+from confab.core.errors import InvalidInput, NotFound, Unauthorized, excerpt
 from confab.node.bodies import read_capped
 from confab.node.errors import error_response, json_error
 
@@ -266,6 +266,6 @@ def api_routes(services: ChatServices, extra: Sequence[BaseRoute] = ()) -> list[
             response = json_error(405, "method_not_allowed", f"use {', '.join(allowed)}")
             response.headers["Allow"] = ", ".join(allowed)
             return response
-        return json_error(404, "not_found", f"no API route {request.url.path}")
+        return json_error(404, "not_found", f"no API route {excerpt(request.url.path)}")
 
     return [*routes, Route("/api/{rest:path}", unmatched, methods=list(_ALL_METHODS))]

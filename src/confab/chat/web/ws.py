@@ -24,6 +24,7 @@ from confab.chat.services import ChatServices
 from confab.chat.services.events import message_frame, room_channel
 from confab.chat.userfeed import CLOSE_TOO_MANY_CONNECTIONS, UserFeed
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
+from confab.chat.web.origins import origin_allowed
 from confab.chat.web.session import Realtime, Session
 from confab.core.errors import ConfabError, NotFound
 from confab.core.metrics import Metrics
@@ -48,6 +49,7 @@ class RealtimeConfig:
     large_room: int = 500
     typing_interval: float = 3.0
     max_per_user: int = 20
+    allowed_origins: tuple[str, ...] = ()  # empty: the node's own host only
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RealtimeConfig:
@@ -60,6 +62,7 @@ class RealtimeConfig:
             large_room=settings.chat_large_room_members,
             typing_interval=settings.chat_typing_interval_seconds,
             max_per_user=settings.chat_ws_max_per_user,
+            allowed_origins=tuple(settings.chat_allowed_origins),
         )
 
 
@@ -123,14 +126,19 @@ def _ticket(scope: dict[str, Any]) -> str:
 class WebSocketEndpoint:
     """The ASGI app behind `/ws`."""
 
-    def __init__(self, rt: Realtime) -> None:
+    def __init__(self, rt: Realtime, allowed_origins: tuple[str, ...] = ()) -> None:
         self._rt = rt
+        self._origins = allowed_origins
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Authenticate at the handshake, then serve frames until the client goes."""
         if (await receive())["type"] != "websocket.connect":
             return
         rt = self._rt
+        if not origin_allowed(scope, self._origins):
+            # Another site's page: refused at the handshake (403), before any ticket is spent.
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})
+            return
         try:
             # A one-time ticket (POST /api/ws-tickets): no session token in any URL or log.
             session_of = await rt.services.sessions.redeem_ticket(_ticket(scope))
@@ -191,8 +199,9 @@ class WebSocketEndpoint:
 class RealtimeCollector:
     """Prometheus figures read from the live objects at scrape time (no hot-path cost)."""
 
-    def __init__(self, rt: Realtime) -> None:
+    def __init__(self, rt: Realtime, allowed_origins: tuple[str, ...] = ()) -> None:
         self._rt = rt
+        self._origins = allowed_origins
 
     def collect(self) -> Iterator[Metric]:
         """The current values."""
@@ -227,4 +236,4 @@ def ws_routes(
     closers.append(rt.close)
     if metrics is not None:
         metrics.registry.register(RealtimeCollector(rt))
-    return [WebSocketRoute("/ws", WebSocketEndpoint(rt))]
+    return [WebSocketRoute("/ws", WebSocketEndpoint(rt, config.allowed_origins))]
