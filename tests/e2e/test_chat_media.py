@@ -164,7 +164,7 @@ def test_an_unknown_upload_is_refused(api: httpx.Client) -> None:
     room = _room(api, token)
     body = {"text": "ghost", "attachments": ["f" * 64]}
     refused = api.post(f"/api/rooms/{room}/messages", headers=_auth(token), json=body)
-    assert refused.status_code == 422
+    assert refused.status_code == 404
     assert refused.json()["error"] == "unknown_attachment"
 
 

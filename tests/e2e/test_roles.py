@@ -158,7 +158,7 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
         _image(media_api, attachment["full_url"])
         body = {"text": "?", "attachments": ["f" * 64]}
         unknown = api.post(messages, headers=_auth(token), json=body)
-        assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_attachment"
+        assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_attachment"
 
         # A link gets a preview, asked of the media node in the background.
         link = f"{site}/story.html"

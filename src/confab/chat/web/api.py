@@ -14,7 +14,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from confab.chat.domain import DEFAULT_LIMIT, User, iso, message_json, room_json
 from confab.chat.services import ChatServices
@@ -31,7 +32,6 @@ MAX_BODY = 64 * 1024
 # Larger integers than a 64-bit seq or id name nothing (and would overflow the database).
 _MAX_INT = 2**63 - 1
 
-_ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 M = TypeVar("M", bound=BaseModel)
@@ -103,10 +103,21 @@ def _int_param(request: Request, name: str) -> int | None:
 
 
 def _message_id(request: Request) -> int:
-    value: int = request.path_params["message_id"]
-    if value > _MAX_INT:
+    raw: str = request.path_params["message_id"]
+    # Anything but a 64-bit id names no message (a 404, as the document says).
+    if not raw.isascii() or not raw.isdigit() or int(raw) > _MAX_INT:
         raise NotFound("no such message", code="message_not_found")
-    return value
+    return int(raw)
+
+
+class _AnyMethod:
+    """An endpoint for every method: Starlette gives a plain function GET only."""
+
+    def __init__(self, handler: Endpoint) -> None:
+        self._app = request_response(handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
 
 
 def api_routes(services: ChatServices, extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
@@ -246,8 +257,8 @@ def api_routes(services: ChatServices, extra: Sequence[BaseRoute] = ()) -> list[
         Route(f"{room}/bans", ban, methods=["POST"]),
         Route(f"{room}/messages", history, methods=["GET"]),
         Route(f"{room}/messages", send, methods=["POST"]),
-        Route(f"{room}/messages/{{message_id:int}}", edit, methods=["PATCH"]),
-        Route(f"{room}/messages/{{message_id:int}}", delete, methods=["DELETE"]),
+        Route(f"{room}/messages/{{message_id}}", edit, methods=["PATCH"]),
+        Route(f"{room}/messages/{{message_id}}", delete, methods=["DELETE"]),
         *extra,
     ]
 
@@ -268,4 +279,5 @@ def api_routes(services: ChatServices, extra: Sequence[BaseRoute] = ()) -> list[
             return response
         return json_error(404, "not_found", f"no API route {excerpt(request.url.path)}")
 
-    return [*routes, Route("/api/{rest:path}", unmatched, methods=list(_ALL_METHODS))]
+    # Any method (TRACE, QUERY... too): a 405 always says in `Allow` what the path takes.
+    return [*routes, Route("/api/{rest:path}", _AnyMethod(unmatched))]

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from confab.chat.web import schemas
+from confab.chat.web import openapi_trust, schemas
 
 _REF = "#/components/schemas/{model}"
 _REQUESTS: tuple[type[BaseModel], ...] = (
@@ -17,6 +17,7 @@ _REQUESTS: tuple[type[BaseModel], ...] = (
     schemas.Ban,
     schemas.NewMessage,
     schemas.MessageEdit,
+    *openapi_trust.REQUESTS,
 )
 _RESPONSES: tuple[type[BaseModel], ...] = (
     schemas.Account,
@@ -27,17 +28,18 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
     schemas.Message,
     schemas.MessagePage,
     schemas.Error,
+    *openapi_trust.RESPONSES,
 )
 
 _ERRORS = {
     400: "Malformed request",
     401: "Missing, invalid or expired token (`missing_token`, `invalid_token`)",
     403: "Refused by the room's rules (`not_a_member`, `not_owner`, `banned`, ...)",
-    404: "No such room, user or message",
+    404: "No such room (or a private one you are not in), user, message or upload",
     409: "Conflicts with stored data (`username_taken`, `room_taken`, ...)",
     413: "Body over 64 KiB",
     422: "Invalid body or parameter, with a reason code",
-    429: "Too many attempts",
+    429: "Too many requests: wait the seconds of `Retry-After`",
 }
 
 
@@ -95,6 +97,14 @@ def _operation(
             "description": _ERRORS[status],
             "content": _json_content(schemas.Error),
         }
+        if status == 429:
+            responses[str(status)]["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     operation: dict[str, Any] = {
         "operationId": op_id,
         "summary": summary,
@@ -104,7 +114,9 @@ def _operation(
     if params:
         operation["parameters"] = list(params)
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json_content(body)}
+        # An empty body counts as {}: it may be left out when no field is required.
+        required = any(field.is_required() for field in body.model_fields.values())
+        operation["requestBody"] = {"required": required, "content": _json_content(body)}
     if not auth:
         operation["security"] = []
     return operation
@@ -119,7 +131,7 @@ def _paths() -> dict[str, Any]:
                 "register",
                 "Create an account",
                 {201: ("Created", schemas.Account)},
-                (409, 413, 422),
+                (409, 413, 422, 429),
                 body=schemas.Credentials,
                 auth=False,
                 tag="accounts",
@@ -134,7 +146,8 @@ def _paths() -> dict[str, Any]:
                 body=schemas.Credentials,
                 auth=False,
                 tag="accounts",
-            )
+            ),
+            **openapi_trust.token_list_operations(_operation),
         },
         "/api/tokens/current": {
             "delete": _operation(
@@ -156,7 +169,7 @@ def _paths() -> dict[str, Any]:
                 "createRoom",
                 "Create a room (the caller owns it)",
                 {201: ("Created", schemas.Room)},
-                (409, 413, 422),
+                (409, 413, 422, 429),
                 body=schemas.NewRoom,
             ),
         },
@@ -181,7 +194,7 @@ def _paths() -> dict[str, Any]:
                 "addMember",
                 "Join a public room (empty body), or, as owner, invite `username`",
                 {200: ("The room", schemas.Room)},
-                (403, 404, 409, 413, 422),
+                (403, 404, 409, 413, 422, 429),
                 body=schemas.MemberChange,
                 params=(_ROOM,),
             ),
@@ -191,7 +204,7 @@ def _paths() -> dict[str, Any]:
                 "removeMember",
                 "Leave (your own name) or, as owner, kick a member",
                 {204: ("Removed", None)},
-                (403, 404),
+                (403, 404, 429),
                 params=(_ROOM, _path_param("username", "member to remove")),
             )
         },
@@ -200,7 +213,7 @@ def _paths() -> dict[str, Any]:
                 "ban",
                 "As owner, ban a user (removes them now and refuses their joins)",
                 {204: ("Banned", None)},
-                (403, 404, 413, 422),
+                (403, 404, 413, 422, 429),
                 body=schemas.Ban,
                 params=(_ROOM,),
             )
@@ -214,7 +227,11 @@ def _paths() -> dict[str, Any]:
                 params=(
                     _ROOM,
                     _query_param("before", "newest page of messages with seq < before", minimum=0),
-                    _query_param("after", "oldest page of messages with seq > after", minimum=0),
+                    _query_param(
+                        "after",
+                        "oldest page of messages with seq > after (and < before if given)",
+                        minimum=0,
+                    ),
                     _query_param("limit", "page size (default 50)", minimum=1, maximum=100),
                 ),
             ),
@@ -222,7 +239,7 @@ def _paths() -> dict[str, Any]:
                 "sendMessage",
                 "Post a message; a repeated client_id returns the first message (200)",
                 {201: ("Stored", schemas.Message), 200: ("Already stored", schemas.Message)},
-                (403, 404, 409, 413, 422),
+                (403, 404, 409, 413, 422, 429),
                 body=schemas.NewMessage,
                 params=(_ROOM,),
             ),
@@ -232,7 +249,7 @@ def _paths() -> dict[str, Any]:
                 "editMessage",
                 "Edit your message",
                 {200: ("Edited", schemas.Message)},
-                (403, 404, 409, 413, 422),
+                (403, 404, 409, 413, 422, 429),
                 body=schemas.MessageEdit,
                 params=(_ROOM, _MESSAGE_ID),
             ),
@@ -240,10 +257,11 @@ def _paths() -> dict[str, Any]:
                 "deleteMessage",
                 "Delete a message (its author or the room owner)",
                 {200: ("Deleted (text blanked, seq kept)", schemas.Message)},
-                (403, 404),
+                (403, 404, 429),
                 params=(_ROOM, _MESSAGE_ID),
             ),
         },
+        **openapi_trust.trust_paths(_operation, _path_param),
     }
 
 
@@ -261,7 +279,7 @@ def openapi_document() -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Accounts, rooms, membership and message history. Live messages, presence "
-                "and typing go over the WebSocket at /ws?token=T."
+                "and typing go over the WebSocket at /ws?ticket=T (T from POST /api/ws-tickets)."
             ),
         },
         "servers": [{"url": "/"}],
