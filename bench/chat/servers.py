@@ -81,6 +81,8 @@ def _peer_env() -> dict[str, str]:
 class WebsocketsPeer(ChatServer):
     """The bare `websockets` broadcast server (the ceiling)."""
 
+    dialect = "websockets"
+
     name = "websockets"
 
     def inner_command(self) -> tuple[list[str], dict[str, str]]:
@@ -122,6 +124,9 @@ class Confab(ChatServer):
             # The media role idles in this bench: one render process is enough.
             "CONFAB_MEDIA_RENDER_PROCESSES": "1",
             "CONFAB_LOG_LEVEL": "WARNING",
+            # Many connections per bench user, and a ticket per connection.
+            "CONFAB_CHAT_WS_MAX_PER_USER": "1000000",
+            **MANY_USERS_ONE_ADDRESS,
             **self.extra_env,
         }
         cmd = [
