@@ -100,3 +100,31 @@ def test_forwarded_addresses_count_only_from_a_trusted_proxy(tmp_path: Path) -> 
         # Each guess claims another address: the node sees them all as 127.0.0.1.
         answers = [_sign_in(api, owner, "wrong-guess-x", f"203.0.113.{i}") for i in range(11)]
         assert [r.status_code for r in answers] == [401] * 10 + [429]
+
+
+def test_http_posting_is_limited_per_user_with_retry_after(server: ServerHandle) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        name = _register(api, "198.51.100.60")
+        token = _sign_in(api, name, PASSWORD, "198.51.100.60").json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        room = f"r{uuid.uuid4().hex[:8]}"
+        assert api.post("/api/rooms", json={"name": room}, headers=auth).status_code == 201
+        stored = 0
+        for i in range(300):  # a burst of 30 writes (the room took one), then 5 a second
+            sent = api.post(f"/api/rooms/{room}/messages", json={"text": f"m{i}"}, headers=auth)
+            if sent.status_code == 429:
+                break
+            assert sent.status_code == 201
+            stored += 1
+        assert sent.status_code == 429 and stored >= 29
+        assert sent.json()["error"] == "rate_limited"
+        assert int(sent.headers["Retry-After"]) >= 1
+        # Another user is not slowed down by this one.
+        other = _register(api, "198.51.100.61")
+        other_token = _sign_in(api, other, PASSWORD, "198.51.100.61").json()["token"]
+        made = api.post(
+            "/api/rooms",
+            json={"name": f"r{uuid.uuid4().hex[:8]}"},
+            headers={"Authorization": f"Bearer {other_token}"},
+        )
+        assert made.status_code == 201
