@@ -17,6 +17,7 @@ from confab.adapters.sql.migrate import upgrade_to_head
 from confab.chat.domain import Token, User
 from confab.chat.services import ChatConfig, ChatServices, build_chat_services
 from confab.chat.services.passwords import HashParams
+from confab.chat.services.sessions import token_id
 from confab.core import jsoncodec
 from confab.core.errors import (
     Conflict,
@@ -504,3 +505,17 @@ async def test_a_failing_bus_never_fails_a_stored_send(chat: Chat) -> None:
     assert created
     page, _ = await chat.services.messages.history(alice, "lobby")
     assert [m.id for m in page] == [message.id]
+
+
+async def test_valid_token_ids_after_a_sign_out(chat: Chat) -> None:
+    accounts, sessions = chat.services.accounts, chat.services.sessions
+    await accounts.register("alice", "password1")
+    first = await accounts.sign_in("alice", "password1", "c")
+    second = await accounts.sign_in("alice", "password1", "c")
+    _, held = await sessions.list_tokens(first.token)
+    ids = [token_id(record.token_hash) for record in held]
+    assert len(ids) == 2
+    await sessions.sign_out(second.token)
+    current, _ = await sessions.list_tokens(first.token)
+    assert await sessions.valid_token_ids("alice", [*ids, "nonsense"]) == {current}
+    assert await sessions.valid_token_ids("nobody", ids) == set()

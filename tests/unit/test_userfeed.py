@@ -4,6 +4,7 @@ connection of the user, expiry closes by the feed's clock, the channel lives whi
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from confab.chat.userfeed import (
     CLOSE_SESSION_ENDED,
@@ -113,4 +114,37 @@ async def test_the_expiry_timer_fires_on_its_own() -> None:
     for _ in range(3):  # a few loop turns, no wall-clock wait
         await asyncio.sleep(0)
     assert conn.code == CLOSE_SESSION_ENDED
+    await feed.close()
+
+
+class GappyBus(InProcessBus):
+    """An in-process bus that keeps each subscription's `on_gap`, to replay an outage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gaps: list[Any] = []
+
+    async def subscribe(self, channel: str, handler: Any, *, on_gap: Any = None) -> Any:
+        self.gaps.append(on_gap)
+        return await super().subscribe(channel, handler)
+
+
+async def test_after_a_bus_gap_sessions_ended_meanwhile_are_closed() -> None:
+    bus = GappyBus()
+    valid = {"t-kept"}
+    asked: list[tuple[str, list[str]]] = []
+
+    async def still_valid(username: str, ids: list[str]) -> set[str]:
+        asked.append((username, ids))
+        return valid & set(ids)
+
+    feed = UserFeed(bus, still_valid=still_valid)
+    kept, ended = Conn(), Conn()
+    await feed.attach("ann", kept, "t-kept", FAR)
+    await feed.attach("ann", ended, "t-ended", FAR)
+    # The sign-out of t-ended was published while the bus was away: lost. Then the gap:
+    (on_gap,) = bus.gaps
+    await on_gap()
+    assert asked == [("ann", ["t-ended", "t-kept"])]
+    assert (kept.code, ended.code) == (None, CLOSE_SESSION_ENDED)
     await feed.close()

@@ -10,6 +10,10 @@ unsubscribes when the last one goes. On the channel:
 - Any other frame is delivered as it is to every connection of the user on this node
   (invitations, read-marker syncs...): publishers need nothing more than `user_channel`.
 
+The bus may lose messages while it reconnects: after such a gap the feed asks
+`still_valid` which of the user's sessions here still exist, and closes the others, so a
+sign-out published during a Redis outage still takes effect once the bus is back.
+
 The feed also caps each user's connections on this node (`max_per_user`), and closes a
 connection when its token expires: a timer per connection (cancelled when it closes), set
 from the feed's clock; `expire_due` closes every connection expired by that clock, which is
@@ -21,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +37,9 @@ log = logging.getLogger("confab.chat.userfeed")
 CLOSE_SESSION_ENDED = 4001  # signed out, revoked, expired, password changed, deactivated
 CLOSE_TOO_MANY_CONNECTIONS = 4029  # over CONFAB_CHAT_WS_MAX_PER_USER on this node
 _SESSION_ENDED = b'"session_ended"'
+
+# (username, token ids) -> the ids among them that are still valid sessions.
+ValidSessions = Callable[[str, list[str]], Awaitable[set[str]]]
 
 
 def user_channel(username: str) -> str:
@@ -86,9 +93,11 @@ class UserFeed:
         *,
         max_per_user: int = 20,
         clock: Callable[[], float] = time.time,
+        still_valid: ValidSessions | None = None,
     ) -> None:
         self._bus = bus
         self._max = max_per_user
+        self._still_valid = still_valid
         self._clock = clock
         self._users: dict[str, _User] = {}
 
@@ -115,7 +124,9 @@ class UserFeed:
                 entry.ready = asyncio.get_running_loop().create_future()
                 try:
                     entry.subscription = await self._bus.subscribe(
-                        user_channel(username), lambda frame: self._on_frame(username, frame)
+                        user_channel(username),
+                        lambda frame: self._on_frame(username, frame),
+                        on_gap=lambda: self._recheck(username),
                     )
                 finally:
                     entry.ready.set_result(None)
@@ -156,6 +167,21 @@ class UserFeed:
         for conn in list(entry.conns):
             if not conn.closed:
                 conn.send(frame)
+
+    async def _recheck(self, username: str) -> None:
+        """After a bus gap: close the connections whose session ended meanwhile."""
+        entry = self._users.get(username)
+        if entry is None or self._still_valid is None:
+            return
+        ids = sorted({follow.token_id for follow in entry.conns.values()})
+        try:
+            valid = await self._still_valid(username, ids)
+        except Exception:
+            log.exception("checking sessions after a bus gap failed", extra={"user": username})
+            return
+        for conn, follow in list(entry.conns.items()):
+            if follow.token_id not in valid:
+                conn.close(CLOSE_SESSION_ENDED, "session ended")
 
     def _end_sessions(self, entry: _User, frame: bytes) -> None:
         try:

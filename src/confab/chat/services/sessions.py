@@ -102,6 +102,14 @@ class SessionService:
         """Seconds a ticket stays good."""
         return self._ticket_ttl
 
+    async def valid_token_ids(self, username: str, ids: list[str]) -> set[str]:
+        """The ids among `ids` that still name an unexpired token of `username`."""
+        user = await self._store.get_user(username)
+        if user is None:
+            return set()
+        held = await self._store.list_tokens(user.id, self._clock())
+        return {token_id(record.token_hash) for record in held} & set(ids)
+
     # tokens per device
 
     async def list_tokens(self, token: str) -> tuple[str, list[TokenRecord]]:

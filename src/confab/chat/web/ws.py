@@ -113,7 +113,11 @@ def build_realtime(
         send_buffer=config.send_buffer_bytes,
         kernel_send_buffer=config.kernel_send_buffer_bytes,
         large_room=config.large_room,
-        feed=UserFeed(bus, max_per_user=config.max_per_user),
+        feed=UserFeed(
+            bus,
+            max_per_user=config.max_per_user,
+            still_valid=services.sessions.valid_token_ids,
+        ),
     )
 
 
