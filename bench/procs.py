@@ -39,6 +39,16 @@ CHEAP_PASSWORD_HASHING = {
     "CONFAB_CHAT_PASSWORD_MEMORY_KIB": "1024",
 }
 
+# Many users registered and signed in from one address (127.0.0.1), each posting freely:
+# benchmarks and tests that are not about the limits themselves.
+MANY_USERS_ONE_ADDRESS = {
+    "CONFAB_CHAT_REGISTER_BURST": "1000000",
+    "CONFAB_CHAT_REGISTER_PER_HOUR": "1000000",
+    "CONFAB_CHAT_SIGNIN_ADDRESS_ATTEMPTS": "1000000",
+    "CONFAB_CHAT_POST_RATE": "100000",
+    "CONFAB_CHAT_POST_BURST": "100000",
+}
+
 
 class ServiceMissing(RuntimeError):
     """A service the caller needs is not installed or does not answer."""

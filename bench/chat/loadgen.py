@@ -191,15 +191,17 @@ class Generator:
         async def one(index: int) -> None:
             token = cfg.tokens[index % len(cfg.tokens)]
             holder: list[Conn] = []
+            credential: list[str] = []
 
             def factory() -> Conn:
-                conn = Conn(self, self.dialect, index, token, cfg.host, cfg.port)
+                conn = Conn(self, self.dialect, index, credential[0], cfg.host, cfg.port)
                 holder.append(conn)
                 return conn
 
             async with gate:
                 try:
                     async with asyncio.timeout(cfg.connect_timeout):
+                        credential.append(await self.dialect.credential(cfg.host, cfg.port, token))
                         await loop.create_connection(factory, cfg.host, cfg.port)
                         conn = holder[0]
                         await conn.ready

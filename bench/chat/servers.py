@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from bench.media.servers import Server
-from bench.procs import CHEAP_PASSWORD_HASHING
+from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "bench-password-0"  # a throwaway account on a throwaway server
@@ -81,6 +81,8 @@ def _peer_env() -> dict[str, str]:
 class WebsocketsPeer(ChatServer):
     """The bare `websockets` broadcast server (the ceiling)."""
 
+    dialect = "websockets"
+
     name = "websockets"
 
     def inner_command(self) -> tuple[list[str], dict[str, str]]:
@@ -124,6 +126,9 @@ class Confab(ChatServer):
             # The media role idles in this bench: one render process is enough.
             "CONFAB_MEDIA_RENDER_PROCESSES": "1",
             "CONFAB_LOG_LEVEL": "WARNING",
+            # Many connections per bench user, and a ticket per connection.
+            "CONFAB_CHAT_WS_MAX_PER_USER": "1000000",
+            **MANY_USERS_ONE_ADDRESS,
             **self.extra_env,
         }
         cmd = [
@@ -196,7 +201,7 @@ def seed_confab(work: Path, core: int | None, users: int, room: str) -> tuple[Pa
     server = Confab(work / "seeding", core)
     # Cheap argon2 for the bench's own accounts only (the measured runs sign nobody in):
     # 1,000 sign-ups and sign-ins at the default cost would take minutes on one core.
-    server.extra_env = dict(CHEAP_PASSWORD_HASHING)
+    server.extra_env = {**CHEAP_PASSWORD_HASHING, **MANY_USERS_ONE_ADDRESS}
     seed = work / "confab-seed"
     began = time.monotonic()
     server.start()

@@ -59,9 +59,27 @@ class Dialect:
     # Confab encodes `{"type": "message", **message}`: the type comes first.
     message_marker = b'{"type":"message",'
 
+    async def credential(self, host: str, port: int, token: str) -> str:
+        """What the handshake carries for `token`: Confab wants a one-time ticket
+        (`POST /api/ws-tickets`), so the session token never goes into a URL."""
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(
+                f"POST /api/ws-tickets HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            answer = await reader.read()
+        finally:
+            writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 201"):
+            raise ConnectionError(f"ticket refused: {head[:60]!r}")
+        return str(json.loads(body)["ticket"])
+
     def path(self, token: str) -> str:
-        """The request target of the WebSocket handshake."""
-        return f"/ws?token={token}"
+        """The request target of the WebSocket handshake (`token`: from `credential`)."""
+        return f"/ws?ticket={token}"
 
     def classify(self, conn: Conn, payload: bytes) -> int:
         """Kind of a text frame that is not a fan-out message; may answer it (pings)."""
@@ -98,11 +116,26 @@ class Dialect:
         return json.dumps(frame, separators=(",", ":")).encode()
 
 
+class PeerDialect(Dialect):
+    """Confab's frames on the bare `websockets` peer: the user name in the URL, no tickets."""
+
+    name = "websockets"
+
+    async def credential(self, host: str, port: int, token: str) -> str:
+        return token
+
+    def path(self, token: str) -> str:
+        return f"/ws?token={token}"
+
+
 class SocketIODialect(Dialect):
     """Engine.IO 4 + Socket.IO 5 packets, default namespace, auth carries the user name."""
 
     name = "socketio"
     message_marker = b'42["message",'
+
+    async def credential(self, host: str, port: int, token: str) -> str:
+        return token  # the peers take the user name as it is
 
     def path(self, token: str) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
@@ -132,7 +165,11 @@ class SocketIODialect(Dialect):
         return b"42" + json.dumps(event, separators=(",", ":")).encode()
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"confab": Dialect, "socketio": SocketIODialect}
+DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "confab": Dialect,
+    "websockets": PeerDialect,
+    "socketio": SocketIODialect,
+}
 
 
 class Sink(Protocol):

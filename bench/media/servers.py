@@ -20,11 +20,22 @@ from pathlib import Path
 
 from bench.procs import free_port
 
+from confab.core.upload_grants import HEADER, sign_grant, upload_grant_key
+
+_BENCH_KEY = "bench-media-security-key"
+
 THUMBOR_VERSION = "7.8.0"
 
 
-def _http(url: str, data: bytes | None = None, timeout: float = 30.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+def _http(
+    url: str,
+    data: bytes | None = None,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=data, method="POST" if data is not None else "GET", headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), response.read()
@@ -210,6 +221,9 @@ class Confab(Server):
             # thumbor runs with `-l warning` (no line per request); the same for Confab,
             # whose per-request log line would otherwise cost it ~15% of a cache hit.
             "CONFAB_LOG_LEVEL": "WARNING",
+            # Uploads need a grant signed with a key derived from this one (prepare mints it).
+            "CONFAB_MEDIA_SECURITY_KEY": _BENCH_KEY,
+            "CONFAB_MEDIA_UPLOAD_BURST": "100000",
         }
         cmd = [
             *self.base_command,
@@ -223,8 +237,11 @@ class Confab(Server):
         return _http(f"{self.base}/healthz", timeout=2)[0] == 200
 
     def prepare(self, corpus: Path, names: list[str]) -> None:
+        grant = {HEADER: sign_grant(upload_grant_key(_BENCH_KEY), "bench", 3600)}
         for name in names:
-            status, body = _http(f"{self.base}/media/uploads", data=(corpus / name).read_bytes())
+            status, body = _http(
+                f"{self.base}/media/uploads", data=(corpus / name).read_bytes(), headers=grant
+            )
             # 201 created, 200 when the same bytes were stored already (content-addressed).
             if status not in (200, 201):
                 raise RuntimeError(f"upload of {name} answered {status}: {body[:300]!r}")

@@ -28,7 +28,13 @@ import httpx
 from bench.cgroups import CpuQuota
 from bench.chat.servers import seed_confab_async
 from bench.media.servers import Server
-from bench.procs import CHEAP_PASSWORD_HASHING, RedisServer, confab_command, sync_postgres_database
+from bench.procs import (
+    CHEAP_PASSWORD_HASHING,
+    MANY_USERS_ONE_ADDRESS,
+    RedisServer,
+    confab_command,
+    sync_postgres_database,
+)
 from bench.scale.cores import Allocation, affinity, pin_tree
 from bench.scale.cpu import Meter, PostgresBackends, Snapshot, usage
 from tests.deploy.nginx import running_nginx
@@ -39,6 +45,7 @@ ROOM = "bench"
 NODE_ENV = {
     # Cheap hashing for the bench's own sign-ups (the measured part signs nobody in).
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_LOG_LEVEL": "WARNING",
 }
 

@@ -1,6 +1,6 @@
 """State shared by chat nodes: every implementation passes the same contract.
 
-Rate limiter (`RateLimiter`), sign-in attempt limiter (`AttemptLimiter`) and presence store
+The rate limiter's buckets (`RateLimiter` on `MemoryBuckets` / `RedisBuckets`) and presence store
 (`PresenceStore`), each in memory (the embedded default) and in Redis (a real server,
 under a key prefix of the test's own). `Backend.node()` makes the object as another node
 would see it: over Redis a separate client on the same keys; in memory the same state.
@@ -15,18 +15,26 @@ from typing import Any
 
 import pytest
 
-from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
+from confab.adapters.state_redis import RedisBuckets, RedisState
 from confab.adapters.state_redis_presence import RedisPresenceStore
 from confab.chat.presence import MemoryPresenceStore, Pair, PresenceStore
-from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
-from confab.chat.services.throttle import (
-    AttemptLimiter,
-    FallbackAttemptLimiter,
-    MemoryAttemptLimiter,
-)
 from confab.core.errors import Unavailable
+from confab.core.ratelimit import NEVER, FallbackBuckets, Limit, MemoryBuckets, RateLimiter
 from tests.contract.redis_servers import delete_prefix, private_redis, shared_redis_url
 from tests.polling import until
+
+
+class Limited:
+    """A `RateLimiter` bound to its one action `x`."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def acquire(self, key: str, cost: float = 1.0) -> bool:
+        return await self.limiter.acquire("x", key, cost)
+
+    async def wait(self, key: str, cost: float = 1.0, update: bool = True) -> float:
+        return await self.limiter.can_do("x", key, cost, update=update)
 
 
 class Backend:
@@ -36,7 +44,7 @@ class Backend:
         self.kind = kind
         self._url = shared_redis_url() if kind == "redis" else ""
         self._states: list[RedisState] = []
-        self._memory: dict[tuple[Any, ...], Any] = {}
+        self._memory: dict[str, Any] = {}
         self._board: dict[Pair, set[int]] = {}
         self._stores: list[PresenceStore] = []
 
@@ -45,24 +53,14 @@ class Backend:
         self._states.append(state)
         return state
 
-    def rate_limiter(self, rate: float, burst: float) -> RateLimiter:
+    def rate_limiter(self, rate: float, burst: float) -> Limited:
+        """The one rate limiter with a single action, as a node of this backend has it."""
         if self.kind == "redis":
-            return RedisRateLimiter(self._state(), rate, burst)
-        # One process: every "node" shares the one limiter.
-        key = ("rate", rate, burst)
-        if key not in self._memory:
-            self._memory[key] = MemoryRateLimiter(rate, burst)
-        limiter: RateLimiter = self._memory[key]
-        return limiter
-
-    def attempt_limiter(self, limit: int, window: float) -> AttemptLimiter:
-        if self.kind == "redis":
-            return RedisAttemptLimiter(self._state(), limit, window)
-        key = ("attempts", limit, window)
-        if key not in self._memory:
-            self._memory[key] = MemoryAttemptLimiter(limit, window)
-        limiter: AttemptLimiter = self._memory[key]
-        return limiter
+            return Limited(RateLimiter(RedisBuckets(self._state()), {"x": Limit(rate, burst)}))
+        # One process: every "node" shares the one set of buckets.
+        if "buckets" not in self._memory:
+            self._memory["buckets"] = MemoryBuckets()
+        return Limited(RateLimiter(self._memory["buckets"], {"x": Limit(rate, burst)}))
 
     def presence(self) -> PresenceStore:
         store: PresenceStore
@@ -132,28 +130,14 @@ async def test_rate_limit_is_shared_by_nodes_and_exact_under_concurrency(
 # attempt limiter: fixed windows per key
 
 
-async def test_attempts_over_the_limit_are_refused_per_key(backend: Backend) -> None:
-    limiter = backend.attempt_limiter(limit=3, window=60)
-    assert [await limiter.allow("ann|1.2.3.4") for _ in range(4)] == [True, True, True, False]
-    assert await limiter.allow("ann|5.6.7.8")
-    assert not await limiter.allow("ann|1.2.3.4")  # refused attempts count too
-
-
-async def test_attempts_start_over_after_the_window(backend: Backend) -> None:
-    limiter = backend.attempt_limiter(limit=1, window=0.3)
-    assert await limiter.allow("k")
-    assert not await limiter.allow("k")
-    await asyncio.sleep(0.4)
-    assert await limiter.allow("k")
-
-
-async def test_attempts_are_counted_across_nodes_exactly(backend: Backend) -> None:
-    first, second = backend.attempt_limiter(5, 60), backend.attempt_limiter(5, 60)
-    calls = [(first if i % 2 else second).allow("k") for i in range(20)]
-    assert sum(await _all(calls)) == 5
-
-
-# presence: each node reports its own transitions
+async def test_waits_refunds_and_peeks(backend: Backend) -> None:
+    limiter = backend.rate_limiter(rate=0.5, burst=2)
+    assert [await limiter.wait("ann") for _ in range(2)] == [0.0, 0.0]
+    assert await limiter.wait("ann") == pytest.approx(2.0, abs=0.05)  # one token in 2 s
+    await limiter.wait("ann", -1)  # a refund
+    assert await limiter.wait("ann", update=False) == 0.0  # only looked
+    assert await limiter.wait("ann") == 0.0
+    assert await limiter.wait("ann", 3) == NEVER  # over the burst: never
 
 
 async def test_online_from_the_first_node_in_until_the_last_one_out(backend: Backend) -> None:
@@ -242,9 +226,9 @@ async def test_a_dead_nodes_users_go_offline_at_the_next_sweep(state: RedisState
 
 
 async def test_keys_expire_or_are_removed_when_nobody_is_left(state: RedisState) -> None:
-    limiter = RedisRateLimiter(state, rate=1000, burst=2)
-    assert await limiter.acquire("ann")
-    ttl = await state.client.pttl(state.key("rate", "ws", "ann"))
+    limiter = RateLimiter(RedisBuckets(state), {"ws_frame": Limit(1000, 2)})
+    assert await limiter.acquire("ws_frame", "ann")
+    ttl = await state.client.pttl(state.key("rate", "ws_frame:ann"))
     assert 0 < ttl <= 1100  # full again within a millisecond, plus a margin
     store = RedisPresenceStore(state)
     await store.update([("ann", "r", True)])
@@ -252,27 +236,18 @@ async def test_keys_expire_or_are_removed_when_nobody_is_left(state: RedisState)
     assert await state.client.keys(state.key("presence", "*")) == []
 
 
-def test_limits_refuse_nonsense_settings() -> None:
-    with pytest.raises(ValueError):
-        MemoryRateLimiter(0, 1)
-    state = RedisState("redis://127.0.0.1:1/0")  # never connected: nothing is checked yet
-    with pytest.raises(ValueError):
-        RedisRateLimiter(state, 1, 0)
-
-
 async def test_an_unreachable_redis_is_unavailable_and_the_chat_side_limits_locally(
     tmp_path: Path,
 ) -> None:
     with private_redis(tmp_path) as server:
         down = RedisState(server.url(), timeout=0.5, connect_timeout=0.5)
-        rate = RedisRateLimiter(down, rate=0.01, burst=1)
-        attempts = RedisAttemptLimiter(down, limit=1, window_seconds=60)
+        rate = RedisBuckets(down)
+        limit = Limit(0.01, 1)
         store = RedisPresenceStore(down)
-        assert await rate.acquire("ann")
+        assert await rate.take("ann", limit, 1) == 0.0
         server.kill()
         for call in (
-            rate.acquire("ann"),
-            attempts.allow("k"),
+            rate.take("ann", limit, 1),
             store.update([("ann", "r", True)]),
             store.online("r", ["ann"]),
             store.heartbeat(),
@@ -281,10 +256,10 @@ async def test_an_unreachable_redis_is_unavailable_and_the_chat_side_limits_loca
             with pytest.raises(Unavailable):
                 await call
         # The chat side keeps limiting, per node, while Redis is away.
-        shared = FallbackRateLimiter(rate, MemoryRateLimiter(0.01, 2), pause=60)
-        assert [await shared.acquire("ann") for _ in range(3)] == [True, True, False]
-        signin = FallbackAttemptLimiter(attempts, MemoryAttemptLimiter(1, 60), pause=60)
-        assert [await signin.allow("k"), await signin.allow("k")] == [True, False]
+        shared = RateLimiter(
+            FallbackBuckets(rate, MemoryBuckets(), pause=60), {"ws_frame": Limit(0.01, 2)}
+        )
+        assert [await shared.acquire("ws_frame", "ann") for _ in range(3)] == [True, True, False]
         await down.close()
 
 
@@ -321,9 +296,9 @@ async def test_hundreds_of_concurrent_callers_take_turns_without_failing(
     state: RedisState,
 ) -> None:
     """More callers than pooled connections, for longer than the pool's wait timeout."""
-    limiter = RedisRateLimiter(state, rate=0.01, burst=3000)
+    limiter = RateLimiter(RedisBuckets(state), {"x": Limit(0.01, 3000)})
 
     async def caller() -> int:
-        return sum([await limiter.acquire("ann") for _ in range(30)])
+        return sum([await limiter.acquire("x", "ann") for _ in range(30)])
 
     assert sum(await asyncio.gather(*(caller() for _ in range(300)))) == 3000

@@ -176,7 +176,9 @@ def test_every_proxied_location_forwards_client_and_scheme(conf: Block) -> None:
         headers = {args[0].lower(): args[1] for args in location.values("proxy_set_header")}
         assert headers.get("x-forwarded-for") == "$proxy_add_x_forwarded_for", location.args
         assert headers.get("x-forwarded-proto") == "$scheme", location.args
-        assert headers.get("host") == "$host", location.args
+        # /ws keeps the port: the node checks the page's Origin against it.
+        expected_host = "$http_host" if location.args == ["/ws"] else "$host"
+        assert headers.get("host") == expected_host, location.args
         # Keepalive to the nodes needs HTTP/1.1 everywhere.
         assert location.one("proxy_http_version").args == ["1.1"]
 
@@ -241,3 +243,23 @@ def test_nginx_rejects_a_broken_rendering(nginx: str) -> None:
         assert "proxy_buffering" in result.stderr
     finally:
         shutil.rmtree(prefix, ignore_errors=True)
+
+
+def test_ws_logs_no_query_string_and_tls_gets_hsts(conf: Block) -> None:
+    ws = _server(conf).one("location", "/ws")
+    (log,) = ws.values("access_log")
+    formats = {args[0]: " ".join(args[1:]) for args in conf.one("http").values("log_format")}
+    variables = set(re.findall(r"\$[a-z_]+", formats[log[1]]))
+    # $request, $request_uri, $args and $query_string would all carry the ticket.
+    assert not variables & {"$request", "$request_uri", "$args", "$query_string"}
+    assert "$uri" in variables
+    hsts = conf.one("http").one("map", "$https", "$confab_hsts")
+    assert hsts.one("on").args[0].startswith("max-age=")
+    assert hsts.one("default").args == [""]
+    added = {args[0]: args[1:] for args in _server(conf).values("add_header")}
+    assert added["Strict-Transport-Security"] == ["$confab_hsts", "always"]
+
+
+def test_metrics_are_refused_at_the_edge(conf: Block) -> None:
+    metrics = _server(conf).one("location", "=", "/metrics")
+    assert metrics.one("return").args == ["404"]

@@ -7,7 +7,8 @@ rendered from `deploy/` with the nodes' ports. Every part is a real process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 from bench.procs import (
     CHEAP_PASSWORD_HASHING,
+    MANY_USERS_ONE_ADDRESS,
     Process,
     RedisServer,
     ServiceMissing,
@@ -26,10 +28,12 @@ from bench.procs import (
 from tests.conftest import skip_or_fail
 from tests.deploy.nginx import NginxHandle, nginx_binary, running_nginx
 from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.tickets import ws_url
 
 # Cheap password hashing and generous per-user limits: the tests are about the fleet.
 FLEET_ENV = {
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_CHAT_WS_RATE": "500",
     "CONFAB_CHAT_WS_BURST": "1000",
     "CONFAB_CHAT_PRESENCE_GRACE_SECONDS": "0.3",
@@ -38,6 +42,8 @@ FLEET_ENV = {
     "CONFAB_LOG_LEVEL": "WARNING",
     # Short, so the drain test stays quick; the drain spreads closes over 70% of it.
     "CONFAB_SHUTDOWN_GRACE_SECONDS": "4",
+    # nginx runs on this machine: its X-Forwarded-For names the client.
+    "CONFAB_TRUSTED_PROXIES": "127.0.0.1/32",
     # A killed worker's job comes back quickly (renders here take well under a second).
     "CONFAB_MEDIA_RENDER_TIMEOUT_SECONDS": "5",
     "CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS": "8",
@@ -62,8 +68,9 @@ class Fleet:
         """The load balancer: every client goes through it."""
         return self.nginx.url
 
-    def ws_url(self, token: str) -> str:
-        return self.url.replace("http://", "ws://") + f"/ws?token={token}"
+    def ws_url(self, token: str) -> Callable[[], Awaitable[str]]:
+        """Makes a `/ws` URL with a fresh ticket, through the load balancer, per connect."""
+        return functools.partial(ws_url, self.url, token)
 
     def start_worker(self, *args: str) -> Process:
         """One more `confab worker` (default `--concurrency 1`)."""

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from bench.reconnect import Backoff
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from tests.polling import until
 
-RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError)
+RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError, httpx.HTTPError)
 
 
 class ProtocolViolation(AssertionError):
@@ -33,7 +35,7 @@ class ProtocolViolation(AssertionError):
 class RoomClient:
     """One user's connection to one room, reconnecting and resuming on its own."""
 
-    ws_url: str
+    ws_url: Callable[[], Awaitable[str]]  # a new URL (a one-time ticket) per connect
     room: str
     name: str
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -123,7 +125,8 @@ class RoomClient:
         while not self._closing:
             ws: ClientConnection | None = None
             try:
-                async with connect(self.ws_url, open_timeout=10) as ws:
+                url = await self.ws_url()
+                async with connect(url, open_timeout=10) as ws:
                     await self._handshake(ws, first)
                     first = False
                     self._ws = ws

@@ -38,16 +38,35 @@ from tests.e2e.server import ServerHandle, confab_server
 pytestmark = pytest.mark.e2e
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Page,
+        expect,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - playwright is a test dependency
     sync_playwright = None  # type: ignore[assignment]
 
 ROOM = "lobby"
+# Every console message about the Content-Security-Policy, from every page of the module.
+CSP_REPORTS: list[str] = []
+
+
+def _watch_csp(page: Page) -> None:
+    def seen(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            CSP_REPORTS.append(message.text)
+
+    page.on("console", seen)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    with confab_server(tmp_path_factory.mktemp("browser") / "data") as handle:
+    # The history test seeds 120 messages over HTTP at once: past one user's post limit.
+    env = {"CONFAB_CHAT_POST_BURST": "1000"}
+    with confab_server(tmp_path_factory.mktemp("browser") / "data", env=env) as handle:
         yield handle
 
 
@@ -82,6 +101,7 @@ class Pair:
 def _person(browser: Browser, server: ServerHandle, name: str) -> Person:
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
+    _watch_csp(page)
     page.on("dialog", lambda dialog: dialog.accept())  # "Delete this message?" and the like
     sign_up(page, server.url, name)
     return Person(name, context, page)
@@ -370,3 +390,36 @@ def test_the_client_is_usable_on_a_phone(
         screenshot(page, "phone-chat")
     finally:
         context.close()
+
+
+def test_sign_out_everywhere_ends_the_other_devices_session(
+    browser: Browser, server: ServerHandle
+) -> None:
+    first = _person(browser, server, "carol")
+    second = browser.new_context(viewport=DESKTOP)
+    try:
+        page = second.new_page()
+        _watch_csp(page)
+        sign_in(page, server.url, "carol")  # ends with its socket open
+        first.page.get_by_role("button", name="Your devices").click()
+        devices = first.page.locator("#device-list li")
+        expect(devices).to_have_count(2)
+        expect(devices.filter(has_text="This device")).to_have_count(1)
+        first.page.locator("#sign-out-everywhere").click()
+        # Both are signed out: the other one because its socket was closed (4001).
+        expect(first.page.locator("#auth")).to_be_visible()
+        expect(page.locator("#auth")).to_be_visible()
+    finally:
+        first.context.close()
+        second.close()
+
+
+def test_the_client_ran_under_its_csp_without_a_violation(server: ServerHandle) -> None:
+    """Every page above (sign-in, chat, uploads, devices) ran with the strict policy on."""
+    headers = httpx.get(f"{server.url}/").headers
+    policy = headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert CSP_REPORTS == []

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.procs import MANY_USERS_ONE_ADDRESS
 
 from confab.adapters.sql.migrate import upgrade_to_head
 from tests.contract.chat_databases import postgres_database
@@ -27,7 +28,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    with confab_server(tmp_path_factory.mktemp("chat") / "data") as handle:
+    with confab_server(
+        tmp_path_factory.mktemp("chat") / "data", env=MANY_USERS_ONE_ADDRESS
+    ) as handle:
         yield handle
 
 
@@ -67,8 +70,13 @@ def test_openapi_documents_every_route(api: httpx.Client) -> None:
     assert doc["openapi"].startswith("3.1")
     expected = {
         "/api/accounts": {"post"},
-        "/api/tokens": {"post"},
+        "/api/tokens": {"post", "get", "delete"},
         "/api/tokens/current": {"delete"},
+        "/api/tokens/{token_id}": {"delete"},
+        "/api/ws-tickets": {"post"},
+        "/api/upload-grants": {"post"},
+        "/api/accounts/me/password": {"put"},
+        "/api/accounts/me/deactivate": {"post"},
         "/api/rooms": {"get", "post"},
         "/api/rooms/{room}": {"get", "patch", "delete"},
         "/api/rooms/{room}/members": {"get", "post"},
@@ -236,6 +244,11 @@ def test_rooms_and_membership(api: httpx.Client) -> None:
     assert _error(refused, 404) == "room_not_found"
     not_owner = api.post(f"/api/rooms/{secret}/members", headers=carol_auth, json={"username": bob})
     assert _error(not_owner, 404) == "room_not_found"
+    for path in ("", "/members", "/messages"):
+        hidden = api.get(f"/api/rooms/{secret}{path}", headers=carol_auth)
+        missing = api.get(f"/api/rooms/nosuchroom1{path}", headers=carol_auth)
+        assert (hidden.status_code, hidden.json()["error"]) == (404, "room_not_found")
+        assert hidden.json() == {**missing.json(), "detail": f"no room {secret!r}"}
     invited = api.post(f"/api/rooms/{secret}/members", headers=owner_auth, json={"username": bob})
     assert invited.status_code == 200
     mine = {r["name"] for r in api.get("/api/rooms", headers=bob_auth).json()["rooms"]}
@@ -307,23 +320,32 @@ def test_messages_history_and_idempotency(api: httpx.Client) -> None:
     assert [m["seq"] for m in page["messages"]] == [12, 13] and not page["has_more"]
     everything = api.get(url, headers=bob_auth, params={"after": 0, "limit": 100}).json()
     assert [m["seq"] for m in everything["messages"]] == list(range(2, 14))
+    # Both bounds: the oldest page strictly between them.
+    between = api.get(url, headers=bob_auth, params={"after": 3, "before": 9, "limit": 3}).json()
+    assert [m["seq"] for m in between["messages"]] == [4, 5, 6] and between["has_more"]
+    rest = api.get(url, headers=bob_auth, params={"after": 6, "before": 9}).json()
+    assert [m["seq"] for m in rest["messages"]] == [7, 8] and not rest["has_more"]
 
     for params, reason in [
         ({"limit": 101}, "invalid_limit"),
         ({"limit": 0}, "invalid_limit"),
         ({"before": "abc"}, "invalid_before"),
         ({"after": -1}, "invalid_after"),
-        ({"before": 5, "after": 1}, "invalid_page"),
     ]:
         assert _error(api.get(url, headers=bob_auth, params=params), 422) == reason
-    for text, reason in [("", "text_empty"), ("x" * 4001, "text_too_long")]:
+    for text, reason in [
+        ("", "text_empty"),
+        ("\x1f\x01", "text_empty"),
+        ("x" * 4001, "text_too_long"),
+        ("nul\x00", "invalid_text"),
+    ]:
         assert _error(api.post(url, headers=bob_auth, json={"text": text}), 422) == reason
     assert api.post(url, headers=bob_auth, json={"text": "é" * 4000}).status_code == 201
     bad_upload = api.post(url, headers=bob_auth, json={"text": "pic", "attachments": ["x"]})
     assert _error(bad_upload, 422) == "invalid_attachment"
     # Well formed but never uploaded (attachments that exist: tests/e2e/test_chat_media.py).
     ghost = api.post(url, headers=bob_auth, json={"text": "pic", "attachments": ["0" * 64]})
-    assert _error(ghost, 422) == "unknown_attachment"
+    assert _error(ghost, 404) == "unknown_attachment"
 
 
 def test_edit_and_delete_permissions(api: httpx.Client) -> None:
@@ -363,7 +385,7 @@ def test_edit_and_delete_permissions(api: httpx.Client) -> None:
         == "message_not_found"
     )
     assert _error(api.delete(f"{url}/{2**70}", headers=bob_auth), 404) == "message_not_found"
-    assert _error(api.delete(f"{url}/abc", headers=bob_auth), 404) == "not_found"
+    assert _error(api.delete(f"{url}/abc", headers=bob_auth), 404) == "message_not_found"
 
 
 def test_unknown_api_routes_and_methods(api: httpx.Client) -> None:

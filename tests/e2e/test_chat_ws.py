@@ -163,10 +163,16 @@ async def test_bad_frames_get_errors_and_keep_the_connection(chat: Chat) -> None
         assert (error["code"], error["client_id"]) == ("text_too_long", "long")
 
 
-async def test_an_invalid_token_is_refused_at_the_handshake(chat: Chat) -> None:
-    for token in ("nope", ""):
+async def test_a_bad_used_or_missing_ticket_is_refused_at_the_handshake(chat: Chat) -> None:
+    _, token = await chat.user()
+    url = await chat.url(token)
+    async with connect(url) as ws:
+        assert (await expect(ws, "ready"))["type"] == "ready"
+    base = chat.server.url.replace("http://", "ws://")
+    # The same ticket again, a made-up one, none, and the session token itself.
+    for refused in (url, f"{base}/ws?ticket=nope", f"{base}/ws", f"{base}/ws?token={token}"):
         with pytest.raises(InvalidStatus) as info:
-            async with connect(chat.url(token)):
+            async with connect(refused):
                 pass
         assert info.value.response.status_code == 403
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import pyvips
 
+from confab.core.upload_grants import HEADER, sign_grant, upload_grant_key
 from confab.media.domain.signing import sign
 from tests import hostile_images
 from tests.e2e.server import ServerHandle, confab_server
@@ -25,6 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
         "CONFAB_MEDIA_ALLOW_PORTS": "1024-65535",
         "CONFAB_MEDIA_RENDER_PROCESSES": "2",
         "CONFAB_MEDIA_SECURITY_KEY": "test-key",
+        "CONFAB_MEDIA_UPLOAD_BURST": "1000",
     }
     with confab_server(data, env=env) as handle:
         yield handle
@@ -32,7 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
 
 @pytest.fixture
 def client(server: ServerHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    # Uploads carry a grant, as a chat node would give one (the key derives from test-key).
+    grant = {HEADER: sign_grant(upload_grant_key("test-key"), "tester", 3600)}
+    with httpx.Client(base_url=server.url, timeout=30, headers=grant) as http:
         yield http
 
 

@@ -138,9 +138,13 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
         messages = f"/api/rooms/{room}/messages"
 
         # An image uploaded to the media node, attached to a message on the chat node.
-        uploaded = media_api.post(
-            "/media/uploads", content=jpeg(1200, 900), headers={"Content-Type": "image/jpeg"}
-        )
+        # The grant comes from the chat node; the media node only checks it.
+        grant = api.post("/api/upload-grants", headers=_auth(token)).json()
+        headers = {"Content-Type": "image/jpeg", grant["header"]: grant["grant"]}
+        unsigned = media_api.post("/media/uploads", content=jpeg(10, 10))
+        assert unsigned.status_code == 401
+        assert unsigned.json()["error"] == "upload_grant_missing"
+        uploaded = media_api.post("/media/uploads", content=jpeg(1200, 900), headers=headers)
         assert uploaded.status_code == 201, uploaded.text
         upload_id = uploaded.json()["id"]
         body = {"text": "a photo", "attachments": [upload_id]}
@@ -155,7 +159,7 @@ def test_chat_and_media_nodes_on_postgresql(database: str, site: str, tmp_path: 
         _image(media_api, attachment["full_url"])
         body = {"text": "?", "attachments": ["f" * 64]}
         unknown = api.post(messages, headers=_auth(token), json=body)
-        assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_attachment"
+        assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_attachment"
 
         # A link gets a preview, asked of the media node in the background.
         link = f"{site}/story.html"

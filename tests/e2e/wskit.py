@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from bench.procs import CHEAP_PASSWORD_HASHING
+from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.server import ServerHandle
+from tests.e2e.tickets import ws_url
 from tests.openapi_check import checked_client, openapi_checker
 
 PASSWORD = "correct horse battery"
@@ -25,6 +26,7 @@ PASSWORD = "correct horse battery"
 NOISE = ("presence", "typing", "member_joined", "room_added", "read")
 ENV = {
     **CHEAP_PASSWORD_HASHING,
+    **MANY_USERS_ONE_ADDRESS,
     "CONFAB_DATABASE_SQLITE_SYNCHRONOUS": "NORMAL",
     "CONFAB_CHAT_WS_RATE": "200",
     "CONFAB_CHAT_WS_BURST": "400",
@@ -66,13 +68,14 @@ class Chat:
             assert joined.status_code == 200, joined.text
         return name
 
-    def url(self, token: str) -> str:
-        return self.server.url.replace("http://", "ws://") + f"/ws?token={token}"
+    async def url(self, token: str) -> str:
+        """A `/ws` URL with a fresh one-time ticket of `token`'s session."""
+        return await ws_url(self.server.url, token)
 
     @asynccontextmanager
     async def socket(self, token: str, **options: Any) -> AsyncIterator[ClientConnection]:
         """A connected socket past its `ready` frame."""
-        async with connect(self.url(token), **options) as ws:
+        async with connect(await self.url(token), **options) as ws:
             assert (await expect(ws, "ready"))["type"] == "ready"
             yield ws
 

@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from confab.bootstrap import assemble
 from confab.core.settings import Settings
 from tests.conftest import free_port
+from tests.e2e.tickets import ws_url
 from tests.openapi_check import checked
 from tests.polling import until
 
@@ -69,8 +70,8 @@ async def test_join_send_and_errors_through_plain_asgi(base_url: str) -> None:
             "/api/rooms/hall/members", headers={"Authorization": f"Bearer {bob}"}
         )
         assert joined.is_success
-    ws_url = base_url.replace("http://", "ws://") + "/ws?token="
-    async with connect(ws_url + ann) as a, connect(ws_url + bob) as b:
+    ann_url, bob_url = await ws_url(base_url, ann), await ws_url(base_url, bob)
+    async with connect(ann_url) as a, connect(bob_url) as b:
         for ws in (a, b):
             assert json.loads(await ws.recv())["type"] == "ready"
             await ws.send(json.dumps({"type": "join", "room": "hall"}))

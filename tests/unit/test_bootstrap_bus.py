@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from confab.adapters.bus_redis import RedisBus
-from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter
+from confab.adapters.state_redis import RedisBuckets
 from confab.adapters.state_redis_presence import RedisPresenceStore
 from confab.bootstrap import Closer, make_bus
 from confab.bootstrap.chat import make_shared_chat_state
@@ -18,7 +18,7 @@ async def test_memory_bus_keeps_chat_state_in_the_process() -> None:
     assert isinstance(make_bus("memory://"), InProcessBus)
     closers: list[Closer] = []
     shared = make_shared_chat_state(Settings(bus_url="memory://"), closers)
-    assert (shared.signin, shared.rate, shared.presence) == (None, None, None)
+    assert (shared.buckets, shared.presence) == (None, None)
     assert closers == []
 
 
@@ -30,8 +30,7 @@ async def test_redis_urls_make_a_redis_bus_and_shared_state(url: str) -> None:
     await bus.close()
     closers: list[Closer] = []
     shared = make_shared_chat_state(Settings(bus_url=url), closers)
-    assert isinstance(shared.signin, RedisAttemptLimiter)
-    assert isinstance(shared.rate, RedisRateLimiter)
+    assert isinstance(shared.buckets, RedisBuckets)
     assert isinstance(shared.presence, RedisPresenceStore)
     assert len(closers) == 1
     for close in closers:

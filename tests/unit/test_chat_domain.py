@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -65,6 +66,20 @@ def test_text_is_1_to_4000_characters() -> None:
     assert domain.check_text("👋" * 4000) == "👋" * 4000
     assert _reason(lambda: domain.check_text("")) == "text_empty"
     assert _reason(lambda: domain.check_text(" \n\t")) == "text_empty"
+    # Control characters and every kind of blank show nothing either.
+    for invisible in ("\x01\x16", "\x1f", "\x7f\x85\xa0", "\u2028\u3000", "\u200a\x0b"):
+        assert _reason(lambda t=invisible: domain.check_text(t)) == "text_empty", repr(invisible)
+    for visible in ("a", "\x01a", "\u00e9", "\U0001f600", "\ufeffx"):
+        assert domain.check_text(visible) == visible
+    # The API document states the same rule as a pattern.
+    for text in ("a", "\x1f", " x ", "\u3000", "\x01\x02", "ok\x00"):
+        documented = re.fullmatch(domain.TEXT_PATTERN, text) is not None
+        try:
+            domain.check_text(text)
+            accepted = True
+        except InvalidInput:
+            accepted = False
+        assert documented == accepted, repr(text)
     assert _reason(lambda: domain.check_text("x" * 4001)) == "text_too_long"
     assert _reason(lambda: domain.check_text("a\x00b")) == "invalid_text"
     assert _reason(lambda: domain.check_text("lone \ud800 surrogate")) == "invalid_text"
@@ -89,7 +104,7 @@ def test_paging() -> None:
     domain.check_page(None, None, 50)
     domain.check_page(10, None, 1)
     domain.check_page(None, 0, 100)
-    assert _reason(lambda: domain.check_page(5, 1, 10)) == "invalid_page"
+    domain.check_page(5, 1, 10)  # a range: 1 < seq < 5
     assert _reason(lambda: domain.check_page(-1, None, 10)) == "invalid_page"
     assert _reason(lambda: domain.check_page(None, None, 101)) == "invalid_limit"
     assert _reason(lambda: domain.check_page(None, None, 0)) == "invalid_limit"

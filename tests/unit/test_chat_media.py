@@ -16,7 +16,7 @@ from confab.chat.ports import MediaClient
 from confab.chat.services import ChatConfig, ChatServices, build_chat_services
 from confab.chat.services.passwords import HashParams
 from confab.core import jsoncodec
-from confab.core.errors import InvalidInput
+from confab.core.errors import NotFound
 from confab.core.memory import InProcessBus
 from tests.polling import until
 
@@ -164,7 +164,8 @@ async def test_attachments_are_stored_and_shown_as_objects(room: Room) -> None:
 
 async def test_an_unknown_upload_is_refused_and_nothing_is_stored(room: Room) -> None:
     messages = room.services.messages
-    with pytest.raises(InvalidInput) as refused:
+    # A well-formed id that names no upload: not found (404), as the API document says.
+    with pytest.raises(NotFound) as refused:
         await messages.send(room.alice, "lobby", "ghost", attachments=[PHOTO, "c" * 64])
     assert refused.value.reason == "unknown_attachment"
     assert "c" * 64 in refused.value.detail

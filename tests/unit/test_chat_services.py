@@ -12,7 +12,7 @@ from confab.adapters.chatstore_memory import MemoryChatStore
 from confab.chat.domain import Token
 from confab.chat.services import ChatConfig, build_chat_services
 from confab.chat.services.passwords import HashParams
-from confab.chat.services.throttle import MemoryAttemptLimiter
+from confab.chat.services.sessions import token_id
 from confab.core.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from confab.core.memory import InProcessBus
 from tests.unit.chatkit import Chat, chat
@@ -87,13 +87,36 @@ async def test_sign_in_is_throttled_per_username_and_client(chat: Chat) -> None:
         await accounts.sign_in("bob", "password1", "1.1.1.1")
 
 
-async def test_attempt_limiter_windows() -> None:
-    now = [0.0]
-    limiter = MemoryAttemptLimiter(2, 60.0, clock=lambda: now[0])
-    assert [await limiter.allow("k") for _ in range(3)] == [True, True, False]
-    assert await limiter.allow("other")
-    now[0] = 61.0
-    assert await limiter.allow("k")
+async def test_a_username_spray_from_one_address_is_throttled_and_says_when(
+    chat: Chat,
+) -> None:
+    accounts = chat.services.accounts
+    await accounts.register("alice", "password1")
+    for i in range(8):
+        with pytest.raises(Unauthorized):
+            await accounts.sign_in(f"user{i}", "guess-guess", "6.6.6.6")
+    with pytest.raises(RateLimited) as throttled:
+        await accounts.sign_in("user99", "guess-guess", "6.6.6.6")
+    assert throttled.value.reason == "signin_throttled"
+    assert throttled.value.retry_after > 0
+    await accounts.sign_in("alice", "password1", "7.7.7.7")  # the owner, elsewhere
+
+
+async def test_only_failures_count_the_owner_signs_in_again_and_again(chat: Chat) -> None:
+    accounts = chat.services.accounts
+    await accounts.register("alice", "password1")
+    for _ in range(20):  # well over both limits, all successes
+        await accounts.sign_in("alice", "password1", "1.1.1.1")
+
+
+async def test_registrations_are_limited_per_address(chat: Chat) -> None:
+    accounts = chat.services.accounts
+    for i in range(6):
+        await accounts.register(f"new{i}", "password1", "8.8.8.8")
+    with pytest.raises(RateLimited) as throttled:
+        await accounts.register("new6", "password1", "8.8.8.8")
+    assert throttled.value.reason == "register_throttled"
+    await accounts.register("new6", "password1", "9.9.9.9")
 
 
 async def test_tokens_expire(chat: Chat) -> None:
@@ -131,3 +154,17 @@ async def test_hashing_does_not_block_the_loop() -> None:
 
 
 # rooms
+
+
+async def test_valid_token_ids_after_a_sign_out(chat: Chat) -> None:
+    accounts, sessions = chat.services.accounts, chat.services.sessions
+    await accounts.register("alice", "password1")
+    first = await accounts.sign_in("alice", "password1", "c")
+    second = await accounts.sign_in("alice", "password1", "c")
+    _, held = await sessions.list_tokens(first.token)
+    ids = [token_id(record.token_hash) for record in held]
+    assert len(ids) == 2
+    await sessions.sign_out(second.token)
+    current, _ = await sessions.list_tokens(first.token)
+    assert await sessions.valid_token_ids("alice", [*ids, "nonsense"]) == {current}
+    assert await sessions.valid_token_ids("nobody", ids) == set()

@@ -1,4 +1,4 @@
-"""Limits shared by every node, in Redis: WebSocket rate limits and sign-in throttling.
+"""Limits shared by every node, in Redis: the rate limiter's token buckets.
 
 Each check is one EVAL (redis-py runs EVALSHA and loads the script again after a Redis
 restart), atomic on the server, timed by the server's clock (`TIME`) so nodes whose
@@ -18,14 +18,18 @@ from redis.asyncio import Redis
 
 from confab.adapters.redis_common import FAILURES, command_client, unavailable
 from confab.adapters.redis_url import RedisTarget, parse_redis_url
+from confab.core.ratelimit import NEVER, Limit
 
-# A token bucket per key: `rate` tokens a second, at most `burst`; take `cost` or nothing.
+# A token bucket per key: `rate` tokens a second, at most `burst`; take `cost` or nothing
+# (look only when `update` is 0; a negative cost gives tokens back). Answers 0 when taken,
+# -1 when `cost` is over the burst, else the milliseconds until there would be enough.
 # The hash holds tokens and the time they were counted; it expires when the bucket would
 # be full again (a full bucket is the same as none).
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local update = tonumber(ARGV[4])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local saved = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
@@ -39,24 +43,24 @@ if now > stamp then
   tokens = math.min(burst, tokens + (now - stamp) * rate)
   stamp = now
 end
-local allowed = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
+local wait = 0
+if cost < 0 then
+  if update == 1 then
+    tokens = math.min(burst, tokens - cost)
+  end
+elseif cost > burst then
+  return -1
+elseif tokens >= cost then
+  if update == 1 then
+    tokens = tokens - cost
+  end
+else
+  wait = math.ceil((cost - tokens) / rate * 1000)
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
   'stamp', string.format('%.6f', stamp))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-return allowed
-"""
-
-# A fixed window per key: count one attempt, start the window's clock with the first.
-_COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return count
+return wait
 """
 
 
@@ -92,47 +96,23 @@ class RedisState:
         await self.client.aclose(close_connection_pool=True)
 
 
-class RedisRateLimiter:
-    """`RateLimiter` (chat.ratelimit) on Redis: one token bucket per key for all nodes."""
+class RedisBuckets:
+    """`Buckets` (confab.core.ratelimit) on Redis: one token bucket per key for all nodes."""
 
-    def __init__(self, state: RedisState, rate: float, burst: float, *, name: str = "ws") -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
+    def __init__(self, state: RedisState) -> None:
         self._state = state
-        self._rate = rate
-        self._burst = burst
-        self._prefix = state.key("rate", name, "")
+        self._prefix = state.key("rate", "")
         self._take = state.client.register_script(_TAKE)
 
-    async def acquire(self, key: str, cost: float = 1.0) -> bool:
-        """Take `cost` tokens from `key`'s bucket; False (and nothing taken) when short."""
+    async def take(self, key: str, limit: Limit, cost: float, update: bool = True) -> float:
+        """See `Buckets.take`; raises `Unavailable` when Redis cannot answer."""
         try:
             async with self._state.turns:
-                allowed = await self._take(
-                    keys=[self._prefix + key], args=[self._rate, self._burst, cost]
+                wait_ms = await self._take(
+                    keys=[self._prefix + key],
+                    args=[limit.rate, limit.burst, cost, 1 if update else 0],
                 )
         except FAILURES as error:
             raise unavailable(error, "rate limit") from None
-        return bool(allowed)
-
-
-class RedisAttemptLimiter:
-    """`AttemptLimiter` (chat.services.throttle) on Redis: fixed windows for all nodes."""
-
-    def __init__(
-        self, state: RedisState, limit: int, window_seconds: float, *, name: str = "signin"
-    ) -> None:
-        self._state = state
-        self._limit = limit
-        self._window_ms = max(1, round(window_seconds * 1000))
-        self._prefix = state.key("attempts", name, "")
-        self._count = state.client.register_script(_COUNT)
-
-    async def allow(self, key: str) -> bool:
-        """Count one attempt under `key`; False when over the limit in this window."""
-        try:
-            async with self._state.turns:
-                count = await self._count(keys=[self._prefix + key], args=[self._window_ms])
-        except FAILURES as error:
-            raise unavailable(error, "attempt limit") from None
-        return int(count) <= self._limit
+        wait_ms = int(wait_ms)
+        return NEVER if wait_ms < 0 else wait_ms / 1000

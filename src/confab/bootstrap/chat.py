@@ -24,16 +24,18 @@ from confab.adapters.sql.migrate import (
 from confab.bootstrap.media import media_security_key
 from confab.chat.ports import MediaClient
 from confab.chat.presence import PresenceStore
-from confab.chat.ratelimit import RateLimiter
 from confab.chat.services import ChatConfig, build_chat_services
-from confab.chat.services.throttle import AttemptLimiter
 from confab.chat.web.api import api_routes
 from confab.chat.web.client import client_routes
+from confab.chat.web.trust_api import trust_routes
 from confab.chat.web.ws import RealtimeConfig, ws_routes
 from confab.core.lifecycle import Closer, WarmUp
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
+from confab.core.ratelimit import Buckets, FallbackBuckets, MemoryBuckets, RateLimiter
 from confab.core.settings import Settings
+from confab.core.tickets import TicketStore
+from confab.core.upload_grants import upload_grant_key
 
 if TYPE_CHECKING:
     from confab.adapters.media_http import HttpMediaClient
@@ -45,27 +47,26 @@ log = logging.getLogger("confab.bootstrap")
 class SharedChatState:
     """Chat state every node must agree on; all None: each process keeps its own."""
 
-    signin: AttemptLimiter | None = None
-    rate: RateLimiter | None = None
+    buckets: Buckets | None = None  # the rate limiter's (None: in this process)
+    tickets: TicketStore | None = None  # WebSocket tickets
     presence: PresenceStore | None = None
 
 
 def make_shared_chat_state(settings: Settings, closers: list[Closer]) -> SharedChatState:
-    """Sign-in throttling, WebSocket rate limits and presence: in Redis when the bus is
-    there (every node then shares them), else in this process."""
+    """The rate limiter's buckets, WebSocket tickets and presence: in Redis when the bus
+    is there (every node then shares them), else in this process."""
     if not is_redis_url(settings.bus_url):
         return SharedChatState()
     # Imported here: a node on the in-process bus never loads redis-py.
-    from confab.adapters.state_redis import RedisAttemptLimiter, RedisRateLimiter, RedisState
+    from confab.adapters.state_redis import RedisBuckets, RedisState
     from confab.adapters.state_redis_presence import RedisPresenceStore
+    from confab.adapters.state_redis_tickets import RedisTickets
 
     state = RedisState(settings.bus_url)
     closers.append(state.close)
     return SharedChatState(
-        signin=RedisAttemptLimiter(
-            state, settings.chat_signin_attempts, settings.chat_signin_window_seconds
-        ),
-        rate=RedisRateLimiter(state, settings.chat_ws_rate, settings.chat_ws_burst),
+        buckets=RedisBuckets(state),
+        tickets=RedisTickets(state),
         presence=RedisPresenceStore(state),
     )
 
@@ -140,9 +141,15 @@ async def build_chat(
         size = settings.database_pool_size
         warm_ups.append(lambda: database.warm(size))
     shared = make_shared_chat_state(settings, closers)
+    config = ChatConfig.from_settings(settings)
+    # A shared store that fails is stood in for by this process's own buckets for a while.
+    buckets: Buckets = MemoryBuckets()
+    if shared.buckets is not None:
+        buckets = FallbackBuckets(shared.buckets, buckets)
+    limiter = RateLimiter(buckets, config.limits())
     # media None (chat without media in this process): attachments refused, no previews.
     services = build_chat_services(
-        store, bus, ChatConfig.from_settings(settings), media=media, limiter=shared.signin
+        store, bus, config, media=media, limiter=limiter, tickets=shared.tickets
     )
     closers.append(services.messages.aclose)
     realtime = ws_routes(
@@ -151,7 +158,11 @@ async def build_chat(
         RealtimeConfig.from_settings(settings),
         closers,
         metrics,
-        limiter=shared.rate,
         presence=shared.presence,
     )
-    return api_routes(services) + realtime + client_routes()
+    trust = trust_routes(
+        services,
+        grant_key=upload_grant_key(media_security_key(settings)),
+        grant_ttl=settings.chat_upload_grant_ttl_seconds,
+    )
+    return api_routes(services, trust) + realtime + client_routes()

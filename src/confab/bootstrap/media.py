@@ -8,12 +8,15 @@ from starlette.routing import BaseRoute
 
 from confab.adapters.locks_file import FileKeyLocks
 from confab.bootstrap.backends import make_media_jobs
+from confab.bootstrap.limits import make_buckets
 from confab.core.internal_api import internal_key
 from confab.core.lifecycle import Closer
 from confab.core.metrics import Metrics
 from confab.core.ports import BlobStore
+from confab.core.ratelimit import RateLimiter
 from confab.core.secrets import load_or_create_secret
 from confab.core.settings import Settings
+from confab.core.upload_grants import upload_grant_key
 from confab.media.batch.runtime import BatchRuntime
 from confab.media.fetch.fetcher import SafeFetcher
 from confab.media.fetch.policy import FetchPolicy
@@ -21,6 +24,7 @@ from confab.media.imaging.limits import RenderLimits
 from confab.media.services.client import InProcessMediaClient
 from confab.media.services.previews import PAGE_MAX_BYTES, PreviewConfig, PreviewService
 from confab.media.services.thumbnails import ThumbnailConfig, ThumbnailService
+from confab.media.services.upload_gate import UploadGate, UploadLimits
 from confab.media.services.uploads import UploadService
 from confab.media.web import media_routes
 from confab.media.web_internal import internal_routes
@@ -41,6 +45,23 @@ def media_security_key(settings: Settings) -> str:
     if settings.media_security_key is not None:
         return settings.media_security_key.get_secret_value()
     return load_or_create_secret(settings.data_dir, "media_security_key")
+
+
+def grant_key(settings: Settings) -> bytes | None:
+    """The upload-grant key: derived from the media security key when a chat node can
+    share it (it is set, or chat runs in this process); else None (uploads refused)."""
+    if settings.media_security_key is None and "chat" not in settings.roles:
+        return None
+    return upload_grant_key(media_security_key(settings))
+
+
+def upload_limits(settings: Settings) -> UploadLimits:
+    """Each user's upload rate and byte quota, from settings."""
+    return UploadLimits(
+        per_minute=settings.media_upload_per_minute,
+        burst=settings.media_upload_burst,
+        bytes_per_day=settings.media_upload_quota_bytes,
+    )
 
 
 def build_media(
@@ -90,7 +111,9 @@ def build_media(
     client = InProcessMediaClient(uploads, previews, config.security_key)
     # The internal routes first: `/media/{path}` would otherwise claim their paths.
     routes = internal_routes(client, internal_key(config.security_key))
-    return routes + media_routes(thumbnails, uploads), client
+    per_user = upload_limits(settings).limits()
+    gate = UploadGate(grant_key(settings), RateLimiter(make_buckets(settings, closers), per_user))
+    return routes + media_routes(thumbnails, uploads, gate), client
 
 
 def build_batch_runtime(settings: Settings) -> BatchRuntime:

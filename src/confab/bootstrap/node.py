@@ -17,6 +17,7 @@ from confab.core.malloc import tune_malloc
 from confab.core.metrics import Metrics
 from confab.core.settings import Settings
 from confab.node.app import NodeState, build_app
+from confab.node.metrics_access import MetricsGuard, MetricsListener
 from confab.node.server import serve_http
 
 if TYPE_CHECKING:
@@ -76,7 +77,11 @@ async def assemble(settings: Settings) -> Node:
         # A node that cannot start leaves no worker pool or connection behind.
         await close_all(closers)
         raise
-    app = build_app(routes, state, metrics)
+    app = MetricsGuard(
+        build_app(routes, state, metrics),
+        separate_port=settings.metrics_port is not None,
+        allow=settings.metrics_allow,
+    )
     return Node(
         app=app,
         state=state,
@@ -90,6 +95,10 @@ async def assemble(settings: Settings) -> Node:
 async def _serve(settings: Settings) -> None:
     node = await assemble(settings)
     try:
+        if settings.metrics_port is not None:
+            listener = MetricsListener(node.metrics, settings.metrics_host, settings.metrics_port)
+            listener.start()
+            node.closers.insert(0, listener.aclose)  # closed last: scrapes see the drain
         await serve_http(
             node.app,
             node.state,
@@ -101,6 +110,7 @@ async def _serve(settings: Settings) -> None:
             reuse_port=settings.http_reuse_port,
             metrics=node.metrics,
             warm_up=node.warm_up,
+            trusted_proxies=settings.trusted_proxies,
             on_listening=lambda url: print(
                 f"confab: roles {','.join(settings.roles)} listening on {url}"
                 f" (data in {settings.data_dir.resolve()})",

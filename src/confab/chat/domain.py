@@ -24,6 +24,13 @@ USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
 ROOM_NAME = re.compile(r"[a-z0-9_-]{1,64}")
 # Printable ASCII without spaces: UUIDs, nanoids, counters all fit.
 CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
+# Characters that show nothing: whitespace (`str.isspace`) and control characters (Cc).
+_INVISIBLE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# The same rules as JSON Schema patterns, for the API document (ECMA and Python agree): no
+# NUL (PostgreSQL text cannot hold it). Lone surrogates cannot arrive in UTF-8 JSON at all.
+STORABLE_PATTERN = r"^[^\x00]*$"
+TEXT_PATTERN = f"^[^\\x00]*[^{_INVISIBLE}][^\\x00]*$"
+_VISIBLE = re.compile(f"[^{_INVISIBLE}]")
 
 MIN_PASSWORD = 8
 # argon2 hashes anything, but a megabyte password is only a way to burn our CPU.
@@ -120,11 +127,11 @@ def check_password(password: str) -> str:
 
 
 def check_text(text: str) -> str:
-    """Message text: 1-4000 characters, not only blanks."""
+    """Message text: 1-4000 characters, some visible (not only blanks or control characters)."""
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"a message has at most {MAX_TEXT} characters", code="text_too_long")
-    if not text.strip():
-        raise InvalidInput("a message needs some text", code="text_empty")
+    if not _VISIBLE.search(text):
+        raise InvalidInput("a message needs some visible text", code="text_empty")
     _storable(text, "the text", "invalid_text")
     return text
 
@@ -163,9 +170,7 @@ def check_attachments(attachments: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_page(before: int | None, after: int | None, limit: int) -> None:
-    """History paging: `before` or `after` (not both), seqs >= 0, 1 <= limit <= 100."""
-    if before is not None and after is not None:
-        raise InvalidInput("page with before or after, not both", code="invalid_page")
+    """History paging: seqs >= 0, 1 <= limit <= 100 (`before` and `after` may be combined)."""
     if (before is not None and before < 0) or (after is not None and after < 0):
         raise InvalidInput("before and after are seqs (>= 0)", code="invalid_page")
     if not 1 <= limit <= MAX_LIMIT:

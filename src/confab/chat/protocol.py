@@ -13,7 +13,7 @@ from typing import Any
 
 from confab.chat.domain import normalize_room_name
 from confab.core import jsoncodec
-from confab.core.errors import InvalidInput
+from confab.core.errors import DETAIL_MAX, InvalidInput, excerpt
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -298,6 +298,9 @@ def error_frame(code: str, message: str, **context: Any) -> bytes:
     `context` adds `room` or `client_id` when the failed frame had them, so a client can
     tell which of its pending sends failed.
     """
-    body: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    body.update((k, v) for k, v in context.items() if v is not None)
+    body: dict[str, Any] = {"type": "error", "code": code, "message": excerpt(message, DETAIL_MAX)}
+    # Echoed input (a client_id, a room) is quoted up to a short prefix only.
+    body.update(
+        (k, excerpt(v) if isinstance(v, str) else v) for k, v in context.items() if v is not None
+    )
     return jsoncodec.dumps(body)

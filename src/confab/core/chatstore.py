@@ -38,6 +38,17 @@ RoomKind = Literal["room", "dm"]
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A session token, known by its hash; `username` is its holder's."""
+
+    token_hash: str
+    user_id: int
+    username: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RoomRecord:
     """A room. `last_seq` is the seq of its newest event (0 when none).
 
@@ -219,6 +230,15 @@ class ChatStore(Protocol):
 
     async def delete_expired_tokens(self, user_id: int, now: datetime) -> int:
         """Forget a user's expired tokens; return how many."""
+
+    async def get_token(self, token_hash: str, now: datetime) -> TokenRecord | None:
+        """The unexpired token with this hash, or None."""
+
+    async def list_tokens(self, user_id: int, now: datetime) -> list[TokenRecord]:
+        """A user's unexpired tokens, oldest first."""
+
+    async def delete_user_tokens(self, user_id: int) -> list[str]:
+        """Forget every token of a user; return their hashes."""
 
     # rooms
 

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+EXCERPT = 60  # characters of bad input an error may quote back
+DETAIL_MAX = 300  # characters of any error detail sent to a client
+
+
+def excerpt(value: object, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of a client's input, for quoting it in an error (a
+    60 KB value is not echoed back whole)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class ConfabError(Exception):
     """Base of every expected failure. Picklable, so it can cross a process pool."""
@@ -79,7 +89,15 @@ class Unprocessable(ConfabError):
 
 
 class RateLimited(ConfabError):
+    """Too many of something: `retry_after` is the wait in seconds (sent as Retry-After)."""
+
     code = "rate_limited"
+
+    def __init__(
+        self, detail: str = "", *, code: str | None = None, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
 
 
 class Unavailable(ConfabError):

@@ -6,6 +6,7 @@ Nothing is read at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -41,6 +42,16 @@ class Settings(BaseSettings):
     # Set by the node's supervisor in the processes it starts (not an operator setting):
     # listen with SO_REUSEPORT on the port the supervisor reserved.
     http_reuse_port: bool = False
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the load balancer).
+    # Empty: none, every client is the address that connected.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /metrics: on a port of its own (bound to metrics_host) when set; else on the public
+    # port, answered only to the peers of metrics_allow (404 to anyone else).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"]
+    )
 
     # ports (None: the embedded default under data_dir)
     database_url: str | None = None
@@ -71,18 +82,39 @@ class Settings(BaseSettings):
     database_sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
 
     # chat
-    chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    chat_signin_attempts: int = Field(default=10, ge=1, description="per username+client")
+    chat_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=1)
+    # Origins whose pages may open /ws (e.g. https://chat.example.org); empty: the node's host.
+    chat_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    chat_ws_ticket_ttl_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="a /ws?ticket= is good this long, once"
+    )
+    chat_ws_max_per_user: int = Field(
+        default=20, ge=1, description="WebSockets per user on one node; more: close 4029"
+    )
+    chat_signin_attempts: int = Field(default=10, ge=1, description="per username+address")
+    chat_signin_address_attempts: int = Field(
+        default=30, ge=1, description="per client address, whatever the usernames"
+    )
     chat_signin_window_seconds: float = Field(default=60.0, gt=0)
+    chat_register_per_hour: int = Field(default=30, ge=1, description="per client address")
+    chat_register_burst: int = Field(default=10, ge=1)
+    chat_post_rate: float = Field(default=5.0, gt=0, description="HTTP writes/s per user")
+    chat_post_burst: float = Field(default=30.0, ge=1)
     chat_password_time_cost: int = Field(default=2, ge=1, description="argon2id passes")
     chat_password_memory_kib: int = Field(default=19 * 1024, ge=8, description="argon2id")
 
     # chat: real time (WebSocket /ws)
+    # A client that stops reading is closed (4009, it resumes later) once this much waits
+    # for it here, on top of the kernel's send buffer: together about 192 KiB, a few
+    # seconds of a busy room (50 messages/s of ~1 KB), not the ~3 MB an autotuned kernel
+    # buffer would hold.
     chat_ws_send_buffer_bytes: int = Field(
-        default=256 * 1024, ge=4096, description="queued per connection before close 4009"
+        default=64 * 1024, ge=4096, description="queued per connection before close 4009"
     )
     chat_ws_kernel_send_buffer_bytes: int = Field(
-        default=0, ge=0, description="SO_SNDBUF per WebSocket; 0: the OS default (autotuned)"
+        default=64 * 1024,
+        ge=0,
+        description="SO_SNDBUF per WebSocket (Linux doubles it); 0: the OS default (autotuned)",
     )
     chat_ws_rate: float = Field(default=20.0, gt=0, description="client frames/s per user")
     chat_ws_burst: float = Field(default=60.0, ge=1, description="client frames saved up")
@@ -107,6 +139,14 @@ class Settings(BaseSettings):
     media_security_key: SecretStr | None = None
     media_allow_unsafe: bool = False
     media_auto_format: bool = True
+
+    # media: uploads (each needs a grant from a chat node: POST /api/upload-grants)
+    media_upload_per_minute: float = Field(default=30.0, gt=0, description="per user")
+    media_upload_burst: float = Field(default=10.0, ge=1, description="per user")
+    media_upload_quota_bytes: int = Field(
+        default=500 * 1024 * 1024, ge=1, description="per user, refilled over a day"
+    )
+    chat_upload_grant_ttl_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     # media: rendering
     media_render_processes: int = Field(default=0, ge=0, description="0: one per core")
@@ -140,7 +180,14 @@ class Settings(BaseSettings):
     media_fetch_per_host_rate: float = Field(default=0.0, ge=0, description="per minute, 0: none")
 
     @field_validator(
-        "roles", "media_extra_loaders", "media_allow_networks", "media_allow_ports", mode="before"
+        "roles",
+        "media_extra_loaders",
+        "media_allow_networks",
+        "media_allow_ports",
+        "trusted_proxies",
+        "metrics_allow",
+        "chat_allowed_origins",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -152,6 +199,16 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one role is needed")
         return list(dict.fromkeys(value))
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr[:60]!r} is not a CIDR") from None
+        return value
 
     @field_validator("media_url")
     @classmethod

@@ -12,7 +12,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from confab.core import jsoncodec
 from confab.core.errors import InvalidInput
+from confab.core.upload_grants import HEADER as GRANT_HEADER
 from confab.media.services.thumbnails import ThumbnailPlan, ThumbnailService
+from confab.media.services.upload_gate import UploadGate
 from confab.media.services.uploads import UploadService
 from confab.node.bodies import read_capped
 
@@ -134,15 +136,20 @@ async def _send_response(
     await send({"type": "http.response.body", "body": body})
 
 
-def media_routes(thumbnails: ThumbnailService, uploads: UploadService) -> list[BaseRoute]:
+def media_routes(
+    thumbnails: ThumbnailService, uploads: UploadService, gate: UploadGate
+) -> list[BaseRoute]:
     """The routes of the media role."""
 
     async def upload(request: Request) -> Response:
+        # The grant first: an upload without one costs no body read.
+        user = await gate.admit(request.headers.get(GRANT_HEADER))
         content_type = request.headers.get("content-type", "")
         is_multipart = content_type.startswith("multipart/form-data")
         cap = uploads.max_bytes + (_MULTIPART_SLACK if is_multipart else 0)
         body = await read_capped(request, cap, code="upload_too_large")
         data = await _multipart_file(request, body) if is_multipart else body
+        await gate.count_bytes(user, len(data))
         info, created = await uploads.upload(data)
         return _json(asdict(info), 201 if created else 200)
 

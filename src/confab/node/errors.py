@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from confab.core import errors, jsoncodec
+from confab.core.ratelimit import retry_after_header
 
 STATUS_BY_ERROR: dict[type[errors.ConfabError], int] = {
     errors.InvalidInput: 400,
@@ -33,8 +34,8 @@ def status_for(exc: errors.ConfabError) -> int:
 
 
 def json_error(status: int, reason: str, detail: str = "") -> Response:
-    """`{"error": reason, "detail": detail}` with `status`."""
-    body = jsoncodec.dumps({"error": reason, "detail": detail})
+    """`{"error": reason, "detail": detail}` with `status` (a long detail cut short)."""
+    body = jsoncodec.dumps({"error": reason, "detail": errors.excerpt(detail, errors.DETAIL_MAX)})
     return Response(
         body,
         status_code=status,
@@ -44,8 +45,11 @@ def json_error(status: int, reason: str, detail: str = "") -> Response:
 
 
 def error_response(exc: errors.ConfabError) -> Response:
-    """The response for an expected failure."""
-    return json_error(status_for(exc), exc.reason, exc.detail)
+    """The response for an expected failure (a 429 says when to come back)."""
+    response = json_error(status_for(exc), exc.reason, exc.detail)
+    if isinstance(exc, errors.RateLimited):
+        response.headers["Retry-After"] = retry_after_header(exc.retry_after)
+    return response
 
 
 async def handle_confab_error(request: Request, exc: Exception) -> Response:

@@ -155,6 +155,7 @@ async def serve_http(
     grace_seconds: float,
     websockets: bool = True,
     reuse_port: bool = False,
+    trusted_proxies: Sequence[str] = (),
     on_listening: Callable[[str], None] | None = None,
     metrics: Metrics | None = None,
     warm_up: Callable[[], Awaitable[None]] | None = None,
@@ -165,6 +166,7 @@ async def serve_http(
     requests (answered 404), and the WebSocket protocol and its library are not loaded.
     `reuse_port`: listen with SO_REUSEPORT, beside the node's other HTTP processes (the
     kernel spreads new connections over them).
+    `trusted_proxies` (CIDRs): the only peers whose X-Forwarded-For/-Proto count.
     """
     ws: type[asyncio.Protocol] | str = "none"
     if websockets:
@@ -193,6 +195,10 @@ async def serve_http(
         access_log=False,
         timeout_graceful_shutdown=int(grace_seconds),
         server_header=False,
+        # The client address comes from X-Forwarded-For only when the peer is one of these
+        # (never uvicorn's default of 127.0.0.1: that is whatever runs on this machine).
+        proxy_headers=True,
+        forwarded_allow_ips=[str(cidr) for cidr in trusted_proxies],
         backlog=2048,
     )
     server = _DrainingServer(config, state, grace_seconds, websockets)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from confab.adapters.sql.tables import tokens, users
-from confab.core.chatstore import UserRecord
+from confab.core.chatstore import TokenRecord, UserRecord
 
 # Any row of any width (SQLAlchemy 2.1 types rows by their columns).
 AnyRow = sa.Row[*tuple[Any, ...]]
@@ -71,3 +71,29 @@ def user_for_token(conn: Connection, token_hash: str, now: datetime) -> UserReco
     """The account holding an unexpired token with this hash, or None."""
     row = conn.execute(_USER_FOR_TOKEN, {"token_hash": token_hash, "now": now}).first()
     return None if row is None else user_record(row)
+
+
+_TOKEN_SELECT = sa.select(
+    tokens.c.token_hash,
+    tokens.c.user_id,
+    users.c.username,
+    tokens.c.created_at,
+    tokens.c.expires_at,
+).join(users, users.c.id == tokens.c.user_id)
+
+
+def tokens_where(conn: Connection, where: sa.ColumnElement[bool]) -> list[TokenRecord]:
+    """The tokens matching `where`, oldest first."""
+    query = _TOKEN_SELECT.where(where).order_by(tokens.c.created_at, tokens.c.token_hash)
+    return [
+        TokenRecord(row.token_hash, row.user_id, row.username, row.created_at, row.expires_at)
+        for row in conn.execute(query)
+    ]
+
+
+def delete_user_tokens(conn: Connection, user_id: int) -> list[str]:
+    """Forget every token of a user; their hashes."""
+    where = tokens.c.user_id == user_id
+    hashes = [str(h) for h in conn.execute(sa.select(tokens.c.token_hash).where(where)).scalars()]
+    conn.execute(tokens.delete().where(where))
+    return hashes

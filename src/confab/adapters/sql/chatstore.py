@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from confab.adapters.sql import accounts, members, messages, rooms
 from confab.adapters.sql import events as log
 from confab.adapters.sql.engine import Database, Synchronous
@@ -29,6 +31,7 @@ from confab.core.chatstore import (
     RoomAccess,
     RoomRecord,
     RoomSummary,
+    TokenRecord,
     UserRecord,
     dm_name,
 )
@@ -121,6 +124,21 @@ class SqlChatStore:
         """Forget a user's expired tokens."""
         delete = tokens.delete().where(tokens.c.user_id == user_id, tokens.c.expires_at <= now)
         return await self._db.write(accounts.rowcount, delete)
+
+    async def get_token(self, token_hash: str, now: datetime) -> TokenRecord | None:
+        """The unexpired token with this hash, or None."""
+        where = sa.and_(tokens.c.token_hash == token_hash, tokens.c.expires_at > now)
+        found = await self._db.read(accounts.tokens_where, where)
+        return found[0] if found else None
+
+    async def list_tokens(self, user_id: int, now: datetime) -> list[TokenRecord]:
+        """A user's unexpired tokens, oldest first."""
+        where = sa.and_(tokens.c.user_id == user_id, tokens.c.expires_at > now)
+        return await self._db.read(accounts.tokens_where, where)
+
+    async def delete_user_tokens(self, user_id: int) -> list[str]:
+        """Forget every token of a user; return their hashes."""
+        return await self._db.write(accounts.delete_user_tokens, user_id)
 
     # rooms
 

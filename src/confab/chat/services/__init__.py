@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from confab.chat.ports import MediaClient
 from confab.chat.services.accounts import AccountService
-from confab.chat.services.config import ChatConfig, Clock, utc_now
+from confab.chat.services.config import ChatConfig, Clock, memory_limiter, utc_now
 from confab.chat.services.dms import DirectMessages
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.members import MembershipService
@@ -17,13 +17,11 @@ from confab.chat.services.messages import MessageService
 from confab.chat.services.passwords import PasswordHasher
 from confab.chat.services.reactions import ReactionService
 from confab.chat.services.rooms import RoomService
-from confab.chat.services.throttle import (
-    AttemptLimiter,
-    FallbackAttemptLimiter,
-    MemoryAttemptLimiter,
-)
+from confab.chat.services.sessions import SessionService
 from confab.core.chatstore import ChatStore
 from confab.core.ports import Bus
+from confab.core.ratelimit import RateLimiter
+from confab.core.tickets import MemoryTickets, TicketStore
 
 __all__ = [
     "AccountService",
@@ -50,6 +48,8 @@ class ChatServices:
     reactions: ReactionService
     events: RoomEvents
     store: ChatStore
+    limiter: RateLimiter  # every write of the chat: sign-in, registration, posts, frames
+    sessions: SessionService  # tickets, tokens per device, what ends sessions
 
 
 def build_chat_services(
@@ -57,22 +57,31 @@ def build_chat_services(
     bus: Bus,
     config: ChatConfig,
     *,
-    limiter: AttemptLimiter | None = None,
+    limiter: RateLimiter | None = None,
+    tickets: TicketStore | None = None,
     clock: Clock = utc_now,
     media: MediaClient | None = None,
 ) -> ChatServices:
     """Wire the services.
 
-    `limiter`: sign-in throttling shared by every node; None counts in this process
-    only (as does the local stand-in while a shared one is unavailable).
+    `limiter`: the rate limiter with `config.limits()` (shared by every node in a fleet);
+    None counts in this process only. `tickets`: the WebSocket tickets (shared by every
+    node in a fleet); None keeps them in this process.
     `media`: the media role (attachments, link previews); None refuses attachments.
     """
     events = RoomEvents(bus)
-    local = MemoryAttemptLimiter(config.signin_attempts, config.signin_window_seconds)
-    limiter = local if limiter is None else FallbackAttemptLimiter(limiter, local)
+    limiter = memory_limiter(config) if limiter is None else limiter
     hasher = PasswordHasher(config.hash_params, config.hash_concurrency)
     accounts = AccountService(store, hasher, limiter, config.token_ttl, clock)
     rooms = RoomService(store, events, clock)
+    sessions = SessionService(
+        store,
+        accounts,
+        bus,
+        MemoryTickets() if tickets is None else tickets,
+        ticket_ttl=config.ticket_ttl_seconds,
+        clock=clock,
+    )
     return ChatServices(
         accounts=accounts,
         rooms=rooms,
@@ -82,4 +91,6 @@ def build_chat_services(
         reactions=ReactionService(store, rooms, events, clock),
         events=events,
         store=store,
+        limiter=limiter,
+        sessions=sessions,
     )

@@ -6,12 +6,12 @@ import hashlib
 from datetime import timedelta
 
 from confab.chat.domain import Token, User, check_password, normalize_username
-from confab.chat.services.config import Clock, utc_now
+from confab.chat.services.config import REGISTER, SIGNIN, SIGNIN_ADDRESS, Clock, utc_now
 from confab.chat.services.passwords import PasswordHasher
-from confab.chat.services.throttle import AttemptLimiter
 from confab.core.chatstore import ChatStore
-from confab.core.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from confab.core.errors import Conflict, InvalidInput, Unauthorized
 from confab.core.ids import random_token
+from confab.core.ratelimit import RateLimiter
 
 # Longer than any token we issue: a bigger one is refused before any hashing or query.
 _MAX_TOKEN = 128
@@ -34,7 +34,7 @@ class AccountService:
         self,
         store: ChatStore,
         hasher: PasswordHasher,
-        limiter: AttemptLimiter,
+        limiter: RateLimiter,
         token_ttl: timedelta,
         clock: Clock = utc_now,
     ) -> None:
@@ -44,8 +44,13 @@ class AccountService:
         self._token_ttl = token_ttl
         self._clock = clock
 
-    async def register(self, username: str, password: str) -> User:
-        """Create an account; `Conflict("username_taken")` if the name is used."""
+    async def register(self, username: str, password: str, address: str = "local") -> User:
+        """Create an account; `Conflict("username_taken")` if the name is used.
+
+        Registrations are limited per client `address` (`RateLimited`)."""
+        await self._limiter.ratelimit(
+            REGISTER, address, code="register_throttled", detail="too many new accounts"
+        )
         name = normalize_username(username)
         check_password(password)
         # Checked first so that a taken name costs no hashing (the insert still decides).
@@ -55,13 +60,31 @@ class AccountService:
         record = await self._store.create_user(name, encoded, self._clock())
         return User(record.id, record.username)
 
-    async def sign_in(self, username: str, password: str, client_key: str) -> Token:
-        """A new session token; `Unauthorized` on wrong credentials, `RateLimited` if hurried."""
-        key = f"{username.lower()[:64]}|{client_key}"
-        if not await self._limiter.allow(key):
-            raise RateLimited(
-                "too many sign-in attempts; wait a minute and try again", code="signin_throttled"
-            )
+    async def sign_in(self, username: str, password: str, address: str) -> Token:
+        """A new session token; `Unauthorized` on wrong credentials, `RateLimited` if hurried.
+
+        Failures are counted per (username, `address`) and per `address` (a spray of
+        usernames), never per username alone: guesses from elsewhere cannot lock the owner
+        out. Each attempt takes from both buckets before the password is checked (so that
+        parallel guesses cannot slip past) and a success gives it back. The answers are
+        the same whether the account exists or not.
+        """
+        pair = f"{username.lower()[:64]}|{address}"
+        detail = "too many sign-in attempts; wait and try again"
+        await self._limiter.ratelimit(
+            SIGNIN_ADDRESS, address, code="signin_throttled", detail=detail
+        )
+        try:
+            await self._limiter.ratelimit(SIGNIN, pair, code="signin_throttled", detail=detail)
+        except BaseException:
+            await self._limiter.refund(SIGNIN_ADDRESS, address)
+            raise
+        token = await self._check_and_issue(username, password)
+        await self._limiter.refund(SIGNIN_ADDRESS, address)
+        await self._limiter.refund(SIGNIN, pair)
+        return token
+
+    async def _check_and_issue(self, username: str, password: str) -> Token:
         try:
             name = normalize_username(username)
             check_password(password)
@@ -81,6 +104,24 @@ class AccountService:
         expires_at = now + self._token_ttl
         await self._store.create_token(token_hash(token), user.id, now, expires_at)
         return Token(token, expires_at)
+
+    async def check_password_of(self, username: str, password: str) -> int:
+        """The user id if `password` is `username`'s; `Unauthorized` otherwise.
+
+        Failures count like sign-in failures (a stolen token does not buy guesses)."""
+        pair = f"{username}|current-password"
+        await self._limiter.ratelimit(SIGNIN, pair, code="signin_throttled")
+        user = await self._store.get_user(username)
+        if user is None or not await self._hasher.verify(user.password_hash, password):
+            raise Unauthorized("the current password is wrong", code="bad_credentials")
+        await self._limiter.refund(SIGNIN, pair)
+        return user.id
+
+    async def set_password(self, username: str, current: str, new: str) -> None:
+        """Replace `username`'s password once `current` is checked."""
+        user_id = await self.check_password_of(username, current)
+        check_password(new)
+        await self._store.set_password_hash(user_id, await self._hasher.hash(new))
 
     async def authenticate(self, token: str) -> User:
         """The user a bearer token belongs to; `Unauthorized("invalid_token")` otherwise."""

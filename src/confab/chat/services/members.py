@@ -22,7 +22,7 @@ from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.rooms import RoomService, not_moderator
 from confab.core.chatstore import ChatStore, MemberRecord, RoomAccess, UserRecord
-from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, excerpt
 
 
 class MembershipService:
@@ -43,7 +43,7 @@ class MembershipService:
             name = ""
         record = await self._store.get_user(name) if name else None
         if record is None:
-            raise NotFound(f"no user {username!r}", code="user_not_found")
+            raise NotFound(f"no user {excerpt(username)!r}", code="user_not_found")
         return record
 
     async def _role_of(self, access: RoomAccess, user_id: int) -> RoomAccess:

@@ -26,7 +26,7 @@ from confab.chat.services.events import RoomEvents
 from confab.chat.services.previews import LinkPreviewer
 from confab.chat.services.rooms import RoomService
 from confab.core.chatstore import ChatStore, NewMessage, RoomAccess
-from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from confab.core.errors import Conflict, Forbidden, NotFound, Unavailable
 
 
 def _no_message(message_id: int) -> NotFound:
@@ -106,7 +106,7 @@ class MessageService:
         found = await self._media.describe_attachments(upload_ids)
         missing = [upload_id for upload_id in upload_ids if upload_id not in found]
         if missing:
-            raise InvalidInput(f"no upload {missing[0]}", code="unknown_attachment")
+            raise NotFound(f"no upload {missing[0]}", code="unknown_attachment")
         return tuple(attachment_json(found[upload_id]) for upload_id in upload_ids)
 
     async def history(
@@ -119,13 +119,16 @@ class MessageService:
     ) -> tuple[list[Message], bool]:
         """A page in seq order, and whether there is more beyond it.
 
-        `after`: the oldest messages past that seq (has_more: newer ones exist).
-        Otherwise the newest before `before` (or overall) (has_more: older ones exist).
+        `after`: the oldest messages past that seq, and before `before` if given too
+        (has_more: more exist in that range). Otherwise the newest before `before` (or
+        overall) (has_more: older ones exist).
         """
         check_page(before, after, limit)
         access = await self._rooms.readable(user, room)
         if after is not None:
             page = await self._store.messages_after(access.room.id, after, limit + 1)
+            if before is not None:
+                page = [m for m in page if m.seq < before]
             return page[:limit], len(page) > limit
         page = await self._store.messages_before(access.room.id, before, limit + 1)
         return page[-limit:], len(page) > limit

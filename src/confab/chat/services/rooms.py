@@ -19,13 +19,13 @@ from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.core import jsoncodec
 from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord, RoomSummary
-from confab.core.errors import Forbidden, NotFound
+from confab.core.errors import Forbidden, NotFound, excerpt
 from confab.core.roomlog import RoomEvent
 
 
 def no_room(name: str) -> NotFound:
     """The error for a room that does not exist, or that the caller may not know of."""
-    return NotFound(f"no room {name!r}", code="room_not_found")
+    return NotFound(f"no room {excerpt(name)!r}", code="room_not_found")
 
 
 def not_member() -> Forbidden:

@@ -70,6 +70,20 @@ export class Api {
   signOut() {
     return this.request("DELETE", "/api/tokens/current");
   }
+  /** A one-time ticket for the WebSocket URL (the token never goes into a URL). */
+  async wsTicket() {
+    return (await this.request("POST", "/api/ws-tickets")).ticket;
+  }
+  /** This user's sessions: `[{id, created_at, expires_at, current}]`. */
+  async tokens() {
+    return (await this.request("GET", "/api/tokens")).tokens ?? [];
+  }
+  revokeToken(id) {
+    return this.request("DELETE", `/api/tokens/${enc(id)}`);
+  }
+  signOutEverywhere() {
+    return this.request("DELETE", "/api/tokens");
+  }
 
   // rooms
   async rooms() {
@@ -162,11 +176,14 @@ export class Api {
   }
 
   // media
-  /** Upload an image file; answers `{id, width, height, format, bytes}`. */
-  upload(file) {
+  /** Upload an image file; answers `{id, width, height, format, bytes}`.
+   * Media takes an upload grant from the chat node, never the session token. */
+  async upload(file) {
+    const { grant, header } = await this.request("POST", "/api/upload-grants");
     return this.request("POST", "/media/uploads", {
       body: file,
-      headers: { "Content-Type": file.type || "application/octet-stream" },
+      auth: false,
+      headers: { "Content-Type": file.type || "application/octet-stream", [header]: grant },
     });
   }
 }

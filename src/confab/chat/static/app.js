@@ -2,6 +2,7 @@
 // Each concern lives in its own module: model/ (pure rules, unit-tested under node),
 // stores/ (small state holders), views/ (the DOM), and net/sync/sending (the server).
 
+import { installDevices } from "./devices.js";
 import { avatar } from "./dom.js";
 import { api, live, onNet } from "./net.js";
 import { clearPeople } from "./stores/people.js";
@@ -122,6 +123,7 @@ function wire() {
   wireScroll();
   wireDrops();
   $("sign-out").addEventListener("click", signOut);
+  installDevices(api, () => signedOut("You signed out on every device."));
   $("new-room").addEventListener("click", openCreateDialog);
   $("welcome-create").addEventListener("click", openCreateDialog);
   $("browse-rooms").addEventListener("click", openBrowseDialog);

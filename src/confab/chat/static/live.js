@@ -7,6 +7,8 @@ const BASE_BACKOFF_MS = 500;
 const CLOSE_SERVICE_RESTART = 1012; // a node draining for shutdown: reconnect elsewhere
 const CLOSE_RATE_LIMITED = 4008;
 const CLOSE_SLOW_READER = 4009;
+const CLOSE_SESSION_ENDED = 4001; // signed out or expired: the next ticket request says so
+const CLOSE_TOO_MANY = 4029; // too many sockets for this user on the node
 
 /**
  * The wait before reconnect attempt number `attempt` (0 first) after a close with `code`
@@ -31,7 +33,7 @@ export function retryDelay(attempt, code, reason = "", random = Math.random) {
  */
 export class Live {
   /**
-   * @param {{url: () => string, onFrame: (f: object) => void,
+   * @param {{url: () => Promise<string>, onFrame: (f: object) => void,
    *          onState: (s: string, info?: object) => void}} opts
    */
   constructor({ url, onFrame, onState }) {
@@ -82,15 +84,19 @@ export class Live {
     return true;
   }
 
-  connect() {
+  async connect() {
     clearTimeout(this.retryTimer);
     this.drop(1000);
     this.onState("connecting");
+    const attempt = (this.connecting = {}); // a newer connect() supersedes this one
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      // The URL carries a one-time ticket, fetched per connection (never the token).
+      const url = await this.url();
+      if (this.connecting !== attempt || !this.running) return;
+      ws = new WebSocket(url);
     } catch {
-      this.scheduleRetry(false, 1006, "");
+      if (this.connecting === attempt) this.scheduleRetry(false, 1006, "");
       return;
     }
     this.ws = ws;
@@ -141,8 +147,13 @@ export class Live {
 
   scheduleRetry(opened, code, reason = "") {
     if (!this.running) return;
-    const delay = retryDelay(this.attempt, code, reason);
-    if (code !== CLOSE_SLOW_READER) this.attempt += 1;
+    let delay;
+    if (code === CLOSE_SESSION_ENDED) {
+      delay = 0; // the ticket request will be refused and the app signs out
+    } else {
+      delay = retryDelay(this.attempt, code, reason);
+      if (code !== CLOSE_SLOW_READER) this.attempt += 1;
+    }
     this.onState("waiting", { retryIn: delay, opened, code });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }

@@ -18,9 +18,11 @@ export const api = new Api(
 );
 
 export const live = new Live({
-  url: () => {
+  // A one-time ticket for each connection: the session token never appears in a URL.
+  url: async () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}/ws?token=${encodeURIComponent(session.token ?? "")}`;
+    const ticket = await api.wsTicket();
+    return `${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
   },
   onFrame: (frame) => handlers.frame(frame),
   onState: (s, info) => handlers.state(s, info),

@@ -7,33 +7,58 @@ takes `Authorization: Bearer <token>`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from confab.chat.domain import User, iso, room_json
 from confab.chat.services import ChatServices
+from confab.chat.services.config import POST
 from confab.chat.web import schemas
 from confab.chat.web.api_messages import message_routes
 from confab.chat.web.api_rooms import room_routes
+from confab.chat.web.httpkit import Endpoint
 from confab.chat.web.httpkit import bearer as _bearer
 from confab.chat.web.httpkit import endpoint as _endpoint
 from confab.chat.web.httpkit import json_response as _json
 from confab.chat.web.httpkit import read_body as _body
 from confab.chat.web.openapi import openapi_document
 from confab.core import jsoncodec
+from confab.core.errors import excerpt
 from confab.node.errors import json_error
 
-_ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+def client_address(request: Request) -> str:
+    """The client's address (the proxy's X-Forwarded-For only from CONFAB_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
 
 
-def api_routes(services: ChatServices) -> list[BaseRoute]:
-    """Every route of the chat HTTP API."""
+class _AnyMethod:
+    """An endpoint for every method: Starlette gives a plain function GET only."""
+
+    def __init__(self, handler: Endpoint) -> None:
+        self._app = request_response(handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def api_routes(services: ChatServices, extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
+    """Every route of the chat HTTP API; `extra`: more `/api` routes from other modules."""
     accounts, rooms = services.accounts, services.rooms
     document: list[bytes] = []
 
     async def user_of(request: Request) -> User:
         return await accounts.authenticate(_bearer(request))
+
+    async def writer_of(request: Request) -> User:
+        """The user, if they may write now (HTTP writes are limited per user)."""
+        user = await user_of(request)
+        await services.limiter.ratelimit(POST, user.username)
+        return user
 
     async def openapi(request: Request) -> Response:
         if not document:
@@ -43,21 +68,19 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
     @_endpoint
     async def register(request: Request) -> Response:
         body = await _body(request, schemas.Credentials)
-        user = await accounts.register(body.username, body.password)
+        user = await accounts.register(body.username, body.password, client_address(request))
         return _json({"username": user.username}, 201)
 
     @_endpoint
     async def sign_in(request: Request) -> Response:
         body = await _body(request, schemas.Credentials)
-        client = request.client.host if request.client else "unknown"
-        token = await accounts.sign_in(body.username, body.password, client)
+        token = await accounts.sign_in(body.username, body.password, client_address(request))
         return _json({"token": token.token, "expires_at": iso(token.expires_at)})
 
     @_endpoint
     async def sign_out(request: Request) -> Response:
-        token = _bearer(request)
-        await accounts.authenticate(token)
-        await accounts.sign_out(token)
+        # Its live connections close too, on every node (confab.chat.userfeed).
+        await services.sessions.sign_out(_bearer(request))
         return Response(status_code=204)
 
     @_endpoint
@@ -67,7 +90,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
 
     @_endpoint
     async def create_room(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await _body(request, schemas.NewRoom)
         view = await rooms.create(user, body.name, body.topic, body.private, body.title)
         return _json(room_json(view), 201)
@@ -86,8 +109,9 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
         Route("/api/rooms", list_rooms, methods=["GET"]),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route(room, get_room, methods=["GET"]),
-        *room_routes(services, user_of),
-        *message_routes(services, user_of),
+        *room_routes(services, user_of, writer_of),
+        *message_routes(services, user_of, writer_of),
+        *extra,
     ]
 
     async def unmatched(request: Request) -> Response:
@@ -105,6 +129,7 @@ def api_routes(services: ChatServices) -> list[BaseRoute]:
             response = json_error(405, "method_not_allowed", f"use {', '.join(allowed)}")
             response.headers["Allow"] = ", ".join(allowed)
             return response
-        return json_error(404, "not_found", f"no API route {request.url.path}")
+        return json_error(404, "not_found", f"no API route {excerpt(request.url.path)}")
 
-    return [*routes, Route("/api/{rest:path}", unmatched, methods=list(_ALL_METHODS))]
+    # Any method (TRACE, QUERY... too): a 405 always says in `Allow` what the path takes.
+    return [*routes, Route("/api/{rest:path}", _AnyMethod(unmatched))]

@@ -19,7 +19,7 @@ from confab.chat.web.httpkit import (
 )
 
 
-def message_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
+def message_routes(services: ChatServices, user_of: UserOf, writer_of: UserOf) -> list[BaseRoute]:
     """The routes under /api/rooms/{room}/messages."""
     messages, reactions = services.messages, services.reactions
 
@@ -38,7 +38,7 @@ def message_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
 
     @endpoint
     async def send(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.NewMessage)
         message, created = await messages.send(
             user,
@@ -52,7 +52,7 @@ def message_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
 
     @endpoint
     async def edit(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.MessageEdit)
         message = await messages.edit(
             user, request.path_params["room"], message_id(request), body.text
@@ -61,7 +61,7 @@ def message_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
 
     @endpoint
     async def delete(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         message = await messages.delete(user, request.path_params["room"], message_id(request))
         return json_response(message_json(message))
 
@@ -84,7 +84,7 @@ def message_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
         )
 
     async def _react(request: Request, on: bool) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         params = request.path_params
         await reactions.react(user, params["room"], message_id(request), params["emoji"], on)
         return Response(status_code=204)

@@ -13,20 +13,20 @@ from confab.chat.web import schemas
 from confab.chat.web.httpkit import UserOf, endpoint, json_response, read_body
 
 
-def room_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
+def room_routes(services: ChatServices, user_of: UserOf, writer_of: UserOf) -> list[BaseRoute]:
     """The routes under /api/rooms/{room} but messages, and POST /api/dms."""
     rooms, members, dms = services.rooms, services.members, services.dms
 
     @endpoint
     async def update_room(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.RoomPatch)
         view = await rooms.update(user, request.path_params["room"], body.topic, body.title)
         return json_response(room_json(view))
 
     @endpoint
     async def delete_room(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         await rooms.delete(user, request.path_params["room"])
         return Response(status_code=204)
 
@@ -38,7 +38,7 @@ def room_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
 
     @endpoint
     async def add_member(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.MemberChange)
         room = request.path_params["room"]
         if body.username is None or body.username.lower() == user.username:
@@ -49,14 +49,14 @@ def room_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
 
     @endpoint
     async def remove_member(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         params = request.path_params
         await members.remove(user, params["room"], params["username"])
         return Response(status_code=204)
 
     @endpoint
     async def set_role(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.RoleChange)
         params = request.path_params
         await members.set_role(user, params["room"], params["username"], body.role)
@@ -69,35 +69,35 @@ def room_routes(services: ChatServices, user_of: UserOf) -> list[BaseRoute]:
 
     @endpoint
     async def ban(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.Ban)
         await members.ban(user, request.path_params["room"], body.username)
         return Response(status_code=204)
 
     @endpoint
     async def unban(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         params = request.path_params
         await members.unban(user, params["room"], params["username"])
         return Response(status_code=204)
 
     @endpoint
     async def mark_read(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.ReadMarker)
         marker, _ = await rooms.mark_read(user, request.path_params["room"], body.seq)
         return json_response({"read_seq": marker})
 
     @endpoint
     async def set_notify(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.NotifyChange)
         view = await rooms.set_notify(user, request.path_params["room"], body.level)
         return json_response(room_json(view))
 
     @endpoint
     async def open_dm(request: Request) -> Response:
-        user = await user_of(request)
+        user = await writer_of(request)
         body = await read_body(request, schemas.NewDm)
         view, created = await dms.open(user, body.users)
         return json_response(room_json(view), 201 if created else 200)

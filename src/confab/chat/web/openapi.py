@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from confab.chat.web import schemas
+from confab.chat.web import openapi_trust, schemas
 from confab.chat.web.openapi_ops import (
     EMOJI,
     MESSAGE_ID,
@@ -16,6 +16,7 @@ from confab.chat.web.openapi_ops import (
     RESPONSES,
     ROOM,
     operation,
+    path_param,
     query_param,
 )
 from confab.chat.web.openapi_rooms import room_paths
@@ -30,7 +31,7 @@ def _paths() -> dict[str, Any]:
                 "register",
                 "Create an account",
                 {201: ("Created", schemas.Account)},
-                (409, 413, 422),
+                (409, 413, 422, 429),
                 body=schemas.Credentials,
                 auth=False,
                 tag="accounts",
@@ -45,7 +46,8 @@ def _paths() -> dict[str, Any]:
                 body=schemas.Credentials,
                 auth=False,
                 tag="accounts",
-            )
+            ),
+            **openapi_trust.token_list_operations(operation),
         },
         "/api/tokens/current": {
             "delete": operation(
@@ -67,7 +69,7 @@ def _paths() -> dict[str, Any]:
                 "createRoom",
                 "Create a room (the caller owns it)",
                 {201: ("Created", schemas.Room)},
-                (409, 413, 422),
+                (409, 413, 422, 429),
                 body=schemas.NewRoom,
             ),
         },
@@ -81,7 +83,11 @@ def _paths() -> dict[str, Any]:
                 params=(
                     ROOM,
                     query_param("before", "newest page of messages with seq < before", minimum=0),
-                    query_param("after", "oldest page of messages with seq > after", minimum=0),
+                    query_param(
+                        "after",
+                        "oldest page of messages with seq > after (and < before if given)",
+                        minimum=0,
+                    ),
                     query_param("limit", "page size (default 50)", minimum=1, maximum=100),
                 ),
             ),
@@ -89,7 +95,7 @@ def _paths() -> dict[str, Any]:
                 "sendMessage",
                 "Post a message (or a reply); a repeated client_id returns the first (200)",
                 {201: ("Stored", schemas.Message), 200: ("Already stored", schemas.Message)},
-                (403, 404, 409, 413, 422),
+                (403, 404, 409, 413, 422, 429),
                 body=schemas.NewMessage,
                 params=(ROOM,),
             ),
@@ -99,7 +105,7 @@ def _paths() -> dict[str, Any]:
                 "editMessage",
                 "Edit your message",
                 {200: ("Edited", schemas.Message)},
-                (403, 404, 409, 413, 422),
+                (403, 404, 409, 413, 422, 429),
                 body=schemas.MessageEdit,
                 params=(ROOM, MESSAGE_ID),
             ),
@@ -140,6 +146,7 @@ def _paths() -> dict[str, Any]:
                 params=(ROOM, MESSAGE_ID, EMOJI),
             ),
         },
+        **openapi_trust.trust_paths(operation, path_param),
     }
 
 
@@ -158,7 +165,7 @@ def openapi_document() -> dict[str, Any]:
             "description": (
                 "Accounts, rooms, DMs, membership and roles, message history, threads, "
                 "reactions and read markers. Live events, presence and typing go over the "
-                "WebSocket at /ws?token=T."
+                "WebSocket at /ws?ticket=T (T from POST /api/ws-tickets)."
             ),
         },
         "servers": [{"url": "/"}],

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from confab.chat.web import schemas
+from confab.chat.web import openapi_trust, schemas
 
 REF = "#/components/schemas/{model}"
 REQUESTS: tuple[type[BaseModel], ...] = (
@@ -21,6 +21,7 @@ REQUESTS: tuple[type[BaseModel], ...] = (
     schemas.Ban,
     schemas.NewMessage,
     schemas.MessageEdit,
+    *openapi_trust.REQUESTS,
 )
 RESPONSES: tuple[type[BaseModel], ...] = (
     schemas.Account,
@@ -34,17 +35,18 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     schemas.MessagePage,
     schemas.Thread,
     schemas.Error,
+    *openapi_trust.RESPONSES,
 )
 
 ERRORS = {
     400: "Malformed request",
     401: "Missing, invalid or expired token (`missing_token`, `invalid_token`)",
     403: "Refused by the room's rules (`not_a_member`, `not_owner`, `banned`, ...)",
-    404: "No such room, user or message",
+    404: "No such room (or a private one you are not in), user, message or upload",
     409: "Conflicts with stored data (`username_taken`, `room_taken`, ...)",
     413: "Body over 64 KiB",
     422: "Invalid body or parameter, with a reason code",
-    429: "Too many attempts",
+    429: "Too many requests: wait the seconds of `Retry-After`",
     503: "A service this needs is unavailable (`media_unavailable`, `database_unavailable`)",
 }
 
@@ -99,13 +101,22 @@ def operation(
         responses[str(status)] = {"description": description}
         if model is not None:
             responses[str(status)]["content"] = json_content(model)
-    # Any route may meet a database (or media) outage: 503 with a reason code.
-    all_errors = (*errors, 401, 503) if auth else (*errors, 503)
+    # Any route may meet a database (or media) outage: 503 with a reason code; a signed-in
+    # caller's writes are rate-limited per user (429).
+    all_errors = (*errors, 401, 429, 503) if auth else (*errors, 503)
     for status in sorted(set(all_errors)):
         responses[str(status)] = {
             "description": ERRORS[status],
             "content": json_content(schemas.Error),
         }
+        if status == 429:
+            responses[str(status)]["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     operation: dict[str, Any] = {
         "operationId": op_id,
         "summary": summary,
@@ -115,7 +126,9 @@ def operation(
     if params:
         operation["parameters"] = list(params)
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": json_content(body)}
+        # An empty body counts as {}: it may be left out when no field is required.
+        required = any(field.is_required() for field in body.model_fields.values())
+        operation["requestBody"] = {"required": required, "content": json_content(body)}
     if not auth:
         operation["security"] = []
     return operation

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from confab.chat.domain import STORABLE_PATTERN, TEXT_PATTERN
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -23,7 +25,24 @@ class Credentials(_Body):
         json_schema_extra={"pattern": "^[A-Za-z0-9_.-]{3,32}$"},
         description="3-32 of a-z 0-9 _ . - (case-insensitive, stored lowercase)",
     )
-    password: str = Field(json_schema_extra={"minLength": 8, "maxLength": 1024})
+    password: str = Field(
+        json_schema_extra={"minLength": 8, "maxLength": 1024, "pattern": STORABLE_PATTERN}
+    )
+
+
+class PasswordChange(_Body):
+    """The current password, and the new one."""
+
+    current: str = Field(json_schema_extra={"minLength": 1, "maxLength": 1024})
+    new: str = Field(
+        json_schema_extra={"minLength": 8, "maxLength": 1024, "pattern": STORABLE_PATTERN}
+    )
+
+
+class PasswordCheck(_Body):
+    """The current password, to confirm an irreversible change."""
+
+    password: str = Field(json_schema_extra={"minLength": 1, "maxLength": 1024})
 
 
 class NewRoom(_Body):
@@ -33,7 +52,9 @@ class NewRoom(_Body):
         json_schema_extra={"pattern": "^[A-Za-z0-9_-]{1,64}$"},
         description="1-64 of a-z 0-9 _ - (stored lowercase)",
     )
-    topic: str = Field(default="", json_schema_extra={"maxLength": 256})
+    topic: str = Field(
+        default="", json_schema_extra={"maxLength": 256, "pattern": STORABLE_PATTERN}
+    )
     private: bool = Field(default=False, description="invite-only")
     title: str = Field(default="", json_schema_extra={"maxLength": 64}, description="display name")
 
@@ -84,7 +105,10 @@ class Ban(_Body):
 class NewMessage(_Body):
     """A message to post. Reusing a `client_id` returns the first message, never a copy."""
 
-    text: str = Field(json_schema_extra={"minLength": 1, "maxLength": 4000})
+    text: str = Field(
+        json_schema_extra={"minLength": 1, "maxLength": 4000, "pattern": TEXT_PATTERN},
+        description="some visible text: not only blanks or control characters; no NUL",
+    )
     client_id: str | None = Field(
         default=None,
         json_schema_extra={"pattern": "^[!-~]{1,64}$"},
@@ -104,7 +128,10 @@ class NewMessage(_Body):
 class MessageEdit(_Body):
     """The new text of a message."""
 
-    text: str = Field(json_schema_extra={"minLength": 1, "maxLength": 4000})
+    text: str = Field(
+        json_schema_extra={"minLength": 1, "maxLength": 4000, "pattern": TEXT_PATTERN},
+        description="some visible text: not only blanks or control characters; no NUL",
+    )
 
 
 # Responses (documentation only: handlers build these shapes with confab.chat.domain).

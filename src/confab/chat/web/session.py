@@ -37,13 +37,15 @@ from confab.chat.protocol import (
     error_frame,
     parse_client_frame,
 )
-from confab.chat.ratelimit import RateLimiter, Strikes
+from confab.chat.ratelimit import Strikes
 from confab.chat.services import ChatServices
+from confab.chat.services.config import WS_FRAME
 from confab.chat.userfeed import UserFeed
 from confab.chat.web import actions, entry
 from confab.chat.web.connection import CLOSE_RATE_LIMITED, Connection
 from confab.core.errors import ConfabError
 from confab.core.ports import Bus
+from confab.core.ratelimit import RateLimiter
 
 log = logging.getLogger("confab.chat.ws")
 
@@ -77,14 +79,16 @@ class Realtime:
     large_room: int = 500
     member_counts: MemberCounts = field(default_factory=MemberCounts)
     connections: int = 0  # open on this node (for metrics)
-    userfeed: UserFeed | None = None  # per-user frames (room_added, room_removed)
+    # Each user's connections here: per-user frames (room_added, room_removed) and the
+    # sessions they follow (None: not followed).
+    feed: UserFeed | None = None
 
     async def close(self) -> None:
-        """Stop the hub's subscriptions and presence timers."""
+        """Stop the hub's subscriptions, presence timers and user channels."""
         await self.hub.close()
         await self.presence.close()
-        if self.userfeed is not None:
-            await self.userfeed.close()
+        if self.feed is not None:
+            await self.feed.close()
 
 
 class Session:
@@ -161,7 +165,7 @@ class Session:
     async def handle(self, data: str | bytes) -> None:
         """Act on one client frame."""
         rt = self.rt
-        if not await rt.limiter.acquire(self.user.username):
+        if not await rt.limiter.acquire(WS_FRAME, self.user.username):
             self.conn.send(error_frame("rate_limited", "too many frames: slow down"))
             if self._strikes is None:
                 self._strikes = Strikes(rt.strikes)
@@ -202,8 +206,8 @@ class Session:
         self._done = True
         self.conn.closed = True
         self.rt.connections -= 1
-        if self.rt.userfeed is not None:
-            self.rt.userfeed.remove(self.conn)
+        if self.rt.feed is not None:
+            self.rt.feed.detach(self.user.username, self.conn)
         for room in list(self.rooms):
             entry.left(self, room)
 

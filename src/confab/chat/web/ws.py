@@ -21,13 +21,13 @@ from confab.chat.busevent import encode_ephemeral, room_channel
 from confab.chat.hub import Hub
 from confab.chat.presence import Presence, PresenceStore, TypingThrottle
 from confab.chat.protocol import ready_frame
-from confab.chat.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from confab.chat.services import ChatServices
-from confab.chat.userfeed import UserFeed
+from confab.chat.userfeed import CLOSE_TOO_MANY_CONNECTIONS, UserFeed
 from confab.chat.web.connection import AsgiConnection, Connection, DirectConnection
+from confab.chat.web.origins import origin_allowed
 from confab.chat.web.session import Realtime, Session
 from confab.core.clock import Clock
-from confab.core.errors import ConfabError, Unauthorized
+from confab.core.errors import ConfabError
 from confab.core.metrics import Metrics
 from confab.core.ports import Bus
 from confab.core.settings import Settings
@@ -43,14 +43,14 @@ CLOSE_POLICY = 1008
 class RealtimeConfig:
     """The WebSocket layer's knobs (see `Settings.chat_ws_*` and `chat_presence_*`)."""
 
-    send_buffer_bytes: int = 256 * 1024
-    kernel_send_buffer_bytes: int = 0
-    rate: float = 20.0
-    burst: float = 60.0
+    send_buffer_bytes: int = 64 * 1024
+    kernel_send_buffer_bytes: int = 64 * 1024
     strikes: int = 10
     presence_grace: float = 5.0
     large_room: int = 500
     typing_interval: float = 3.0
+    max_per_user: int = 20
+    allowed_origins: tuple[str, ...] = ()  # empty: the node's own host only
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RealtimeConfig:
@@ -58,12 +58,12 @@ class RealtimeConfig:
         return cls(
             send_buffer_bytes=settings.chat_ws_send_buffer_bytes,
             kernel_send_buffer_bytes=settings.chat_ws_kernel_send_buffer_bytes,
-            rate=settings.chat_ws_rate,
-            burst=settings.chat_ws_burst,
             strikes=settings.chat_ws_strikes,
             presence_grace=settings.chat_presence_grace_seconds,
             large_room=settings.chat_large_room_members,
             typing_interval=settings.chat_typing_interval_seconds,
+            max_per_user=settings.chat_ws_max_per_user,
+            allowed_origins=tuple(settings.chat_allowed_origins),
         )
 
 
@@ -72,63 +72,79 @@ def build_realtime(
     bus: Bus,
     config: RealtimeConfig,
     *,
-    limiter: RateLimiter | None = None,
     presence: PresenceStore | None = None,
     clock: Clock | None = None,
 ) -> Realtime:
-    """Wire the hub, presence, typing throttle and rate limiter on `bus`.
+    """Wire the hub, presence and typing throttle on `bus`; frames are limited by the
+    services' rate limiter (action `ws_frame`).
 
-    `limiter` and `presence`: shared by every node (None: this process's own). A shared
-    limiter that fails is stood in for by a local one. `clock`: what the presence and
-    typing timers run on (None: the event loop's).
+    `presence`: shared by every node (None: this process's own). `clock`: what the
+    presence and typing timers run on (None: the event loop's).
     """
 
     async def publish(room: str, frame: bytes) -> None:
         await bus.publish(room_channel(room), encode_ephemeral("presence", frame))
 
-    local = MemoryRateLimiter(config.rate, config.burst)
     return Realtime(
         services=services,
         bus=bus,
         hub=Hub(bus, services.rooms),
         presence=Presence(publish, grace=config.presence_grace, store=presence, clock=clock),
         typing=TypingThrottle(config.typing_interval, clock=clock),
-        limiter=local if limiter is None else FallbackRateLimiter(limiter, local),
+        limiter=services.limiter,
         strikes=config.strikes,
         send_buffer=config.send_buffer_bytes,
         kernel_send_buffer=config.kernel_send_buffer_bytes,
         large_room=config.large_room,
-        userfeed=UserFeed(bus),
+        feed=UserFeed(
+            bus,
+            max_per_user=config.max_per_user,
+            still_valid=services.sessions.valid_token_ids,
+        ),
     )
 
 
-def _token(scope: dict[str, Any]) -> str:
+def _ticket(scope: dict[str, Any]) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
-    values = parse_qs(query).get("token")
+    values = parse_qs(query).get("ticket")
     return values[0] if values else ""
 
 
 class WebSocketEndpoint:
     """The ASGI app behind `/ws`."""
 
-    def __init__(self, rt: Realtime) -> None:
+    def __init__(self, rt: Realtime, allowed_origins: tuple[str, ...] = ()) -> None:
         self._rt = rt
+        self._origins = allowed_origins
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Authenticate at the handshake, then serve frames until the client goes."""
         if (await receive())["type"] != "websocket.connect":
             return
         rt = self._rt
-        token = _token(scope)
+        if not origin_allowed(scope, self._origins):
+            # Another site's page: refused at the handshake (403), before any ticket is spent.
+            await send({"type": "websocket.close", "code": CLOSE_POLICY})
+            return
         try:
-            if not token:
-                raise Unauthorized("a token is needed: /ws?token=...")
-            user = await rt.services.accounts.authenticate(token)
+            # A one-time ticket (POST /api/ws-tickets): no session token in any URL or log.
+            session_of = await rt.services.sessions.redeem_ticket(_ticket(scope))
         except ConfabError:
             # Before accept: the server answers the handshake with 403, no WebSocket.
             await send({"type": "websocket.close", "code": CLOSE_POLICY})
             return
+        user = session_of.user
         await send({"type": "websocket.accept"})
+        feed = rt.feed
+        if feed is not None and feed.full(user.username):
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": CLOSE_TOO_MANY_CONNECTIONS,
+                    "reason": "too many connections for this user",
+                }
+            )
+            return
         # Authenticated: the handshake headers are not needed again, and every idle
         # connection would otherwise keep its own copy (~1 KB).
         scope["headers"] = []
@@ -143,8 +159,11 @@ class WebSocketEndpoint:
             conn = AsgiConnection(user.username, send, rt.send_buffer)
         session = Session(rt, user, conn)
         rt.connections += 1
-        if rt.userfeed is not None:
-            await rt.userfeed.add(conn)
+        if feed is not None:
+            # Sign-out, revocation or expiry of this session closes the connection (4001).
+            await feed.attach(
+                user.username, conn, session_of.token_id, session_of.expires_at.timestamp()
+            )
         if sock is not None and hasattr(sock, "detach"):
             conn.send(ready_frame(user.username))
             session.attach(sock)
@@ -167,8 +186,9 @@ class WebSocketEndpoint:
 class RealtimeCollector:
     """Prometheus figures read from the live objects at scrape time (no hot-path cost)."""
 
-    def __init__(self, rt: Realtime) -> None:
+    def __init__(self, rt: Realtime, allowed_origins: tuple[str, ...] = ()) -> None:
         self._rt = rt
+        self._origins = allowed_origins
 
     def collect(self) -> Iterator[Metric]:
         """The current values."""
@@ -196,12 +216,11 @@ def ws_routes(
     closers: list[Closer],
     metrics: Metrics | None = None,
     *,
-    limiter: RateLimiter | None = None,
     presence: PresenceStore | None = None,
 ) -> list[BaseRoute]:
     """The `/ws` route; what must be closed at shutdown is appended to `closers`."""
-    rt = build_realtime(services, bus, config, limiter=limiter, presence=presence)
+    rt = build_realtime(services, bus, config, presence=presence)
     closers.append(rt.close)
     if metrics is not None:
         metrics.registry.register(RealtimeCollector(rt))
-    return [WebSocketRoute("/ws", WebSocketEndpoint(rt))]
+    return [WebSocketRoute("/ws", WebSocketEndpoint(rt, config.allowed_origins))]
