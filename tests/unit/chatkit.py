@@ -95,7 +95,15 @@ def make_chat(bus: InProcessBus | None = None, rng: random.Random | None = None)
     store = MemoryChatStore()
     bus = InProcessBus() if bus is None else bus
     clock = Clock()
-    config = ChatConfig(signin_attempts=5, hash_params=FAST, token_ttl=timedelta(hours=1))
+    config = ChatConfig(
+        signin_attempts=5,
+        signin_address_attempts=8,
+        register_burst=6,
+        hash_params=FAST,
+        token_ttl=timedelta(hours=1),
+        ws_rate=10_000.0,  # frames are not what these tests limit
+        ws_burst=10_000.0,
+    )
     port: Any = store if rng is None else Yielding(store, rng)
     services = build_chat_services(port, bus, config, clock=clock)
     return Chat(services, store, bus, clock, Recorder())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from confab.chat.outgoing import Outgoing
+from confab.chat.services.sessions import token_id
 from confab.chat.web.connection import Connection
 from confab.chat.web.session import Realtime, Session
 from confab.chat.web.ws import RealtimeConfig, build_realtime
@@ -41,7 +44,7 @@ class Recording(Connection):
 
 def realtime(chat: Chat) -> Realtime:
     """The WebSocket layer of `chat` (hub, presence, limits) on its bus."""
-    config = RealtimeConfig(rate=10_000.0, burst=10_000.0, presence_grace=0.0)
+    config = RealtimeConfig(presence_grace=0.0)
     return build_realtime(chat.services, chat.bus, config)
 
 
@@ -54,8 +57,12 @@ async def connect(rt: Realtime, chat: Chat, name: str) -> tuple[Session, Recordi
     conn = Recording(name)
     session = Session(rt, User(record.id, record.username), conn)
     rt.connections += 1
-    if rt.userfeed is not None:
-        await rt.userfeed.add(conn)
+    if rt.feed is not None:  # a real session (a bus gap re-checks it), that never expires here
+        token_hash = hashlib.sha256(f"{name}-{id(conn)}".encode()).hexdigest()
+        await chat.store.create_token(
+            token_hash, record.id, chat.clock(), chat.clock() + timedelta(days=1)
+        )
+        await rt.feed.attach(name, conn, token_id(token_hash), float("inf"))
     return session, conn
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from confab.chat.busevent import encode_ephemeral, user_channel
 from confab.chat.userfeed import (
     CLOSE_SESSION_ENDED,
     UserFeed,
     session_ended_frame,
-    user_channel,
 )
 from confab.core.memory import InProcessBus
 
@@ -61,10 +61,16 @@ async def test_any_other_frame_reaches_every_connection_of_the_user() -> None:
     await feed.attach("ann", a, "t1", FAR)
     await feed.attach("ann", b, "t2", FAR)
     await feed.attach("bob", c, "t3", FAR)
-    frame = b'{"type":"invited","room":"hall"}'
-    await bus.publish(user_channel("ann"), frame)
+    frame = b'{"type":"room_added","room":"hall"}'
+    await bus.publish(user_channel("ann"), encode_ephemeral("room_added", frame))
     assert (a.sent, b.sent, c.sent) == ([frame], [frame], [])
-    for junk in (b'{"type":"session_ended"}', b'{"type":"session_ended","tokens":"t1"}', b"\xff"):
+    malformed = (
+        encode_ephemeral("session_ended", b'{"type":"session_ended"}'),
+        encode_ephemeral("session_ended", b'{"type":"session_ended","tokens":"t1"}'),
+        b"\xff",  # no envelope at all
+        frame,  # a frame without its envelope
+    )
+    for junk in malformed:
         await bus.publish(user_channel("ann"), junk)  # malformed control: nothing closes
     assert not a.closed and not b.closed
     await feed.close()
@@ -84,7 +90,7 @@ async def test_the_channel_is_held_while_the_user_has_connections_here() -> None
     feed.detach("ann", b)  # twice is harmless
     await asyncio.sleep(0)  # the unsubscribe task
     assert not bus._handlers.get(user_channel("ann"))
-    await bus.publish(user_channel("ann"), b'{"type":"x"}')
+    await bus.publish(user_channel("ann"), encode_ephemeral("x", b'{"type":"x"}'))
     assert a.sent == b.sent == []
     await feed.close()
 

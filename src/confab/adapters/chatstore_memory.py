@@ -29,6 +29,7 @@ from confab.core.chatstore import (
     RoomKind,
     RoomRecord,
     RoomSummary,
+    TokenRecord,
     UserRecord,
     dm_name,
 )
@@ -70,7 +71,7 @@ class MemoryChatStore:
     def __init__(self) -> None:
         self._users: dict[int, UserRecord] = {}
         self._user_ids: dict[str, int] = {}
-        self._tokens: dict[str, tuple[int, datetime]] = {}
+        self._tokens: dict[str, TokenRecord] = {}
         self._rooms: dict[int, _Room] = {}
         self._room_ids: dict[str, int] = {}
         self._messages: dict[int, _Message] = {}
@@ -133,14 +134,32 @@ class MemoryChatStore:
         """Store a session token by its hash."""
         if token_hash in self._tokens:
             raise Conflict("already exists", code="duplicate")
-        self._tokens[token_hash] = (user_id, expires_at)
+        user = self._users.get(user_id)
+        if user is None:
+            raise Conflict("no such user", code="constraint")
+        self._tokens[token_hash] = TokenRecord(token_hash, user_id, user.username, now, expires_at)
 
     async def user_for_token(self, token_hash: str, now: datetime) -> UserRecord | None:
         """The account holding an unexpired token with this hash, or None."""
+        held = await self.get_token(token_hash, now)
+        return None if held is None else self._users.get(held.user_id)
+
+    async def get_token(self, token_hash: str, now: datetime) -> TokenRecord | None:
+        """The unexpired token with this hash, or None."""
         held = self._tokens.get(token_hash)
-        if held is None or held[1] <= now:
-            return None
-        return self._users.get(held[0])
+        return held if held is not None and held.expires_at > now else None
+
+    async def list_tokens(self, user_id: int, now: datetime) -> list[TokenRecord]:
+        """A user's unexpired tokens, oldest first."""
+        held = [t for t in self._tokens.values() if t.user_id == user_id and t.expires_at > now]
+        return sorted(held, key=lambda t: (t.created_at, t.token_hash))
+
+    async def delete_user_tokens(self, user_id: int) -> list[str]:
+        """Forget every token of a user; return their hashes."""
+        hashes = [h for h, t in self._tokens.items() if t.user_id == user_id]
+        for token_hash in hashes:
+            del self._tokens[token_hash]
+        return hashes
 
     async def delete_token(self, token_hash: str) -> None:
         """Forget a token."""
@@ -148,7 +167,9 @@ class MemoryChatStore:
 
     async def delete_expired_tokens(self, user_id: int, now: datetime) -> int:
         """Forget a user's expired tokens; return how many."""
-        expired = [h for h, (u, until) in self._tokens.items() if u == user_id and until <= now]
+        expired = [
+            h for h, t in self._tokens.items() if t.user_id == user_id and t.expires_at <= now
+        ]
         for token_hash in expired:
             del self._tokens[token_hash]
         return len(expired)
