@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-roomlist bench-scale bench-autoscale clean
+.PHONY: run test check lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-roomlist bench-scale bench-autoscale clean
 
 NODE ?= node
 
@@ -37,6 +37,9 @@ js:  ## the browser client's pure modules under node's test runner (about a seco
 
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest -q tests/unit
+
+check: lint js  ## the inner loop: lint, JS, unit and contract tests (no processes, browser or nginx)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/contract
 
 bench-media: $(VENV)/.installed-test  ## Confab vs thumbor, side by side (slow)
 	$(BIN)/python bench/media/run.py
