@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from confab.core.upload_grants import HEADER, sign_grant, upload_grant_key
 from confab.media.domain.signing import sign
 from tests.e2e.server import ServerHandle, confab_server
 from tests.e2e.sources import jpeg
@@ -65,7 +66,10 @@ def test_a_media_node_on_two_processes_shares_its_cache_and_renders_once(
         upload = httpx.post(
             base.join("/media/uploads"),
             content=jpeg(1600, 1200),
-            headers={"Content-Type": "application/octet-stream"},
+            headers={
+                "Content-Type": "application/octet-stream",
+                HEADER: sign_grant(upload_grant_key(KEY), "tester", 3600),
+            },
             timeout=30,
         )
         assert upload.status_code in (200, 201), upload.text

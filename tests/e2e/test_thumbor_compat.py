@@ -13,6 +13,7 @@ import pytest
 import pyvips
 from libthumbor import CryptoURL
 
+from confab.core.upload_grants import HEADER, sign_grant, upload_grant_key
 from tests.e2e.server import ServerHandle, confab_server
 from tests.e2e.sources import jpeg, png
 
@@ -31,7 +32,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
 
 @pytest.fixture(scope="module")
 def client(server: ServerHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    # Uploads need a grant, which a chat node would give; signed here with the media key.
+    grant = {HEADER: sign_grant(upload_grant_key(KEY), "compat", 3600)}
+    with httpx.Client(base_url=server.url, timeout=30, headers=grant) as http:
         yield http
 
 

@@ -97,7 +97,7 @@ def message_routes(services: ChatServices, user_of: UserOf, writer_of: UserOf) -
     async def remove_reaction(request: Request) -> Response:
         return await _react(request, False)
 
-    message = "/api/rooms/{room}/messages/{message_id:int}"
+    message = "/api/rooms/{room}/messages/{message_id}"
     return [
         Route("/api/rooms/{room}/messages", history, methods=["GET"]),
         Route("/api/rooms/{room}/messages", send, methods=["POST"]),

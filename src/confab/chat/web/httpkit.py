@@ -93,7 +93,9 @@ UserOf = Callable[[Request], Awaitable[User]]
 
 
 def message_id(request: Request) -> int:
-    value: int = request.path_params["message_id"]
-    if value > _MAX_INT:
+    """The path's message id; anything but a 64-bit id names no message (404, as the
+    document says, rather than the catch-all's `not_found`)."""
+    raw: str = request.path_params["message_id"]
+    if not raw.isascii() or not raw.isdigit() or int(raw) > _MAX_INT:
         raise NotFound("no such message", code="message_not_found")
-    return value
+    return int(raw)

@@ -82,7 +82,16 @@ def query_param(name: str, description: str, **limits: int) -> dict[str, Any]:
 ROOM = path_param("room", "room name")
 MESSAGE_ID = path_param("message_id", "message id", "integer")
 USER = path_param("username", "a user")
-EMOJI = path_param("emoji", "the reaction: 1-32 characters, no whitespace (URL-encoded)")
+EMOJI = {
+    **path_param("emoji", "the reaction: 1-32 characters, no whitespace (URL-encoded)"),
+    # What `domain.check_emoji` accepts (surrogates cannot be in a URL anyway).
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 32,
+        "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]{1,32}$",
+    },
+}
 
 
 def operation(
