@@ -159,8 +159,10 @@ async def test_worker_killed_during_a_batch_a_new_worker_finishes_every_job(
     assert process.returncode == 0, (stdout.decode(), stderr.decode(), fleet.logs())
     summary = json.loads(stdout)["summary"]
     assert (summary["ok"], summary["failed"]) == (BATCH, 0)
-    # The job the killed worker held came back only after the broker's visibility timeout.
-    assert summary["elapsed"] > float(fleet.env["CONFAB_JOBS_VISIBILITY_TIMEOUT_SECONDS"])
+    # The job the killed worker held came back: through the broker's visibility timeout, or
+    # sooner when Celery's main process outlived its pool child by a moment and requeued it
+    # (task_reject_on_worker_lost), which a loaded machine makes likely. Either way every job
+    # is done once, above; which path ran is a matter of scheduling, not of correctness.
     local = sorted(p.name for p in local_out.iterdir())
     assert len(local) == BATCH
     assert sorted(p.name for p in queued_out.iterdir()) == local
