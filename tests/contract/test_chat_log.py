@@ -21,7 +21,7 @@ from confab.core.chatstore import (
     RoomRecord,
     UserRecord,
 )
-from confab.core.errors import NotFound
+from confab.core.errors import Forbidden, NotFound
 from confab.core.roomlog import RoomEvent
 from tests.contract.chat_records import NOW, frame, new_message, room, user, whole_log
 from tests.contract.chat_stores import KINDS, open_stores
@@ -174,6 +174,7 @@ async def test_replies_fold_into_their_thread_root(store: ChatStore) -> None:
     alice, bob = await user(store, "alice"), await user(store, "bob")
     lobby = await room(store, "lobby", alice)
     other = await room(store, "other", alice)
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)
     root, _ = await _say(store, lobby, alice, "root")
     later = NOW + timedelta(minutes=5)
     first, first_event = await _say(store, lobby, bob, "first reply", reply_to=root)
@@ -260,3 +261,31 @@ async def test_unread_counts_stop_at_the_cap(store: ChatStore) -> None:
     for i in range(UNREAD_CAP + 5):
         await store.append_message(new_message(lobby, alice, f"m{i}", at=NOW))
     assert await _unread(store, bob, "lobby") == (UNREAD_CAP, 0)
+
+
+async def test_writes_from_a_non_member_are_refused_in_their_transaction(
+    store: ChatStore,
+) -> None:
+    """Sessions write on the membership cached at join: the store is the last word."""
+    alice, bob = await user(store, "alice"), await user(store, "bob")
+    lobby = await room(store, "lobby", alice)
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)
+    first, _ = await _say(store, lobby, alice, "hello")
+    await store.add_reaction(lobby.id, first, bob.id, "👍", NOW)
+    await store.remove_member(lobby.id, bob.id, alice.id, "kicked", NOW)
+    before = (await store.get_room("lobby")).last_seq  # type: ignore[union-attr]
+    refused = [
+        lambda: store.append_message(new_message(lobby, bob, "sneaky", at=NOW, client_id="c1")),
+        lambda: store.add_reaction(lobby.id, first, bob.id, "🎉", NOW),
+        lambda: store.remove_reaction(lobby.id, first, bob.id, "👍", NOW),
+        lambda: store.add_reaction(lobby.id, 10**9, bob.id, "🎉", NOW),
+    ]
+    for attempt in refused:
+        with pytest.raises(Forbidden) as caught:
+            await attempt()
+        assert caught.value.reason == "not_a_member"
+    assert await store.mark_read(lobby.id, bob.id, before, NOW) is None
+    assert (await store.get_room("lobby")).last_seq == before  # type: ignore[union-attr]
+    assert (await store.get_message(lobby.id, first)).reactions == (  # type: ignore[union-attr]
+        ReactionSummary("👍", 1, ("bob",)),
+    )
