@@ -95,6 +95,24 @@ _REACTIONS = (
 _IS_MEMBER = sa.select(memberships.c.user_id).where(
     memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id")
 )
+# The author's own message is not unread for them: their counter's offset follows the
+# room's message count. No row: the author is not a member.
+_OWN_MESSAGE = (
+    memberships.update()
+    .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
+    .values(unread_offset=memberships.c.unread_offset + 1)
+)
+# A deleted message stops being unread for the other members who had not read it.
+_UNCOUNT_DELETED = (
+    memberships.update()
+    .where(
+        memberships.c.room_id == _B("b_room"),
+        memberships.c.user_id != _B("b_author"),
+        memberships.c.read_seq < _B("b_seq"),
+    )
+    .values(unread_offset=memberships.c.unread_offset + 1)
+)
+_AUTHOR_OF = sa.select(messages.c.author_id).where(messages.c.id == _B("id"))
 _REACTION_CHECK = sa.select(
     messages.c.deleted,
     sa.select(memberships.c.user_id)
@@ -211,11 +229,11 @@ def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent 
             raise NotFound(f"no message {new.reply_to} here", code="reply_not_found")
         root = parent.thread_root or parent.id
     named, targets = _mentions(conn, new)
-    seq, _ = log.take_seqs(conn, new.room_id)
-    # After take_seqs: the room is locked, so a removal is either committed and seen here
+    seq, _ = log.take_message_seq(conn, new.room_id)
+    # After the seq: the room is locked, so a removal is either committed and seen here
     # or ordered after this message (the session may write on a membership cached at join).
-    member = {"room_id": new.room_id, "user_id": new.author_id}
-    if conn.execute(_IS_MEMBER, member).first() is None:
+    own = conn.execute(_OWN_MESSAGE, {"b_room": new.room_id, "b_user": new.author_id})
+    if own.rowcount != 1:
         raise _not_member()
     values = {
         "room_id": new.room_id,
@@ -335,6 +353,8 @@ def delete_message(
         "mentions": None,
         "mentions_room": False,
     }
+    author_id = conn.execute(_AUTHOR_OF, {"id": message_id}).scalar_one()
+    conn.execute(_UNCOUNT_DELETED, {"b_room": room_id, "b_author": author_id, "b_seq": row.seq})
     conn.execute(messages.update().where(messages.c.id == message_id).values(**blank))
     conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
     conn.execute(mentions.delete().where(mentions.c.message_id == message_id))
