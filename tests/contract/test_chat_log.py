@@ -7,6 +7,7 @@ into the room list (unread, mentions) agrees with the log.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from confab.core.chatstore import (
     RoomRecord,
     UserRecord,
 )
-from confab.core.errors import NotFound
+from confab.core.errors import Forbidden, NotFound
 from confab.core.roomlog import RoomEvent
 from tests.contract.chat_records import NOW, frame, new_message, room, user, whole_log
 from tests.contract.chat_stores import KINDS, open_stores
@@ -174,6 +175,7 @@ async def test_replies_fold_into_their_thread_root(store: ChatStore) -> None:
     alice, bob = await user(store, "alice"), await user(store, "bob")
     lobby = await room(store, "lobby", alice)
     other = await room(store, "other", alice)
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)
     root, _ = await _say(store, lobby, alice, "root")
     later = NOW + timedelta(minutes=5)
     first, first_event = await _say(store, lobby, bob, "first reply", reply_to=root)
@@ -260,3 +262,77 @@ async def test_unread_counts_stop_at_the_cap(store: ChatStore) -> None:
     for i in range(UNREAD_CAP + 5):
         await store.append_message(new_message(lobby, alice, f"m{i}", at=NOW))
     assert await _unread(store, bob, "lobby") == (UNREAD_CAP, 0)
+
+
+async def test_writes_from_a_non_member_are_refused_in_their_transaction(
+    store: ChatStore,
+) -> None:
+    """Sessions write on the membership cached at join: the store is the last word."""
+    alice, bob = await user(store, "alice"), await user(store, "bob")
+    lobby = await room(store, "lobby", alice)
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)
+    first, _ = await _say(store, lobby, alice, "hello")
+    await store.add_reaction(lobby.id, first, bob.id, "👍", NOW)
+    await store.remove_member(lobby.id, bob.id, alice.id, "kicked", NOW)
+    before = (await store.get_room("lobby")).last_seq  # type: ignore[union-attr]
+    refused = [
+        lambda: store.append_message(new_message(lobby, bob, "sneaky", at=NOW, client_id="c1")),
+        lambda: store.add_reaction(lobby.id, first, bob.id, "🎉", NOW),
+        lambda: store.remove_reaction(lobby.id, first, bob.id, "👍", NOW),
+        lambda: store.add_reaction(lobby.id, 10**9, bob.id, "🎉", NOW),
+    ]
+    for attempt in refused:
+        with pytest.raises(Forbidden) as caught:
+            await attempt()
+        assert caught.value.reason == "not_a_member"
+    assert await store.mark_read(lobby.id, bob.id, before, NOW) is None
+    assert (await store.get_room("lobby")).last_seq == before  # type: ignore[union-attr]
+    assert (await store.get_message(lobby.id, first)).reactions == (  # type: ignore[union-attr]
+        ReactionSummary("👍", 1, ("bob",)),
+    )
+
+
+async def test_unread_counts_agree_with_the_messages_through_any_mix_of_writes(
+    store: ChatStore,
+) -> None:
+    """Sends, deletions, read markers, leaves and rejoins in a seeded random order: each
+    member's unread count is always the count of messages by others, not deleted, past
+    their marker (the SQL store keeps it as a counter, the memory store counts)."""
+    rng = random.Random(14)
+    people = [await user(store, name) for name in ("alice", "bob", "carol", "dave")]
+    lobby = await room(store, "lobby", people[0])
+    inside = {people[0].id}
+    live: list[int] = []
+
+    async def check() -> None:
+        history = await store.messages_after(lobby.id, 0, 10_000)
+        for person in people:
+            listed = {s.room.name: s for s in await store.list_rooms(person.id)}["lobby"]
+            if person.id not in inside:
+                assert (listed.member, listed.unread) == (False, 0)
+                continue
+            expected = sum(
+                1
+                for m in history
+                if m.seq > listed.read_seq and m.author != person.username and not m.deleted
+            )
+            assert listed.unread == min(expected, UNREAD_CAP), (person.username, listed)
+
+    for _ in range(120):
+        person = rng.choice(people)
+        roll = rng.random()
+        if person.id not in inside:
+            await store.add_member(lobby.id, person.id, person.id, NOW)
+            inside.add(person.id)
+        elif roll < 0.5:
+            message, _ = await _say(store, lobby, person, "hi")
+            live.append(message)
+        elif roll < 0.65 and live:
+            await store.delete_message(lobby.id, live.pop(rng.randrange(len(live))), person.id, NOW)
+        elif roll < 0.9:
+            last = (await store.get_room("lobby")).last_seq  # type: ignore[union-attr]
+            await store.mark_read(lobby.id, person.id, rng.randrange(last + 1), NOW)
+        elif person.id != people[0].id:
+            await store.remove_member(lobby.id, person.id, person.id, "left", NOW)
+            inside.discard(person.id)
+        await check()

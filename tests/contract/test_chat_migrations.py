@@ -56,7 +56,7 @@ async def test_schema_is_checked_then_migrated_and_matches_the_tables(
         await upgrade_to_head(database_url)
         await upgrade_to_head(database_url)  # a second run is a no-op
         await check_schema_current(database_url)
-        assert await current_revision(database_url) == head_revision() == "0002"
+        assert await current_revision(database_url) == head_revision() == "0003"
         assert await _schema_diff(database_url) == []
 
 
@@ -195,3 +195,65 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert await database.read(pragmas) == ["wal", 10000, 1, 2]
     finally:
         await database.close()
+
+
+# A 0002 database with unread messages: lobby (seq 1..6) by alice and bob, seq 3 deleted,
+# seq 4 bob's; alice read up to 2, bob up to 0, carol (joined late) up to 5.
+_ROWS_0002 = (
+    "INSERT INTO users (id, username, password_hash, created_at) VALUES"
+    " (1, 'alice', 'h', '2024-06-01 12:00:00'), (2, 'bob', 'h', '2024-06-01 12:00:00'),"
+    " (3, 'carol', 'h', '2024-06-01 12:00:00')",
+    "INSERT INTO rooms (id, name, topic, private, owner_id, last_seq, created_at, kind, title)"
+    " VALUES (1, 'lobby', '', false, 1, 6, '2024-06-01 12:00:00', 'room', '')",
+    "INSERT INTO memberships (room_id, user_id, joined_at, role, read_seq) VALUES"
+    " (1, 1, '2024-06-01 12:00:00', 'owner', 2), (1, 2, '2024-06-01 12:00:00', 'member', 0),"
+    " (1, 3, '2024-06-01 12:00:00', 'member', 5)",
+    "INSERT INTO messages (id, room_id, seq, author_id, text, created_at, deleted,"
+    " attachments, previews, reply_count, mentions_room) VALUES"
+    " (1, 1, 1, 1, 'a1', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (2, 1, 2, 2, 'b2', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (3, 1, 3, 1, '', '2024-06-01 12:00:00', true, '[]', '[]', 0, false),"
+    " (4, 1, 4, 2, 'b4', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (5, 1, 5, 1, 'a5', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (6, 1, 6, 2, 'b6', '2024-06-01 12:00:00', false, '[]', '[]', 0, false)",
+)
+
+
+def _write_0002(conn: Connection) -> None:
+    command.upgrade(alembic_config(conn), "0002")
+    for statement in _ROWS_0002:
+        conn.execute(text(statement))
+    if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
+        for table in ("users", "rooms", "messages"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_0002_database_gets_exact_unread_counters(kind: str, tmp_path: Path) -> None:
+    async with empty_database(kind, tmp_path) as url:
+        database = Database(url, pooled=False)
+        try:
+            await database.write(_write_0002)
+        finally:
+            await database.close()
+        await upgrade_to_head(url)
+        assert await _schema_diff(url) == []
+        store = SqlChatStore.open(url, pool_size=2)
+        try:
+
+            async def unread(name: str) -> int:
+                who = await store.get_user(name)
+                assert who is not None
+                return {s.room.name: s for s in await store.list_rooms(who.id)}["lobby"].unread
+
+            # alice: bob's 4 and 6; bob: alice's 1 and 5 (3 is deleted); carol: bob's 6.
+            assert [await unread(n) for n in ("alice", "bob", "carol")] == [2, 2, 1]
+            lobby = await store.get_room("lobby")
+            alice, bob = await store.get_user("alice"), await store.get_user("bob")
+            assert lobby is not None and alice is not None and bob is not None
+            await store.append_message(new_message(lobby, alice, "after", at=NOW))
+            await store.delete_message(lobby.id, 6, bob.id, NOW)
+            await store.mark_read(lobby.id, bob.id, 1, NOW)
+            assert [await unread(n) for n in ("alice", "bob", "carol")] == [1, 2, 1]
+        finally:
+            await store.close()

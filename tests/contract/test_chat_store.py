@@ -22,7 +22,7 @@ from confab.core.chatstore import (
     UserRecord,
     dm_name,
 )
-from confab.core.errors import Conflict, InvalidInput, NotFound
+from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.contract.chat_records import NOW, frame, new_message, room, user, whole_log
 from tests.contract.chat_stores import KINDS, open_stores
 
@@ -365,14 +365,15 @@ async def test_seqs_are_consecutive_and_records_round_trip(store: ChatStore) -> 
 async def test_a_repeated_client_id_returns_the_first_and_leaves_no_gap(store: ChatStore) -> None:
     alice, bob = await user(store, "alice"), await user(store, "bob")
     lobby = await room(store, "lobby", alice)
+    await store.add_member(lobby.id, bob.id, bob.id, NOW)  # seq 1
     first, event = await store.append_message(_new(lobby, alice, "one", "c-1"))
     assert event is not None and first.client_id == "c-1"
     again, event = await store.append_message(_new(lobby, alice, "one, retried", "c-1"))
     assert event is None and again == first
     theirs, event = await store.append_message(_new(lobby, bob, "bob's", "c-1"))
-    assert event is not None and theirs.seq == 2  # client ids are per author
+    assert event is not None and theirs.seq == 3  # client ids are per author
     nxt, _ = await store.append_message(_new(lobby, alice, "two"))
-    assert nxt.seq == 3
+    assert nxt.seq == 4
 
 
 async def test_history_pages_in_both_directions(store: ChatStore) -> None:
@@ -458,10 +459,12 @@ async def test_changes_naming_an_unknown_account_fail_and_take_no_seq(store: Cha
     for change in (
         store.add_member(lobby.id, nobody, alice.id, NOW),
         store.ban(lobby.id, nobody, alice.id, NOW),
-        store.add_reaction(lobby.id, message.id, nobody, "👍", NOW),
     ):
         with pytest.raises(Conflict) as refused:
             await change
         assert refused.value.reason == "constraint"
+    with pytest.raises(Forbidden) as forbidden:  # no account is no member either
+        await store.add_reaction(lobby.id, message.id, nobody, "👍", NOW)
+    assert forbidden.value.reason == "not_a_member"
     assert (await store.get_message(lobby.id, message.id)) == message  # no empty reaction
     assert [e.seq for e in await whole_log(store, lobby.id)] == [1]

@@ -175,3 +175,52 @@ async def reconnect_round(how: str, rng: random.Random) -> None:
 async def test_a_removal_published_while_the_bus_reconnects(how: str) -> None:
     for n in range(ROUNDS):
         await reconnect_round(how, random.Random(n))
+
+
+async def write_round(how: str, rng: random.Random) -> str:
+    """The victim's connection writes (on the access cached at its join) while it is
+    removed; the bus may be cut so the hub has not dropped it yet. Whatever the
+    interleaving, nothing of the victim's is stored after the removal."""
+    bus = FlakyBus()
+    chat = make_chat(bus, rng)
+    await setup(chat)
+    rt = realtime(chat)
+    victim, conn = await connect(rt, chat, "bob")
+    await frame(victim, type="join", room="r")
+    bus.down = rng.random() < 0.5  # cut: the removal does not reach the hub in time
+
+    async def write() -> None:
+        for i in range(6):
+            await turns(rng.randrange(3))
+            kind = rng.randrange(3)
+            if kind == 0:
+                await frame(victim, type="send", room="r", text=f"bob {i}", client_id=f"b{i}")
+            elif kind == 1:
+                await frame(victim, type="react", room="r", target=1, emoji="👍", client_id=f"r{i}")
+            else:
+                await frame(victim, type="read", room="r", seq=10**6, client_id=f"m{i}")
+
+    async def remove() -> None:
+        await turns(rng.randrange(8))
+        await remove_bob(chat, how)
+
+    await asyncio.gather(write(), remove())
+    await bus.up()
+    await turns(20)
+    removal = await removal_seq(chat)
+    room = await chat.store.get_room("r")
+    assert room is not None
+    events = await chat.store.events_after(room.id, removal, 1000)
+    assert [e for e in events if e.subject == "bob" or b'"bob"' in e.payload] == []
+    victim.end()
+    await rt.close()
+    refused = any(f.get("code") == "not_a_member" for f in conn.frames)
+    return "refused" if refused else "before"
+
+
+@pytest.mark.parametrize("how", ["kick", "ban"])
+async def test_a_write_racing_the_writers_removal_is_stored_before_it_or_refused(
+    how: str,
+) -> None:
+    outcomes = {await write_round(how, random.Random(n)) for n in range(ROUNDS)}
+    assert "refused" in outcomes  # writes really reached the store after the removal

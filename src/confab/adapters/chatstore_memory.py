@@ -33,7 +33,7 @@ from confab.core.chatstore import (
     UserRecord,
     dm_name,
 )
-from confab.core.errors import Conflict, NotFound
+from confab.core.errors import Conflict, Forbidden, NotFound
 from confab.core.roomlog import RoomEvent
 
 
@@ -42,6 +42,12 @@ class _Member:
     role: Role
     read_seq: int = 0
     notify: NotifyLevel = "all"
+
+
+def _check_member(room: _Room, user_id: int) -> None:
+    """Writes in a room are its members' only (the callers may act on a cached join)."""
+    if user_id not in room.members:
+        raise Forbidden("you are not a member of this room", code="not_a_member")
 
 
 @dataclass
@@ -477,11 +483,12 @@ class MemoryChatStore:
 
     async def append_message(self, new: NewMessage) -> tuple[MessageRecord, RoomEvent | None]:
         """Store a message and its `message` event; idempotent on (author, client_id)."""
+        room = self._room(new.room_id)
+        _check_member(room, new.author_id)  # before the repeat check, like the SQL store
         if new.client_id is not None:
             first = self._client_ids.get((new.author_id, new.client_id))
             if first is not None:
                 return self._folded(self._messages[first]), None
-        room = self._room(new.room_id)
         root: _Message | None = None
         if new.reply_to is not None:
             parent = self._messages.get(new.reply_to)
@@ -639,6 +646,7 @@ class MemoryChatStore:
         self, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
     ) -> RoomEvent | None:
         """`reaction_added`, None if `user_id` had this reaction already."""
+        _check_member(self._room(room_id), user_id)
         message = self._live(room_id, message_id)
         user = self._name(user_id)
         users = message.reactions.setdefault(emoji, {})
@@ -656,6 +664,7 @@ class MemoryChatStore:
         self, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
     ) -> RoomEvent | None:
         """`reaction_removed`, None if `user_id` had no such reaction."""
+        _check_member(self._room(room_id), user_id)
         message = self._messages.get(message_id)
         if message is None or message.room_id != room_id:
             return None

@@ -339,7 +339,9 @@ class ChatStore(Protocol):
         If the author already sent `client_id`, nothing is written and the first message
         comes back with None. A reply updates its thread root's reply_count and
         last_reply_at in the same transaction; `NotFound("reply_not_found")` if
-        `reply_to` is not a message of this room.
+        `reply_to` is not a message of this room. `Forbidden("not_a_member")` if the
+        author is not a member when the write takes the room's seq (checked in the same
+        transaction, so a write racing a kick or ban cannot slip in after it).
         """
 
     async def get_message(self, room_id: int, message_id: int) -> MessageRecord | None:
@@ -380,12 +382,14 @@ class ChatStore(Protocol):
         self, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
     ) -> RoomEvent | None:
         """`reaction_added`, None if `user_id` had this reaction already.
-        `NotFound("message_not_found")` if the message is gone or deleted."""
+        `NotFound("message_not_found")` if the message is gone or deleted;
+        `Forbidden("not_a_member")` if `user_id` is not a member (checked atomically)."""
 
     async def remove_reaction(
         self, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
     ) -> RoomEvent | None:
-        """`reaction_removed`, None if `user_id` had no such reaction."""
+        """`reaction_removed`, None if `user_id` had no such reaction;
+        `Forbidden("not_a_member")` if `user_id` is not a member (checked atomically)."""
 
     # the log
 

@@ -50,6 +50,13 @@ _TAKE = (
     .values(last_seq=rooms.c.last_seq + _B("n"))
     .returning(rooms.c.last_seq, rooms.c.name)
 )
+# A message's seq also counts the message (the base of every member's unread counter).
+_TAKE_MESSAGE = (
+    rooms.update()
+    .where(rooms.c.id == _B("room_id"))
+    .values(last_seq=rooms.c.last_seq + 1, message_count=rooms.c.message_count + 1)
+    .returning(rooms.c.last_seq, rooms.c.name)
+)
 _LOCK = (
     sa.select(rooms.c.name, rooms.c.last_seq, rooms.c.owner_id)
     .where(rooms.c.id == _B("room_id"))
@@ -74,6 +81,14 @@ def take_seqs(conn: Connection, room_id: int, n: int = 1) -> tuple[int, str]:
     if row is None:
         raise NotFound(f"no room {room_id}", code="room_not_found")
     return int(row.last_seq) - n + 1, str(row.name)
+
+
+def take_message_seq(conn: Connection, room_id: int) -> tuple[int, str]:
+    """`take_seqs` for one message: the room's message count goes up with it."""
+    row = conn.execute(_TAKE_MESSAGE, {"room_id": room_id}).first()
+    if row is None:
+        raise NotFound(f"no room {room_id}", code="room_not_found")
+    return int(row.last_seq), str(row.name)
 
 
 def lock_room(conn: Connection, room_id: int) -> Locked:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from confab.adapters.sql import events as log
 from confab.adapters.sql.accounts import names
-from confab.adapters.sql.tables import bans, memberships, rooms, users
+from confab.adapters.sql.tables import bans, memberships, messages, rooms, users
 from confab.core import roomlog
 from confab.core.chatstore import LeaveReason, MemberRecord, NotifyLevel, Role
 from confab.core.errors import NotFound
@@ -41,6 +41,22 @@ def _leave(conn: Connection, room_id: int, user_id: int) -> int:
     return int(conn.execute(delete).rowcount)
 
 
+def _join_offset(room_id: int, user_id: int) -> sa.ColumnElement[int]:
+    """A new member's unread offset: read_seq is 0, so every message by others that is
+    not deleted is unread (counted once, at the join)."""
+    unread = (
+        sa.select(sa.func.count())
+        .where(
+            messages.c.room_id == room_id,
+            messages.c.author_id != user_id,
+            messages.c.deleted.is_(sa.false()),
+        )
+        .scalar_subquery()
+    )
+    count = sa.select(rooms.c.message_count).where(rooms.c.id == room_id)
+    return count.scalar_subquery() - unread
+
+
 def add_member(
     conn: Connection, room_id: int, user_id: int, actor_id: int, now: datetime
 ) -> RoomEvent | None:
@@ -49,7 +65,14 @@ def add_member(
     if _role(conn, room_id, user_id) is not None:
         return None
     seq, room = log.take_seqs(conn, room_id)
-    conn.execute(memberships.insert().values(room_id=room_id, user_id=user_id, joined_at=now))
+    conn.execute(
+        memberships.insert().values(
+            room_id=room_id,
+            user_id=user_id,
+            joined_at=now,
+            unread_offset=_join_offset(room_id, user_id),
+        )
+    )
     who = names(conn, user_id, actor_id)
     event = roomlog.member_joined(room, seq, who[user_id], who[actor_id], "member")
     return log.store(conn, room_id, event, now)
@@ -179,7 +202,15 @@ _MARKER = (
 _SET_MARKER = (
     memberships.update()
     .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
-    .values(read_seq=_B("b_read_seq"))
+    .values(read_seq=_B("b_read_seq"), unread_offset=memberships.c.unread_offset + _B("b_read"))
+)
+# What a marker moving from `after` to `upto` reads: the unread messages in between.
+_READ_NOW = sa.select(sa.func.count()).where(
+    messages.c.room_id == _B("room_id"),
+    messages.c.seq > _B("after"),
+    messages.c.seq <= _B("upto"),
+    messages.c.author_id != _B("user_id"),
+    messages.c.deleted.is_(sa.false()),
 )
 
 
@@ -194,5 +225,10 @@ def mark_read(
     target = min(read_seq, seq - 1)
     if row is None or target <= row.read_seq:
         raise log.Unchanged(None)
-    conn.execute(_SET_MARKER, {"b_room": room_id, "b_user": user_id, "b_read_seq": target})
+    read = {"room_id": room_id, "user_id": user_id, "after": row.read_seq, "upto": target}
+    newly_read = conn.execute(_READ_NOW, read).scalar_one()
+    conn.execute(
+        _SET_MARKER,
+        {"b_room": room_id, "b_user": user_id, "b_read_seq": target, "b_read": newly_read},
+    )
     return log.store(conn, room_id, roomlog.read_marker(room, seq, row.username, target), now)

@@ -21,7 +21,7 @@ from confab.adapters.sql.accounts import AnyRow, names
 from confab.adapters.sql.tables import memberships, mentions, messages, reactions, rooms, users
 from confab.core import roomlog
 from confab.core.chatstore import REACTION_USERS, MessageRecord, NewMessage, ReactionSummary
-from confab.core.errors import NotFound
+from confab.core.errors import Forbidden, NotFound
 from confab.core.roomlog import RoomEvent
 
 _B = sa.bindparam
@@ -92,8 +92,33 @@ _REACTIONS = (
     .where(reactions.c.message_id.in_(_B("ids", expanding=True)))
     .order_by(reactions.c.seq)
 )
+_IS_MEMBER = sa.select(memberships.c.user_id).where(
+    memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id")
+)
+# The author's own message is not unread for them: their counter's offset follows the
+# room's message count. No row: the author is not a member.
+_OWN_MESSAGE = (
+    memberships.update()
+    .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
+    .values(unread_offset=memberships.c.unread_offset + 1)
+)
+# A deleted message stops being unread for the other members who had not read it.
+_UNCOUNT_DELETED = (
+    memberships.update()
+    .where(
+        memberships.c.room_id == _B("b_room"),
+        memberships.c.user_id != _B("b_author"),
+        memberships.c.read_seq < _B("b_seq"),
+    )
+    .values(unread_offset=memberships.c.unread_offset + 1)
+)
+_AUTHOR_OF = sa.select(messages.c.author_id).where(messages.c.id == _B("id"))
 _REACTION_CHECK = sa.select(
     messages.c.deleted,
+    sa.select(memberships.c.user_id)
+    .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
+    .exists()
+    .label("member"),
     sa.select(reactions.c.user_id)
     .where(
         reactions.c.message_id == messages.c.id,
@@ -115,6 +140,10 @@ _MEMBER_IDS = (
     .join(memberships, memberships.c.user_id == users.c.id)
     .where(memberships.c.room_id == _B("room_id"))
 )
+
+
+def _not_member() -> Forbidden:
+    return Forbidden("you are not a member of this room", code="not_a_member")
 
 
 def _record(row: AnyRow, folded: tuple[ReactionSummary, ...] = ()) -> MessageRecord:
@@ -200,7 +229,12 @@ def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent 
             raise NotFound(f"no message {new.reply_to} here", code="reply_not_found")
         root = parent.thread_root or parent.id
     named, targets = _mentions(conn, new)
-    seq, _ = log.take_seqs(conn, new.room_id)
+    seq, _ = log.take_message_seq(conn, new.room_id)
+    # After the seq: the room is locked, so a removal is either committed and seen here
+    # or ordered after this message (the session may write on a membership cached at join).
+    own = conn.execute(_OWN_MESSAGE, {"b_room": new.room_id, "b_user": new.author_id})
+    if own.rowcount != 1:
+        raise _not_member()
     values = {
         "room_id": new.room_id,
         "seq": seq,
@@ -319,6 +353,8 @@ def delete_message(
         "mentions": None,
         "mentions_room": False,
     }
+    author_id = conn.execute(_AUTHOR_OF, {"id": message_id}).scalar_one()
+    conn.execute(_UNCOUNT_DELETED, {"b_room": room_id, "b_author": author_id, "b_seq": row.seq})
     conn.execute(messages.update().where(messages.c.id == message_id).values(**blank))
     conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
     conn.execute(mentions.delete().where(mentions.c.message_id == message_id))
@@ -355,13 +391,26 @@ def set_previews(
     return _fold(conn, [stored])[0], event
 
 
+def _reaction_check(conn: Connection, params: dict[str, Any]) -> AnyRow | None:
+    """The message's state for a reaction by a member; `Forbidden` for a non-member
+    (checked before anything about the message, like the memory store)."""
+    row = conn.execute(_REACTION_CHECK, params).first()
+    if row is None:  # no such message here: membership still decides the error
+        if conn.execute(_IS_MEMBER, params).first() is None:
+            raise _not_member()
+        return None
+    if not row.member:
+        raise _not_member()
+    return row
+
+
 def add_reaction(
     conn: Connection, room_id: int, message_id: int, user_id: int, emoji: str, now: datetime
 ) -> RoomEvent:
     """`reaction_added`; `Unchanged(None)` if the user had it already."""
     seq, room = log.take_seqs(conn, room_id)
     params = {"id": message_id, "room_id": room_id, "user_id": user_id, "emoji": emoji}
-    row = conn.execute(_REACTION_CHECK, params).first()
+    row = _reaction_check(conn, params)
     if row is None or row.deleted:
         raise NotFound(f"no message {message_id}", code="message_not_found")
     if row.had:
@@ -379,7 +428,7 @@ def remove_reaction(
     """`reaction_removed`; `Unchanged(None)` if the user had no such reaction."""
     seq, room = log.take_seqs(conn, room_id)
     params = {"id": message_id, "room_id": room_id, "user_id": user_id, "emoji": emoji}
-    row = conn.execute(_REACTION_CHECK, params).first()
+    row = _reaction_check(conn, params)
     if row is None or not row.had:
         raise log.Unchanged(None)
     conn.execute(_REMOVE_REACTION, {"id": message_id, "user_id": user_id, "emoji": emoji})

@@ -78,6 +78,8 @@ rooms = sa.Table(
     sa.Column("owner_id", BigId, sa.ForeignKey("users.id"), nullable=False),
     # The seq counter: bumped under the row lock in the transaction that inserts.
     sa.Column("last_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    # Messages ever stored in the room (deleted ones included): the unread counters' base.
+    sa.Column("message_count", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     # "room" or "dm"; a DM's unique name is derived from its participants (dm_name).
     sa.Column("kind", sa.String(8), nullable=False, server_default="room"),
@@ -100,6 +102,10 @@ memberships = sa.Table(
     # The member's read marker: a seq of this room's log.
     sa.Column("read_seq", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("notify", sa.String(8), nullable=False, server_default="all"),
+    # unread = rooms.message_count - unread_offset: the exact count of messages by others,
+    # not deleted, past read_seq, with no row written per member on a message. Only the
+    # author's own row moves on a send; deletions, read markers and joins adjust it.
+    sa.Column("unread_offset", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 bans = sa.Table(

@@ -60,16 +60,25 @@ class MessageService:
         client_id: str | None = None,
         attachments: Iterable[str] = (),
         reply_to: int | None = None,
+        joined: RoomAccess | None = None,
     ) -> tuple[Message, bool]:
-        """Store and publish a message; a repeated `client_id` returns the first, False."""
+        """Store and publish a message; a repeated `client_id` returns the first, False.
+
+        `joined`: the access read when the caller's connection joined the room (it is
+        dropped from the room on removal). It saves a read; the store still refuses a
+        non-member in the write's own transaction. An `@room` reads the role afresh.
+        """
         check_text(text)
         check_client_id(client_id)
         upload_ids = check_attachments(attachments)
         if reply_to is not None and not 1 <= reply_to < 2**63:
             raise _no_message(reply_to)
-        access = await self._rooms.readable(user, room)
-        attached = await self._describe(upload_ids) if upload_ids else ()
         mentions = parse_mentions(text)
+        if joined is None or mentions.room:
+            access = await self._rooms.readable(user, room)
+        else:
+            access = joined
+        attached = await self._describe(upload_ids) if upload_ids else ()
         new = NewMessage(
             room_id=access.room.id,
             room=access.room.name,

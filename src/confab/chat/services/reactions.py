@@ -6,7 +6,7 @@ from confab.chat.domain import User, check_emoji
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.rooms import RoomService
-from confab.core.chatstore import ChatStore
+from confab.core.chatstore import ChatStore, RoomAccess
 from confab.core.errors import NotFound
 from confab.core.roomlog import RoomEvent
 
@@ -23,12 +23,21 @@ class ReactionService:
         self._clock = clock
 
     async def react(
-        self, user: User, room: str, message_id: int, emoji: str, on: bool
+        self,
+        user: User,
+        room: str,
+        message_id: int,
+        emoji: str,
+        on: bool,
+        joined: RoomAccess | None = None,
     ) -> RoomEvent | None:
         """Add (`on`) or take back `emoji` on a message: the event, None if nothing
-        changed (the same reaction twice, or one that was not there)."""
+        changed (the same reaction twice, or one that was not there).
+
+        `joined`: the access cached at join (saves a read; the store checks membership
+        in the write's transaction)."""
         check_emoji(emoji)
-        access = await self._rooms.readable(user, room)
+        access = joined if joined is not None else await self._rooms.readable(user, room)
         if not 1 <= message_id < 2**63:
             raise NotFound(f"no message {message_id} in this room", code="message_not_found")
         record, now = access.room, self._clock()

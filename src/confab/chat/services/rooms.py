@@ -179,11 +179,14 @@ class RoomService:
             raise not_member()
         return await self.get(user, room)
 
-    async def mark_read(self, user: User, room: str, seq: int) -> tuple[int, RoomEvent | None]:
+    async def mark_read(
+        self, user: User, room: str, seq: int, joined: RoomAccess | None = None
+    ) -> tuple[int, RoomEvent | None]:
         """Move the caller's read marker forward; the marker now, and the `read` event
         (None when it did not move). Every device of the caller joined to the room gets it.
+        `joined`: the access cached at join (the store moves only a member's marker).
         """
-        access = await self.readable(user, room)
+        access = joined if joined is not None else await self.readable(user, room)
         check_seq(seq)
         record = access.room
         event = await self._events.commit(

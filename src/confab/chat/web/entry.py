@@ -35,12 +35,16 @@ async def _hold(session: Session, room: str, access: RoomAccess) -> tuple[RoomAc
     return access, last
 
 
-def _entered(session: Session, room: str, members: int) -> bool:
-    """Record `room` as joined, unless the connection closed meanwhile (then undo)."""
+def _entered(session: Session, room: str, members: int, access: RoomAccess) -> bool:
+    """Record `room` as joined with `access` (read after the hub held the connection),
+    unless the connection closed meanwhile (then undo)."""
     rt = session.rt
     if session.conn.closed:
         rt.hub.leave(session.conn, room)
         return False
+    if session.access is None:
+        session.access = {}
+    session.access[room] = access
     if room not in session.rooms:
         session.rooms.append(room)
         if members <= rt.large_room:
@@ -55,6 +59,10 @@ def left(session: Session, room: str) -> None:
     """Stop receiving `room` on this connection."""
     rt = session.rt
     rt.hub.leave(session.conn, room)
+    if session.access is not None:
+        session.access.pop(room, None)
+        if not session.access:
+            session.access = None
     if room in session.rooms:
         session.rooms.remove(room)
     if session.present is not None and room in session.present:
@@ -95,7 +103,7 @@ async def join(session: Session, frame: Join) -> None:
         )
     )
     if rt.hub.release(conn, room):
-        _entered(session, room, count)
+        _entered(session, room, count, access)
     else:  # removed meanwhile: the removal was its last frame of the room
         left(session, room)
 
@@ -106,7 +114,7 @@ async def resume(session: Session, frame: Resume) -> None:
     access = await rt.services.rooms.readable(session.user, room)
     count = await _count(session, access)
     access, last = await _hold(session, room, access)
-    if not _entered(session, room, count):
+    if not _entered(session, room, count, access):
         return
     try:
         after = frame.after

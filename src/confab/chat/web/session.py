@@ -43,6 +43,7 @@ from confab.chat.services.config import WS_FRAME
 from confab.chat.userfeed import UserFeed
 from confab.chat.web import actions, entry
 from confab.chat.web.connection import CLOSE_RATE_LIMITED, Connection
+from confab.core.chatstore import RoomAccess
 from confab.core.errors import ConfabError
 from confab.core.ports import Bus
 from confab.core.ratelimit import RateLimiter
@@ -100,6 +101,7 @@ class Session:
         "_reader",
         "_strikes",
         "_worker",
+        "access",
         "conn",
         "present",
         "rooms",
@@ -112,6 +114,9 @@ class Session:
         self.user = user
         self.conn = conn
         self.rooms: list[str] = []  # few per connection: a list is smaller than a set
+        # The access read at join, per joined room: writes from this connection skip the
+        # read (see actions.py); made on the first join, entries go with `entry.left`.
+        self.access: dict[str, RoomAccess] | None = None
         self.present: list[str] | None = None  # rooms where this connection counts present
         self._strikes: Strikes | None = None  # made on the first refusal only
         self._queue: deque[str | bytes] | None = None  # callback mode, while frames wait
@@ -119,6 +124,10 @@ class Session:
         self._reader: ReadControl | None = None
         self._done = False
         conn.on_drop = self.dropped
+
+    def joined_access(self, room: str) -> RoomAccess | None:
+        """The access cached when this connection joined `room` (None: not joined)."""
+        return None if self.access is None else self.access.get(room)
 
     def dropped(self, room: str) -> None:
         """Removed from `room` (or it was deleted): forget it, presence included."""
