@@ -299,8 +299,16 @@ async def test_node_added_then_one_drained_during_a_send_storm_nothing_lost(
         assert spread >= 0.4 * grace, drained
         busiest = max(sum(1 for t in drained if start <= t < start + 1) for start in drained)
         assert busiest <= max(2, (on_victim + 1) // 2), drained
-        # The new node took its share of the reconnections.
-        assert ws_connections(added) > 0
+        # Every client is back on a live node: the survivor or the one added. (Which one is
+        # nginx's round robin over two requests per reconnect, a ticket then the upgrade: with
+        # two nodes their parity can send every upgrade to the same node, so no share is
+        # asserted.)
+        survivor = next(node for node in fleet.chat if node is not added)
+
+        def all_back() -> bool:
+            return ws_connections(added) + ws_connections(survivor) == len(clients)
+
+        await until(all_back, 30, "every client connected to a live node", detail=fleet.logs)
     finally:
         await asyncio.gather(*(client.close() for client in clients))
 
