@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Browser, Locator, Page, Playwright, expect
+from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
+
+from tests.conftest import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -30,6 +33,20 @@ def launch(playwright: Playwright) -> Browser:
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts" / "screenshots"
 _announced: set[Path] = set()
+
+
+def chromium_browser() -> Iterator[Browser]:
+    """Debian's chromium under Playwright for a test module (skipped, or failed under CI,
+    when it is missing), closed at the end."""
+    if not CHROMIUM.exists():
+        skip_or_fail(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        expect.set_options(timeout=15_000)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -11,15 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.conftest import skip_or_fail
 from tests.e2e.browser import (
-    CHROMIUM,
     DESKTOP,
     PHONE,
+    chromium_browser,
     create_room,
     join_room,
-    launch,
     open_room,
     screenshot,
     send,
@@ -30,11 +29,6 @@ from tests.e2e.browser import (
 from tests.e2e.server import ServerHandle, confab_server
 
 pytestmark = pytest.mark.e2e
-
-try:
-    from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - playwright is a test dependency
-    sync_playwright = None  # type: ignore[assignment]
 
 ROOM = "town"
 
@@ -47,17 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        skip_or_fail("playwright is not installed")
-    if not CHROMIUM.exists():
-        skip_or_fail(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        expect.set_options(timeout=15_000)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    yield from chromium_browser()
 
 
 @dataclass
