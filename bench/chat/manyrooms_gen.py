@@ -137,15 +137,19 @@ class Generator:
 
         async def one(index: int) -> None:
             holder: list[Conn] = []
+            credential: list[str] = []
 
             def factory() -> Conn:
-                conn = Conn(self, self.dialect, index, cfg.tokens[index], cfg.host, cfg.port)
+                conn = Conn(self, self.dialect, index, credential[0], cfg.host, cfg.port)
                 holder.append(conn)
                 return conn
 
             async with gate:
                 try:
                     async with asyncio.timeout(cfg.connect_timeout):
+                        # A one-time ticket per connection: tokens never go into the URL.
+                        token = cfg.tokens[index]
+                        credential.append(await self.dialect.credential(cfg.host, cfg.port, token))
                         await loop.create_connection(factory, cfg.host, cfg.port)
                         await holder[0].ready
                         holder[0].join(self.workload.room_of(index))
