@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from confab.adapters.chatlog import redacted
 from confab.adapters.sql.engine import defer_insert, flush_deferred
+from confab.adapters.sql.prepared import Prepared
 from confab.adapters.sql.tables import events, rooms
 from confab.core.errors import NotFound
 from confab.core.roomlog import RoomEvent
@@ -44,14 +45,15 @@ class Locked(NamedTuple):
     owner_id: int
 
 
-_TAKE = (
+# Run on the driver's cursor (`prepared.py`): every change takes a seq.
+_TAKE = Prepared(
     rooms.update()
     .where(rooms.c.id == _B("room_id"))
     .values(last_seq=rooms.c.last_seq + _B("n"))
     .returning(rooms.c.last_seq, rooms.c.name)
 )
 # A message's seq also counts the message (the base of every member's unread counter).
-_TAKE_MESSAGE = (
+_TAKE_MESSAGE = Prepared(
     rooms.update()
     .where(rooms.c.id == _B("room_id"))
     .values(last_seq=rooms.c.last_seq + 1, message_count=rooms.c.message_count + 1)
@@ -77,18 +79,20 @@ def take_seqs(conn: Connection, room_id: int, n: int = 1) -> tuple[int, str]:
 
     `NotFound("room_not_found")` if the room is gone.
     """
-    row = conn.execute(_TAKE, {"room_id": room_id, "n": n}).first()
+    row = _TAKE.first(conn, {"room_id": room_id, "n": n})
     if row is None:
         raise NotFound(f"no room {room_id}", code="room_not_found")
-    return int(row.last_seq) - n + 1, str(row.name)
+    last_seq, name = row
+    return int(last_seq) - n + 1, str(name)
 
 
 def take_message_seq(conn: Connection, room_id: int) -> tuple[int, str]:
     """`take_seqs` for one message: the room's message count goes up with it."""
-    row = conn.execute(_TAKE_MESSAGE, {"room_id": room_id}).first()
+    row = _TAKE_MESSAGE.first(conn, {"room_id": room_id})
     if row is None:
         raise NotFound(f"no room {room_id}", code="room_not_found")
-    return int(row.last_seq), str(row.name)
+    last_seq, name = row
+    return int(last_seq), str(name)
 
 
 def lock_room(conn: Connection, room_id: int) -> Locked:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from confab.adapters.sql import events as log
 from confab.adapters.sql.accounts import names
+from confab.adapters.sql.prepared import Prepared
 from confab.adapters.sql.tables import bans, memberships, messages, rooms, users
 from confab.core import roomlog
 from confab.core.chatstore import LeaveReason, MemberRecord, NotifyLevel, Role
@@ -194,23 +195,26 @@ def set_notify(conn: Connection, room_id: int, user_id: int, level: NotifyLevel)
     return bool(conn.execute(update).rowcount)
 
 
-_MARKER = (
+# The read marker's statements run on the driver's cursor (`prepared.py`).
+_MARKER = Prepared(
     sa.select(memberships.c.read_seq, users.c.username)
     .join(users, users.c.id == memberships.c.user_id)
     .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
 )
-_SET_MARKER = (
+_SET_MARKER = Prepared(
     memberships.update()
     .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
     .values(read_seq=_B("b_read_seq"), unread_offset=memberships.c.unread_offset + _B("b_read"))
 )
 # What a marker moving from `after` to `upto` reads: the unread messages in between.
-_READ_NOW = sa.select(sa.func.count()).where(
-    messages.c.room_id == _B("room_id"),
-    messages.c.seq > _B("after"),
-    messages.c.seq <= _B("upto"),
-    messages.c.author_id != _B("user_id"),
-    messages.c.deleted.is_(sa.false()),
+_READ_NOW = Prepared(
+    sa.select(sa.func.count()).where(
+        messages.c.room_id == _B("room_id"),
+        messages.c.seq > _B("after"),
+        messages.c.seq <= _B("upto"),
+        messages.c.author_id != _B("user_id"),
+        messages.c.deleted.is_(sa.false()),
+    )
 )
 
 
@@ -221,14 +225,14 @@ def mark_read(
     event: `read`. Raises `Unchanged(None)` when it does not move or they are no member."""
     # Take the seq first: it locks the room, so the marker read below is current.
     seq, room = log.take_seqs(conn, room_id)
-    row = conn.execute(_MARKER, {"room_id": room_id, "user_id": user_id}).first()
+    row = _MARKER.first(conn, {"room_id": room_id, "user_id": user_id})
     target = min(read_seq, seq - 1)
-    if row is None or target <= row.read_seq:
+    if row is None or target <= row[0]:
         raise log.Unchanged(None)
-    read = {"room_id": room_id, "user_id": user_id, "after": row.read_seq, "upto": target}
-    newly_read = conn.execute(_READ_NOW, read).scalar_one()
-    conn.execute(
-        _SET_MARKER,
-        {"b_room": room_id, "b_user": user_id, "b_read_seq": target, "b_read": newly_read},
+    marker, username = int(row[0]), str(row[1])
+    read = {"room_id": room_id, "user_id": user_id, "after": marker, "upto": target}
+    ((newly_read,),) = _READ_NOW.rows(conn, read)
+    _SET_MARKER.rows(
+        conn, {"b_room": room_id, "b_user": user_id, "b_read_seq": target, "b_read": newly_read}
     )
-    return log.store(conn, room_id, roomlog.read_marker(room, seq, row.username, target), now)
+    return log.store(conn, room_id, roomlog.read_marker(room, seq, username, target), now)

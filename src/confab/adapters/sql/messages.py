@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from confab.adapters.chatlog import mentioned_ids
 from confab.adapters.sql import events as log
 from confab.adapters.sql.accounts import AnyRow, names
+from confab.adapters.sql.prepared import Prepared
 from confab.adapters.sql.tables import memberships, mentions, messages, reactions, rooms, users
 from confab.core import roomlog
 from confab.core.chatstore import REACTION_USERS, MessageRecord, NewMessage, ReactionSummary
@@ -57,7 +58,11 @@ _BY_CLIENT_ID = _SELECT.where(
     messages.c.author_id == _B("author_id"), messages.c.client_id == _B("client_id")
 )
 _ONE = _SELECT.where(messages.c.id == _B("id"), messages.c.room_id == _B("room_id"))
-_INSERT = messages.insert().returning(messages.c.id)
+_INSERT = Prepared(
+    messages.insert()
+    .values({column.name: _B(column.name) for column in messages.c if column.name != "id"})
+    .returning(messages.c.id)
+)
 _NEWEST = (
     _SELECT.where(messages.c.room_id == _B("room_id"))
     .order_by(messages.c.seq.desc())
@@ -97,10 +102,11 @@ _IS_MEMBER = sa.select(memberships.c.user_id).where(
 )
 # The author's own message is not unread for them: their counter's offset follows the
 # room's message count. No row: the author is not a member.
-_OWN_MESSAGE = (
+_OWN_MESSAGE = Prepared(
     memberships.update()
     .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
     .values(unread_offset=memberships.c.unread_offset + 1)
+    .returning(memberships.c.user_id)
 )
 # A deleted message stops being unread for the other members who had not read it.
 _UNCOUNT_DELETED = (
@@ -113,23 +119,32 @@ _UNCOUNT_DELETED = (
     .values(unread_offset=memberships.c.unread_offset + 1)
 )
 _AUTHOR_OF = sa.select(messages.c.author_id).where(messages.c.id == _B("id"))
-_REACTION_CHECK = sa.select(
-    messages.c.deleted,
-    sa.select(memberships.c.user_id)
-    .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
-    .exists()
-    .label("member"),
-    sa.select(reactions.c.user_id)
-    .where(
-        reactions.c.message_id == messages.c.id,
-        reactions.c.user_id == _B("user_id"),
-        reactions.c.emoji == _B("emoji"),
+_REACTION_CHECK = Prepared(
+    sa.select(
+        messages.c.deleted,
+        sa.select(memberships.c.user_id)
+        .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
+        .exists()
+        .label("member"),
+        sa.select(reactions.c.user_id)
+        .where(
+            reactions.c.message_id == messages.c.id,
+            reactions.c.user_id == _B("user_id"),
+            reactions.c.emoji == _B("emoji"),
+        )
+        .exists()
+        .label("had"),
+        sa.select(users.c.username)
+        .where(users.c.id == _B("user_id"))
+        .scalar_subquery()
+        .label("user"),
+    ).where(messages.c.id == _B("id"), messages.c.room_id == _B("room_id"))
+)
+_ADD_REACTION = Prepared(
+    reactions.insert().values(
+        message_id=_B("message_id"), emoji=_B("emoji"), user_id=_B("user_id"), seq=_B("seq")
     )
-    .exists()
-    .label("had"),
-    sa.select(users.c.username).where(users.c.id == _B("user_id")).scalar_subquery().label("user"),
-).where(messages.c.id == _B("id"), messages.c.room_id == _B("room_id"))
-_ADD_REACTION = reactions.insert()
+)
 _REMOVE_REACTION = reactions.delete().where(
     reactions.c.message_id == _B("id"),
     reactions.c.user_id == _B("user_id"),
@@ -232,8 +247,7 @@ def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent 
     seq, _ = log.take_message_seq(conn, new.room_id)
     # After the seq: the room is locked, so a removal is either committed and seen here
     # or ordered after this message (the session may write on a membership cached at join).
-    own = conn.execute(_OWN_MESSAGE, {"b_room": new.room_id, "b_user": new.author_id})
-    if own.rowcount != 1:
+    if not _OWN_MESSAGE.rows(conn, {"b_room": new.room_id, "b_user": new.author_id}):
         raise _not_member()
     values = {
         "room_id": new.room_id,
@@ -242,6 +256,7 @@ def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent 
         "text": new.text,
         "client_id": new.client_id,
         "created_at": new.created_at,
+        "edited_at": None,
         "deleted": False,
         "attachments": list(new.attachments),
         "previews": [],
@@ -252,7 +267,7 @@ def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent 
         "mentions": list(named) or None,
         "mentions_room": new.mentions_room,
     }
-    message_id = conn.execute(_INSERT, values).scalar_one()
+    ((message_id,),) = _INSERT.rows(conn, values)
     if root is not None:
         conn.execute(_BUMP_ROOT, {"root": root, "at": new.created_at})
     if targets:
@@ -391,17 +406,26 @@ def set_previews(
     return _fold(conn, [stored])[0], event
 
 
-def _reaction_check(conn: Connection, params: dict[str, Any]) -> AnyRow | None:
+class _ReactionState(NamedTuple):
+    """A message as a reaction to it sees it."""
+
+    deleted: bool
+    had: bool  # the user has this reaction already
+    user: str  # the reacting user's name
+
+
+def _reaction_check(conn: Connection, params: dict[str, Any]) -> _ReactionState | None:
     """The message's state for a reaction by a member; `Forbidden` for a non-member
     (checked before anything about the message, like the memory store)."""
-    row = conn.execute(_REACTION_CHECK, params).first()
+    row = _REACTION_CHECK.first(conn, params)
     if row is None:  # no such message here: membership still decides the error
         if conn.execute(_IS_MEMBER, params).first() is None:
             raise _not_member()
         return None
-    if not row.member:
+    deleted, member, had, user = row
+    if not member:
         raise _not_member()
-    return row
+    return _ReactionState(bool(deleted), bool(had), str(user))
 
 
 def add_reaction(
@@ -415,8 +439,8 @@ def add_reaction(
         raise NotFound(f"no message {message_id}", code="message_not_found")
     if row.had:
         raise log.Unchanged(None)
-    conn.execute(
-        _ADD_REACTION, {"message_id": message_id, "emoji": emoji, "user_id": user_id, "seq": seq}
+    _ADD_REACTION.rows(
+        conn, {"message_id": message_id, "emoji": emoji, "user_id": user_id, "seq": seq}
     )
     event = roomlog.reaction_added(room, seq, message_id, emoji, row.user)
     return log.store(conn, room_id, event, now)
