@@ -43,13 +43,14 @@ if str(ROOT) not in sys.path:
 
 from bench.chat import bulkseed, mix, report  # noqa: E402
 from bench.chat.run import cores, drive, raise_own_fd_limit  # noqa: E402
-from bench.chat.servers import Confab  # noqa: E402
+from bench.chat.servers import ChatServer, Confab, WebsocketsPeer  # noqa: E402
 from bench.procs import sync_postgres_database  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
 ENGINES = ("sqlite", "postgres")
 TARGET_EVENTS_PER_S = 5000.0
 SENDS_ONLY = {"send": 1.0}
+CEILING = "bare-websockets"  # the peer that stores nothing
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument("--mix", default="send=0.6,react=0.25,read=0.15")
     parser.add_argument("--current", type=Path, default=None, help="the current `confab`")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also the bare `websockets` peer (sends only, nothing stored): the ceiling",
+    )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--room-size", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=1)
@@ -105,6 +111,8 @@ def targets(args: argparse.Namespace) -> list[Target]:
     """What one repeat measures, in order."""
     here = Path(sys.executable).parent / "confab"
     out = [Target("eventlog", here, engine, args.mix) for engine in args.engines]
+    if args.ceiling:
+        out.append(Target(CEILING, Path(sys.executable), "none", SENDS_ONLY))
     if args.current is not None:
         for engine in args.engines:
             if dict(args.mix) != SENDS_ONLY:
@@ -204,6 +212,18 @@ def verdicts(results: Mapping[str, dict[str, Any]]) -> list[str]:
                 f"{label}: {got:.0f} stored+acked events/s at ack p99 < limit"
                 f" (target >= {TARGET_EVENTS_PER_S:.0f}): {'met' if ok else 'NOT met'}"
             )
+    bare = results.get(f"{CEILING}/none/send")
+    if bare:
+        top = float(bare.get("stored_per_s", 0.0))
+        cpu = float(bare.get("server_cpu_ms_per_event", math.nan))
+        lines.append(
+            f"ceiling: the bare websockets peer (stores nothing) held {top:.0f} sends/s"
+            f" at {cpu * 1000:.0f} us of server CPU each"
+        )
+        for label, f in results.items():
+            if label.startswith("eventlog/"):
+                ratio = report.ratio(float(f.get("stored_per_s", 0.0)), top)
+                lines.append(f"{label} / ceiling = {ratio:.2f}x")
     for engine in ENGINES:
         new = results.get(f"eventlog/{engine}/send")
         old = results.get(f"current/{engine}/send")
@@ -283,39 +303,52 @@ def prepare(target: Target, url: str, seed: bulkseed.Seed, work: Path) -> None:
 
 
 def measure(target: Target, args: argparse.Namespace, seed: bulkseed.Seed) -> dict[str, Any]:
-    """One ramp against a fresh node of `target` on a fresh database."""
-    server_core, generator_core = cores(args.no_pin)
+    """One ramp against a fresh node of `target` on a fresh database (the ceiling: a
+    fresh bare `websockets` peer, which stores nothing)."""
     work = WORK / "manyrooms" / target.label.replace("/", "-")
+    if target.version == CEILING:
+        return ramp(target, args, seed, WebsocketsPeer(work, cores(args.no_pin)[0]))
     with database(target.engine, work / "db") as url:
         began = time.monotonic()
         prepare(target, url, seed, work)
         print(f"    migrated and seeded in {time.monotonic() - began:.1f} s", flush=True)
-        server = Confab(work, server_core)
+        server = Confab(work, cores(args.no_pin)[0])
         server.executable = target.executable
         server.extra_env = {"CONFAB_DATABASE_URL": url}
-        spy: Profiler | None = None
-        try:
-            server.start(timeout=180)
-            config = {
-                **generator_config(args, seed, target),
-                "port": server.port,
-                "server_pid": server.pid,
-                "server_core": server_core,
-                "generator_core": generator_core,
-            }
-            spy = Profiler(server.pid, work / "profile.txt", args.profile)
-            run = drive(
-                server,
-                config,
-                generator_core,
-                args.phase_timeout,
-                module="bench.chat.manyrooms_gen",
-                on_mark=spy.on_mark,
-            )
-        finally:
-            if spy is not None:
-                spy.stop()
-            server.stop()
+        return ramp(target, args, seed, server)
+
+
+def ramp(
+    target: Target, args: argparse.Namespace, seed: bulkseed.Seed, server: ChatServer
+) -> dict[str, Any]:
+    """Start `server`, drive the generator's ramp against it, stop it; the figures."""
+    server_core, generator_core = cores(args.no_pin)
+    work = WORK / "manyrooms" / target.label.replace("/", "-")
+    spy: Profiler | None = None
+    try:
+        server.start(timeout=180)
+        config = {
+            **generator_config(args, seed, target),
+            "port": server.port,
+            "server_pid": server.pid,
+            "server_core": server_core,
+            "generator_core": generator_core,
+        }
+        if target.version == CEILING:  # the peer takes the user name as its token
+            config.update(tokens=seed.users, dialect="websockets")
+        spy = Profiler(server.pid, work / "profile.txt", args.profile)
+        run = drive(
+            server,
+            config,
+            generator_core,
+            args.phase_timeout,
+            module="bench.chat.manyrooms_gen",
+            on_mark=spy.on_mark,
+        )
+    finally:
+        if spy is not None:
+            spy.stop()
+        server.stop()
     assert run.result is not None
     result = run.result
     if result.get("errors"):

@@ -27,7 +27,7 @@ from bench.chat import mix, stats
 from bench.chat.loadgen import cpu_seconds, emit, log
 from bench.chat.runtime import raise_fd_limit, run_loop
 from bench.chat.sched import CoreNoise
-from bench.chat.wsclient import Conn, Dialect
+from bench.chat.wsclient import Conn, Dialect, PeerDialect
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Config:
     server_core: int | None = None
     generator_core: int | None = None
     noise_limit: float = 0.1
+    dialect: str = "confab"  # or "websockets": the bare peer (user names, no tickets)
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Generator:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.dialect = Dialect()
+        self.dialect = Dialect() if config.dialect == "confab" else PeerDialect()
         self.workload = mix.Workload(config.rooms, config.room_size, config.mix, config.seed)
         self.noise = CoreNoise(config.server_pid, config.server_core, config.generator_core)
         self.conns: list[Conn | None] = [None] * self.workload.clients
