@@ -1,7 +1,9 @@
 """The ceiling: a bare `websockets` server (asyncio API) with `websockets.broadcast` per room.
 
 ``python -m bench.chat.peer_websockets --port P``. It speaks the subset of Confab's WebSocket
-frames the benchmark uses (ready, join/joined, send -> message to the room + ack, ping/pong)
+frames the benchmarks use (ready, join/joined, send -> message to the room + ack,
+react/unreact -> reaction_added/removed to the room + ack, read -> read to the reader's own
+connection + ack, ping/pong)
 with the same message JSON, but stores nothing: no database, no auth (the token is the user
 name), no rate limit, no presence. Each message is encoded once and handed to
 `websockets.broadcast` with the room's set of connections. Library defaults otherwise (no
@@ -82,6 +84,27 @@ async def handler(ws: ServerConnection, state: State) -> None:
                 broadcast(members, _dump(message))
                 ack = {"type": "ack", "client_id": frame.get("client_id"), "id": state.next_id}
                 await ws.send(_dump({**ack, "seq": seq}))
+            elif kind in ("react", "unreact", "read"):
+                room = str(frame.get("room"))
+                members = state.rooms.get(room)
+                if members is None or ws not in members:
+                    await ws.send(_dump({"type": "error", "code": "not_member", "message": room}))
+                    continue
+                seq = state.seq[room] = state.seq.get(room, 0) + 1
+                if kind == "read":  # only to the reader's own device, as Confab does
+                    body = {"user": user, "read_seq": frame.get("seq")}
+                    await ws.send(_dump({"type": "read", "room": room, "seq": seq, **body}))
+                else:
+                    name = "reaction_added" if kind == "react" else "reaction_removed"
+                    body = {
+                        "target": frame.get("target"),
+                        "emoji": frame.get("emoji"),
+                        "user": user,
+                    }
+                    broadcast(members, _dump({"type": name, "room": room, "seq": seq, **body}))
+                await ws.send(
+                    _dump({"type": "ack", "client_id": frame.get("client_id"), "seq": seq})
+                )
             elif kind == "join":
                 room = str(frame.get("room"))
                 state.rooms.setdefault(room, set()).add(ws)
