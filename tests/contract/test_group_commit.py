@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from confab.adapters.sql.engine import Database
+from confab.adapters.sql.engine import Database, defer_insert
 from confab.adapters.sql.errors import DUPLICATE
 from confab.adapters.sql.migrate import upgrade_to_head
 from confab.adapters.sql.tables import users
@@ -69,5 +69,36 @@ async def test_grouped_writes_commit_together_and_fail_alone(kind: str, tmp_path
             if kind == "postgresql":
                 txids = [r[1] for r in results if isinstance(r, tuple)]
                 assert len(set(txids)) < len(txids)  # several writes shared a transaction
+        finally:
+            await database.close()
+
+
+def _deferred(conn: Connection, name: str) -> str:
+    """Insert a user with the batch's other deferred rows; a name starting "bad" fails."""
+    defer_insert(conn, users.insert(), {"username": name, "password_hash": "h", "created_at": NOW})
+    if name.startswith("bad"):
+        raise Refused(name)
+    return name
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_failure_mid_batch_keeps_each_deferred_row_once(kind: str, tmp_path: Path) -> None:
+    """The batch runs optimistically, then again with a savepoint per call from the first
+    failure on: rows deferred by the calls before it are inserted once, the failed one's
+    not at all."""
+    async with empty_database(kind, tmp_path) as url:
+        await upgrade_to_head(url)
+        database = Database(url, pool_size=2, group_commit=True)
+        try:
+            names = ["a0", "a1", "bad2", "a3", "bad4", "a5"]
+            results = await asyncio.gather(
+                *(database.write_grouped(0, _deferred, name) for name in names),
+                return_exceptions=True,
+            )
+            assert [isinstance(r, Refused) for r in results] == [n.startswith("bad") for n in names]
+            stored = await database.read(
+                lambda conn: list(conn.execute(sa.select(users.c.username)).scalars())
+            )
+            assert sorted(stored) == ["a0", "a1", "a3", "a5"]
         finally:
             await database.close()

@@ -94,7 +94,8 @@ def flush_deferred(conn: Connection) -> None:
     pending: dict[Insert, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
     if pending:
         for statement, rows in pending.items():
-            conn.execute(statement, rows)
+            if rows:  # a failed call may have taken back every row of a statement
+                conn.execute(statement, rows)
         pending.clear()
 
 
@@ -109,38 +110,62 @@ def _plain_sql(conn: Connection) -> Callable[[str], object]:
 
 
 def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
-    """Run each call in its own savepoint of the open transaction, then the deferred
-    inserts."""
+    """Run the calls in the open transaction, then the deferred inserts.
+
+    Optimistically first: one savepoint for the whole batch, none per call (on PostgreSQL
+    a savepoint per call is a round trip and a subtransaction each). If call i fails (or
+    rolls itself back with `Unchanged`), everything rolls back to that savepoint, the
+    calls before i run again as they did, and from i on each call gets its own savepoint,
+    so a failure only ever takes its own changes with it.
+    """
     pending: dict[Insert, list[dict[str, Any]]] = {}
     conn.info[_DEFERRED] = pending
-    outcomes = []
     # Through SQLAlchemy first: the driver's transaction starts with its first statement.
-    conn.exec_driver_sql("SAVEPOINT confab_call")
+    conn.exec_driver_sql("SAVEPOINT confab_batch")
     plain = _plain_sql(conn)
-    postgres = conn.dialect.name == "postgresql"
     try:
-        for index, call in enumerate(calls):
-            if index:  # release the previous call's savepoint, open this one's
-                if postgres:
-                    plain("RELEASE SAVEPOINT confab_call; SAVEPOINT confab_call")
-                else:
-                    plain("RELEASE SAVEPOINT confab_call")
-                    plain("SAVEPOINT confab_call")
-            kept = {statement: len(rows) for statement, rows in pending.items()}
+        outcomes: list[_Outcome] = []
+        for call in calls:
             try:
                 with translated():
-                    value = call(conn)
-            except Exception as error:  # handed to that call's caller
-                plain("ROLLBACK TO SAVEPOINT confab_call")
-                for statement in list(pending):
-                    del pending[statement][kept.get(statement, 0) :]
-                outcomes.append(_Outcome(error=error))
-            else:
-                outcomes.append(_Outcome(value=value))
-        plain("RELEASE SAVEPOINT confab_call")
+                    outcomes.append(_Outcome(value=call(conn)))
+            except Exception:  # run again below, in its own savepoint
+                break
+        if len(outcomes) < len(calls):
+            plain("ROLLBACK TO SAVEPOINT confab_batch")
+            pending.clear()
+            good = len(outcomes)
+            outcomes = [_Outcome(value=call(conn)) for call in calls[:good]]
+            outcomes += _each_in_savepoint(conn, plain, calls[good:], pending)
+        plain("RELEASE SAVEPOINT confab_batch")
         flush_deferred(conn)
     finally:
         del conn.info[_DEFERRED]
+    return outcomes
+
+
+def _each_in_savepoint(
+    conn: Connection,
+    plain: Callable[[str], object],
+    calls: list[Call],
+    pending: dict[Insert, list[dict[str, Any]]],
+) -> list[_Outcome]:
+    """Run each call in its own savepoint: one that fails leaves the others."""
+    outcomes = []
+    for call in calls:
+        plain("SAVEPOINT confab_call")
+        kept = {statement: len(rows) for statement, rows in pending.items()}
+        try:
+            with translated():
+                value = call(conn)
+        except Exception as error:  # handed to that call's caller
+            plain("ROLLBACK TO SAVEPOINT confab_call")
+            for statement in list(pending):
+                del pending[statement][kept.get(statement, 0) :]
+            outcomes.append(_Outcome(error=error))
+        else:
+            outcomes.append(_Outcome(value=value))
+        plain("RELEASE SAVEPOINT confab_call")
     return outcomes
 
 
