@@ -480,6 +480,31 @@ def test_a_jpeg_claiming_more_pixels_than_its_data_holds_is_refused_everywhere(
     assert run(jpeg_claiming(400, 301), width=40).height == 30
 
 
+def test_meta_decodes_only_the_first_frame_of_an_animation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from confab.media.imaging import render as rendering
+
+    decoded: list[int] = []
+    real_load = rendering.load
+
+    def counting_load(header: Any, **options: Any) -> Any:
+        decoded.append(options.get("pages", 1))
+        return real_load(header, **options)
+
+    monkeypatch.setattr(rendering, "load", counting_load)
+    animation = hostile_images.many_frames_gif(40, 100)
+    described = plan(animation, RenderOptions(width=50), LIMITS)
+    assert described["thumbor"]["source"]["frameCount"] == 40  # counted from the header
+    assert decoded == [1]  # every render decodes the first frame; /meta needs no more
+    decoded.clear()
+    assert probe(animation, LIMITS).frames == 40
+    assert decoded == [40]  # an upload is decoded whole before it is kept
+    # A GIF cut inside its first frame is refused by every render, and so by /meta.
+    with pytest.raises(Unprocessable):
+        plan(animation[: len(animation) // 40], RenderOptions(width=50), LIMITS)
+
+
 def test_harmless_jpeg_warnings_are_still_accepted() -> None:
     # Bytes after the end-of-image marker make libjpeg warn; the file is whole.
     assert probe(jpeg(120, 90) + b"trailing junk", LIMITS).width == 120
