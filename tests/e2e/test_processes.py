@@ -7,6 +7,9 @@ import concurrent.futures
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -178,3 +181,28 @@ def test_the_public_metrics_of_several_processes_answer_for_all(tmp_path: Path) 
             text = httpx.get(f"{server.url}/metrics").text
             assert set(request_counts(text)) == {"0", "1"}
             assert answering(text) == 2
+
+
+def _serve_two(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "confab.cli", "serve", "--roles", "media"]
+    command += ["--processes", "2", "--port", str(free_port()), "--data", str(tmp_path)]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+    )
+
+
+def test_a_node_whose_processes_cannot_start_exits_with_their_reason(tmp_path: Path) -> None:
+    done = _serve_two(tmp_path, {"CONFAB_JOBS_URL": "nosuch://queue"})
+    assert done.returncode == 1
+    assert "cannot start" in done.stderr and "nosuch" in done.stderr
+    assert "listening" not in done.stdout
+
+
+def test_a_busy_metrics_port_is_a_clear_refusal(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve_two(tmp_path, {"CONFAB_METRICS_PORT": str(port)})
+    assert done.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr

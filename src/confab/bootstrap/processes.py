@@ -24,6 +24,7 @@ the metrics port itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -90,9 +91,10 @@ class Supervisor:
         port = int(reserved.getsockname()[1])
         metrics_dir = Path(tempfile.mkdtemp(prefix="confab-metrics-"))
         env = child_environment(self._settings, port, metrics_dir)
-        gathering = self._gathering_server(metrics_dir)
+        gathering: GatheringServer | None = None
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            gathering = self._gathering_server(metrics_dir)
             count = self._settings.http_processes
             # The first alone (it creates what the data dir lacks), then the others.
             if not self._wait_ready([self._start(env, 0, ready=True)]):
@@ -122,11 +124,17 @@ class Supervisor:
         settings = self._settings
         if settings.metrics_port is None:
             return None
-        server = GatheringServer(
-            settings.metrics_host,
-            settings.metrics_port,
-            lambda: gather(metrics_dir, settings.http_processes),
-        )
+        try:
+            server = GatheringServer(
+                settings.metrics_host,
+                settings.metrics_port,
+                lambda: gather(metrics_dir, settings.http_processes),
+            )
+        except OSError as exc:
+            where = f"{settings.metrics_host}:{settings.metrics_port}"
+            raise InvalidInput(
+                f"cannot serve metrics on {where}: {exc.strerror or exc}", code="bad_setting"
+            ) from None
         server.start()
         return server
 
@@ -175,7 +183,11 @@ class Supervisor:
                 readable, _, _ = select.select(list(waiting), [], [], min(left, 0.5))
                 for fd in readable:
                     if not os.read(fd, 64):
-                        return False  # the pipe closed unsaid: the process exited
+                        # The pipe closed unsaid: the process exited (reap it, so the
+                        # exit code is known).
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            waiting[fd].wait(timeout=5)
+                        return False
                     os.close(fd)
                     del waiting[fd]
             return not waiting
