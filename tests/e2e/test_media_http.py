@@ -215,6 +215,19 @@ def test_broken_uploads_get_a_4xx_with_a_reason(
     still_serving(client)
 
 
+def test_a_lying_jpeg_from_a_url_is_refused_as_at_upload(client: httpx.Client) -> None:
+    # Its SOF claims 4000x3000; its data holds 400x300. Upload and /meta refuse it, and a
+    # URL render must too, instead of answering a picture filled with grey.
+    lying = jpeg_claiming(4000, 3000)
+    with origin("127.0.0.2", {"/lying.jpg": ("image/jpeg", lying)}) as base:
+        for path in (f"50x50/{base}/lying.jpg", f"meta/50x50/{base}/lying.jpg"):
+            response = client.get(signed(path))
+            assert response.status_code == 422, response.text
+            assert response.json()["error"] == "corrupt_image"
+            assert "fewer pixels than its header claims" in response.json()["detail"]
+    still_serving(client)
+
+
 def test_metrics_count_renders_hits_and_refusals(client: httpx.Client) -> None:
     upload_id = upload(client, jpeg(300, 300)).json()["id"]
     for _ in range(2):

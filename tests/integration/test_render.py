@@ -451,23 +451,65 @@ def test_truncated_and_corrupt_jpegs_are_unprocessable_in_plain_words() -> None:
 
 
 @pytest.mark.parametrize("claimed", [(400, 3000), (4000, 3000)])
-def test_a_jpeg_claiming_more_pixels_than_its_data_holds_is_refused_at_upload(
-    claimed: tuple[int, int],
+def test_a_jpeg_claiming_more_pixels_than_its_data_holds_is_refused_everywhere(
+    claimed: tuple[int, int], tmp_path: Path
 ) -> None:
     lying = jpeg_claiming(*claimed)
     with pytest.raises(Unprocessable) as caught:
-        probe(lying, LIMITS)
+        probe(lying, LIMITS)  # at upload
     assert caught.value.reason == "corrupt_image"
     assert "fewer pixels than its header claims" in caught.value.detail
     with pytest.raises(Unprocessable):
-        plan(lying, RenderOptions(width=50), LIMITS)
+        plan(lying, RenderOptions(width=50), LIMITS)  # /meta
+    stored = tmp_path / "lying.jpg"
+    stored.write_bytes(lying)
+    # Rendering it: fetched bytes (a URL source) or a file, whatever shrink-on-load the
+    # output allows (1/8 for a thumbnail, none at full size) and with trim's full decode.
+    renders: list[dict[str, Any]] = [
+        {"width": 50},
+        {"width": claimed[0]},
+        {"width": 80, "trim": True},
+    ]
+    for source in (lying, str(stored)):
+        for options in renders:
+            with pytest.raises(Unprocessable) as rendered:
+                run(source, **options)
+            assert "fewer pixels than its header claims" in rendered.value.detail
     # A JPEG whose last MCU row merely pads the claimed size holds all its pixels.
     assert probe(jpeg_claiming(400, 301), LIMITS).height == 301
+    assert run(jpeg_claiming(400, 301), width=40).height == 30
+
+
+def test_meta_decodes_only_the_first_frame_of_an_animation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from confab.media.imaging import render as rendering
+
+    decoded: list[int] = []
+    real_load = rendering.load
+
+    def counting_load(header: Any, **options: Any) -> Any:
+        decoded.append(options.get("pages", 1))
+        return real_load(header, **options)
+
+    monkeypatch.setattr(rendering, "load", counting_load)
+    animation = hostile_images.many_frames_gif(40, 100)
+    described = plan(animation, RenderOptions(width=50), LIMITS)
+    assert described["thumbor"]["source"]["frameCount"] == 40  # counted from the header
+    assert decoded == [1]  # every render decodes the first frame; /meta needs no more
+    decoded.clear()
+    assert probe(animation, LIMITS).frames == 40
+    assert decoded == [40]  # an upload is decoded whole before it is kept
+    # A GIF cut inside its first frame is refused by every render, and so by /meta.
+    with pytest.raises(Unprocessable):
+        plan(animation[: len(animation) // 40], RenderOptions(width=50), LIMITS)
 
 
 def test_harmless_jpeg_warnings_are_still_accepted() -> None:
     # Bytes after the end-of-image marker make libjpeg warn; the file is whole.
     assert probe(jpeg(120, 90) + b"trailing junk", LIMITS).width == 120
+    rendered = run(jpeg(120, 90) + b"trailing junk", width=60)
+    assert (rendered.width, rendered.height) == (60, 45)
 
 
 def test_not_an_image_is_unsupported() -> None:

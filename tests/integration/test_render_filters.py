@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import pyvips
 
+from confab.core.errors import Unprocessable
 from confab.media.domain.grammar import parse_path
 from confab.media.domain.options import Rendered
 from confab.media.imaging.limits import RenderLimits
 from confab.media.imaging.render import render
+from tests.e2e.sources import jpeg_claiming
 from tests.integration.test_render import flat
 
 LIMITS = RenderLimits()
@@ -197,3 +199,14 @@ def test_gifv_writes_a_video_of_every_frame(
 def test_gifv_leaves_other_sources_alone(sources: dict[str, bytes]) -> None:
     request = parse_path("unsafe/120x80/filters:gifv()/example.com/a")
     assert render(sources["jpeg"], request.options, (), LIMITS).format == "jpeg"
+
+
+def test_a_watermark_holding_fewer_pixels_than_it_claims_is_refused(
+    sources: dict[str, bytes],
+) -> None:
+    # Fetched from a URL like a source, and decoded like one.
+    lying = jpeg_claiming(400, 3000)
+    request = parse_path(f"unsafe/120x80/filters:watermark({MARK},0,0,0)/example.com/a")
+    with pytest.raises(Unprocessable) as caught:
+        render(sources["jpeg"], request.options, (), LIMITS, {MARK: lying})
+    assert "fewer pixels than its header claims" in caught.value.detail

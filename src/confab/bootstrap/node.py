@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from confab.core.metrics import Metrics
 from confab.core.settings import Settings
 from confab.node.app import NodeState, build_app
 from confab.node.metrics_access import MetricsGuard, MetricsListener
+from confab.node.metrics_gather import gather, socket_path
 from confab.node.server import serve_http
 
 if TYPE_CHECKING:
@@ -78,7 +81,7 @@ async def assemble(settings: Settings) -> Node:
         await close_all(closers)
         raise
     app = MetricsGuard(
-        build_app(routes, state, metrics),
+        build_app(routes, state, metrics, _node_exposition(settings)),
         separate_port=settings.metrics_port is not None,
         allow=settings.metrics_allow,
     )
@@ -92,11 +95,55 @@ async def assemble(settings: Settings) -> Node:
     )
 
 
+def _node_exposition(settings: Settings) -> Callable[[], Awaitable[bytes]] | None:
+    """What the public `/metrics` answers in one of several HTTP processes: all of them
+    (the supervisor answers on the metrics port, when there is one)."""
+    directory = settings.http_metrics_dir
+    if directory is None:
+        return None
+
+    async def exposition() -> bytes:
+        # Blocking reads of the sockets, this process's own among them: off the loop,
+        # which serves this process's socket meanwhile.
+        return await asyncio.to_thread(gather, directory, settings.http_processes)
+
+    return exposition
+
+
+def _metrics_listener(settings: Settings, metrics: Metrics) -> MetricsListener | None:
+    """This process's own metrics endpoint: a socket for the node's gatherer when it is
+    one HTTP process of several, else the metrics port if set."""
+    if settings.http_metrics_dir is not None:
+        path = socket_path(settings.http_metrics_dir, settings.http_process_slot)
+        return MetricsListener.on_unix_socket(metrics, path)
+    if settings.metrics_port is not None:
+        return MetricsListener.on_port(metrics, settings.metrics_host, settings.metrics_port)
+    return None
+
+
+def _listening(settings: Settings) -> Callable[[str], None]:
+    """Say where the node listens; tell the supervisor (if any) that this process does."""
+
+    def announce(url: str) -> None:
+        print(
+            f"confab: roles {','.join(settings.roles)} listening on {url}"
+            f" (data in {settings.data_dir.resolve()})",
+            flush=True,
+        )
+        if settings.http_ready_fd is not None:
+            with contextlib.suppress(OSError):  # a supervisor gone: nobody to tell
+                os.write(settings.http_ready_fd, b"ready\n")
+            with contextlib.suppress(OSError):
+                os.close(settings.http_ready_fd)
+
+    return announce
+
+
 async def _serve(settings: Settings) -> None:
     node = await assemble(settings)
     try:
-        if settings.metrics_port is not None:
-            listener = MetricsListener(node.metrics, settings.metrics_host, settings.metrics_port)
+        listener = _metrics_listener(settings, node.metrics)
+        if listener is not None:
             listener.start()
             node.closers.insert(0, listener.aclose)  # closed last: scrapes see the drain
         await serve_http(
@@ -111,11 +158,7 @@ async def _serve(settings: Settings) -> None:
             metrics=node.metrics,
             warm_up=node.warm_up,
             trusted_proxies=settings.trusted_proxies,
-            on_listening=lambda url: print(
-                f"confab: roles {','.join(settings.roles)} listening on {url}"
-                f" (data in {settings.data_dir.resolve()})",
-                flush=True,
-            ),
+            on_listening=_listening(settings),
         )
     finally:
         await node.aclose()

@@ -39,9 +39,14 @@ class Settings(BaseSettings):
     log_json: bool = True
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
     http_processes: int = Field(default=1, ge=1, description="processes serving HTTP")
-    # Set by the node's supervisor in the processes it starts (not an operator setting):
-    # listen with SO_REUSEPORT on the port the supervisor reserved.
+    # Set by the node's supervisor in the processes it starts (not operator settings):
+    # listen with SO_REUSEPORT on the port the supervisor reserved; serve this process's
+    # metrics on <http_metrics_dir>/<http_process_slot>.sock (the node's /metrics gathers
+    # them); write a line to the file descriptor http_ready_fd once listening.
     http_reuse_port: bool = False
+    http_metrics_dir: Path | None = None
+    http_process_slot: int = Field(default=0, ge=0)
+    http_ready_fd: int | None = Field(default=None, ge=0)
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the load balancer).
     # Empty: none, every client is the address that connected.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

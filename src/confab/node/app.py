@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -92,8 +92,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return json_error(500, "internal", "unexpected server error")
 
 
-def build_app(routes: Sequence[BaseRoute], state: NodeState, metrics: Metrics) -> ASGIApp:
-    """Assemble the node's ASGI app from the routes of its roles."""
+def build_app(
+    routes: Sequence[BaseRoute],
+    state: NodeState,
+    metrics: Metrics,
+    exposition: Callable[[], Awaitable[bytes]] | None = None,
+) -> ASGIApp:
+    """Assemble the node's ASGI app from the routes of its roles.
+
+    `exposition`: what `/metrics` answers, when it is more than this process's own
+    registry (the node's HTTP processes gathered, `confab.node.metrics_gather`).
+    """
 
     async def healthz(request: Request) -> Response:
         ok = state.ready and not state.draining
@@ -107,7 +116,8 @@ def build_app(routes: Sequence[BaseRoute], state: NodeState, metrics: Metrics) -
         )
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render_text(), media_type=metrics.content_type)
+        body = metrics.render_text() if exposition is None else await exposition()
+        return Response(body, media_type=metrics.content_type)
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/metrics", metrics_endpoint), *routes],

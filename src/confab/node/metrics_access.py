@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import socket
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -64,25 +65,47 @@ class _Listener(uvicorn.Server):
 
 
 class MetricsListener:
-    """`GET /metrics` on a port of its own, in this event loop."""
+    """`GET /metrics` on a port of its own (or a Unix socket), in this event loop."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+    def __init__(self, metrics: Metrics, sock: socket.socket) -> None:
         async def scrape(request: Request) -> Response:
             return Response(metrics.render_text(), media_type=metrics.content_type)
 
         app = Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self.port: int = self._sock.getsockname()[1]
+        self._sock = sock
         config = uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=False, server_header=False
         )
         self._server = _Listener(config)
         self._task: asyncio.Task[None] | None = None
 
+    @classmethod
+    def on_port(cls, metrics: Metrics, host: str, port: int) -> MetricsListener:
+        """Listening on `host`:`port` (0: any free port, see `port`)."""
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        return cls(metrics, sock)
+
+    @classmethod
+    def on_unix_socket(cls, metrics: Metrics, path: Path) -> MetricsListener:
+        """Listening on the Unix socket `path` (one HTTP process of several: the node's
+        `/metrics` gathers them, see `confab.node.metrics_gather`)."""
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # left by the process this one replaces
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        return cls(metrics, sock)
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on."""
+        return int(self._sock.getsockname()[1])
+
     def start(self) -> None:
-        """Start serving (call inside the loop)."""
+        """Start serving (call inside the loop). Connections are taken from now on (they
+        wait in the backlog until the server's first turn of the loop)."""
+        self._sock.listen(128)
         self._task = asyncio.get_running_loop().create_task(
             self._server.serve(sockets=[self._sock])
         )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import mmap
 import os
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import pyvips
 
@@ -21,17 +22,22 @@ from confab.core.errors import NotFound, TooLarge, Unprocessable
 from confab.media.domain.frames import FrameRect, GifFrames, decoded_values, scan_gif
 from confab.media.domain.options import SourceInfo
 from confab.media.imaging import heic
-from confab.media.imaging.failures import unsupported
+from confab.media.imaging.failures import corrupt, unsupported
 from confab.media.imaging.formats import ANIMATED_OUTPUTS, format_of_loader
 from confab.media.imaging.geometry import Size
 from confab.media.imaging.limits import RenderLimits
 from confab.media.imaging.runtime import allowed_formats
 
 Source = str | bytes
+T = TypeVar("T")
 
 # "error" fails on truncation and real decode errors, but not on the harmless warnings
 # many real-world files trigger (extraneous bytes, unknown markers).
 FAIL_ON = "error"
+# "warning" fails on the decoder's warnings too: how a JPEG is decoded first.
+STRICT = "warning"
+# What libjpeg warns when the entropy-coded data ends before the frame header's size.
+_FEWER_PIXELS = "premature end of data segment"
 # thumbor's SVG_DPI: how an SVG sized in physical units (in, cm, pt) becomes pixels.
 # Sizes in px are not affected. libvips' own `dpi` option scales px sizes too, so SVGs
 # are read at its 72 dpi and those in physical units scaled by SVG_DPI / 72.
@@ -65,6 +71,7 @@ class Header:
     icc: bool
     decoded: bool = False  # `image` holds decoded pixels (HEIC), not a lazy libvips load
     svg_scale: float = 1.0  # SVG_DPI / 72 for an SVG sized in physical units
+    fail_on: str = FAIL_ON  # how strictly `load` decodes (see `decode_checked`)
 
     @property
     def animated(self) -> bool:
@@ -211,20 +218,40 @@ def _scan_gif(source: Source, frames: int) -> GifFrames | None:
             view.release()
 
 
+def decode_checked(header: Header, work: Callable[[Header], T]) -> T:
+    """`work(header)`, refusing a JPEG that holds fewer pixels than its header claims.
+
+    Every decode of a source goes through here: the upload probe, /meta and each render,
+    whether the source was uploaded or fetched from a URL. Such a JPEG only makes libjpeg
+    warn ("premature end of data segment") and fill the missing rows with grey, so a JPEG
+    is decoded strictly first (its warnings fail the work), which costs nothing more for
+    a clean file. A strict failure for any other warning (harmless ones, such as bytes
+    after the image, are common in the wild) runs the work again with the usual decode.
+    """
+    if header.format != "jpeg" or header.decoded:
+        return work(header)
+    header.image = None  # each decode opens the source itself: it is never mapped twice
+    try:
+        return work(replace(header, fail_on=STRICT))
+    except pyvips.Error as exc:
+        if _FEWER_PIXELS in f"{exc.message}\n{exc.detail or ''}".lower():
+            raise corrupt("the file holds fewer pixels than its header claims") from None
+    return work(replace(header, fail_on=FAIL_ON))
+
+
 def load(
     header: Header,
     *,
     downscale: float = 1.0,
     shrink: int = 1,
     pages: int = 1,
-    fail_on: str = FAIL_ON,
 ) -> Any:
     """The pixels of `header`'s source, `pages` frames, shrunk on load where possible.
 
     `shrink` is a JPEG DCT shrink factor; `downscale` (<= 1) is used by loaders that can
-    scale while decoding (WebP, SVG). `fail_on`: libvips' strictness ("warning" fails
-    on the decoder's warnings too). The header's own lazy image is reused when no option
-    differs, which saves parsing the header twice.
+    scale while decoding (WebP, SVG). The header says how strictly (`decode_checked`).
+    The header's own lazy image is reused when no option differs, which saves parsing
+    the header twice.
     """
     if header.decoded:
         return header.image  # already pixels in memory: nothing to shrink on load
@@ -238,14 +265,14 @@ def load(
         options["scale"] = min(downscale, 1.0) * header.svg_scale
     if pages > 1:
         options["n"] = pages
-    if not options and fail_on == FAIL_ON and header.image is not None:
+    if not options and header.fail_on == FAIL_ON and header.image is not None:
         return header.image
     # Before opening it again: libvips maps a file source whole, and the kernel may map
     # the header's first 2 MiB of it already (a large page-cache folio): ~2 MiB resident
     # per render in flight while both are open.
     header.image = None
     return pyvips.Operation.call(
-        header.loader, header.source, access="sequential", fail_on=fail_on, **options
+        header.loader, header.source, access="sequential", fail_on=header.fail_on, **options
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from confab.core.errors import InvalidInput
 from confab.media.imaging.limits import RenderLimits
 from confab.media.imaging.shaping import to_srgb
-from confab.media.imaging.source import load, read_header
+from confab.media.imaging.source import Header, decode_checked, load, read_header
 
 Image = Any  # pyvips.Image
 
@@ -33,15 +33,20 @@ class Overlays:
         data = self._data.get(url)
         if data is None:
             raise InvalidInput(f"the filter image {url[:80]} was not fetched", code="bad_filter")
-        header = read_header(data, self._limits)
-        image = load(header)
-        if header.orientation != 1:
-            image = image.copy_memory().autorot()
-        image = to_srgb(image, header.icc)
-        if image.bands < 3:
-            image = image.colourspace("srgb")
-        if not image.hasalpha():
-            image = image.bandjoin_const([255])
-        decoded = image.copy_memory()
+        # Decoded as a source is (a JPEG that holds fewer pixels than it claims refused).
+        decoded = decode_checked(read_header(data, self._limits), _rgba)
         self._decoded[url] = decoded
         return decoded
+
+
+def _rgba(header: Header) -> Image:
+    """The pixels of `header`'s source, upright, 8-bit sRGB with alpha, in memory."""
+    image = load(header)
+    if header.orientation != 1:
+        image = image.copy_memory().autorot()
+    image = to_srgb(image, header.icc)
+    if image.bands < 3:
+        image = image.colourspace("srgb")
+    if not image.hasalpha():
+        image = image.bandjoin_const([255])
+    return image.copy_memory()
