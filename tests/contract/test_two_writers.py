@@ -275,3 +275,22 @@ async def test_two_nodes_writing_one_room_get_gap_free_seqs_and_idempotency(url:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_client_id_repeated_within_one_batch_returns_the_first(url: str) -> None:
+    """Both sends of one client_id land in one group-commit batch: the repeat's unique
+    violation reaches the store after the batch committed (callers get their outcomes
+    after COMMIT), so it finds the first instead of failing."""
+    settings = Settings(database_url=url, database_pool_size=POOL_SIZE, data_dir=Path("unused"))
+    store: SqlChatStore = await open_chat_store(settings)
+    try:
+        author = await store.create_user("author", "hash", NOW)
+        lobby = await store.create_room("lobby", "", False, author.id, NOW)
+        filler = [_new(lobby, author, f"filler {i}") for i in range(10)]
+        twice = [_new(lobby, author, "once", "same-id") for _ in range(2)]
+        results = await asyncio.gather(*(store.append_message(new) for new in filler + twice))
+        first, repeat = results[-2:]
+        assert first[0].id == repeat[0].id
+        assert [event is None for _, event in (first, repeat)].count(True) == 1
+    finally:
+        await store.close()

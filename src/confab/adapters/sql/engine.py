@@ -113,10 +113,10 @@ def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
     """Run the calls in the open transaction, then the deferred inserts.
 
     Optimistically first: one savepoint for the whole batch, none per call (on PostgreSQL
-    a savepoint per call is a round trip and a subtransaction each). If call i fails (or
-    rolls itself back with `Unchanged`), everything rolls back to that savepoint, the
-    calls before i run again as they did, and from i on each call gets its own savepoint,
-    so a failure only ever takes its own changes with it.
+    a savepoint per call is a round trip and a subtransaction each). If a call fails (or
+    rolls itself back with `Unchanged`), everything rolls back to that savepoint and every
+    call runs again in its own savepoint, so a failure only ever takes its own changes
+    with it.
     """
     pending: dict[Insert, list[dict[str, Any]]] = {}
     conn.info[_DEFERRED] = pending
@@ -132,11 +132,11 @@ def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
             except Exception:  # run again below, in its own savepoint
                 break
         if len(outcomes) < len(calls):
+            # Every call again, each in its own savepoint: one that went through may not
+            # the second time (another node may have committed in between).
             plain("ROLLBACK TO SAVEPOINT confab_batch")
             pending.clear()
-            good = len(outcomes)
-            outcomes = [_Outcome(value=call(conn)) for call in calls[:good]]
-            outcomes += _each_in_savepoint(conn, plain, calls[good:], pending)
+            outcomes = _each_in_savepoint(conn, plain, calls, pending)
         plain("RELEASE SAVEPOINT confab_batch")
         flush_deferred(conn)
     finally:
