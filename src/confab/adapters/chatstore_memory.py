@@ -276,7 +276,8 @@ class MemoryChatStore:
         return count
 
     async def list_rooms(self, user_id: int) -> list[RoomSummary]:
-        """Member rooms and DMs, and every public room, by name, with unread counts."""
+        """Member rooms and DMs, and every public room, by name, with unread counts (and
+        each DM's participants)."""
         summaries = []
         for name in sorted(self._room_ids):
             room = self._rooms[self._room_ids[name]]
@@ -298,6 +299,11 @@ class MemoryChatStore:
                     unread=self._unread(room, user_id, member.read_seq),
                     mentions=mentions,
                     notify=member.notify,
+                    participants=(
+                        tuple(sorted(self._name(u) for u in room.members))
+                        if room.record.kind == "dm"
+                        else None
+                    ),
                 )
             )
         return summaries

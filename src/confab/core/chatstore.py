@@ -91,7 +91,8 @@ class RoomSummary:
 
     `unread`: messages by others, not deleted, with seq > read_seq (counted up to
     `UNREAD_CAP`, then it stays there). `mentions`: mentions of the caller with seq >
-    read_seq. Both 0 for a non-member.
+    read_seq. Both 0 for a non-member. `participants`: a DM's usernames, sorted (None for
+    a room).
     """
 
     room: RoomRecord
@@ -102,6 +103,7 @@ class RoomSummary:
     unread: int = 0
     mentions: int = 0
     notify: NotifyLevel = "all"
+    participants: tuple[str, ...] | None = None
 
 
 UNREAD_CAP = 1000
@@ -268,7 +270,8 @@ class ChatStore(Protocol):
 
     async def list_rooms(self, user_id: int) -> list[RoomSummary]:
         """Rooms and DMs `user_id` belongs to, and every public room ("room" kind, not
-        private), by name; unread and mention counts for the member ones."""
+        private), by name; unread and mention counts for the member ones, and each DM's
+        participants."""
 
     async def set_topic(
         self, room_id: int, topic: str, actor_id: int, now: datetime
