@@ -43,6 +43,7 @@ from bench.chat.run import cores  # noqa: E402
 from bench.chat.sched import tree_wait_seconds  # noqa: E402
 from bench.chat.servers import Confab  # noqa: E402
 from bench.media.procstats import tree_cpu_seconds  # noqa: E402
+from bench.store.pgcpu import BackendCpu  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
 TARGET_P99_MS = 20.0
@@ -125,21 +126,31 @@ class Timed:
     body: Any
     server_cpu_s: float = math.nan
     server_wait_s: float = math.nan
+    database_cpu_s: float = math.nan
 
 
 def time_requests(
-    base: str, token: str, warmup: int, requests: int, server_pid: int | None = None
+    base: str,
+    token: str,
+    warmup: int,
+    requests: int,
+    server_pid: int | None = None,
+    postgres_url: str | None = None,
 ) -> Timed:
     """`requests` sequential GET /api/rooms after `warmup`. With `server_pid`, the server
     tree's CPU time and the time it was runnable but waiting for a core, over the timed
-    requests: on a shared machine the wait tells a slow server from a starved one."""
+    requests: on a shared machine the wait tells a slow server from a starved one. With
+    `postgres_url`, the CPU time of that database's backends too."""
     headers = {"Authorization": f"Bearer {token}"}
     timed = Timed([], None)
     cpu = wait = 0.0
+    backends = BackendCpu(postgres_url) if postgres_url else None
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         for index in range(warmup + requests):
             if index == warmup and server_pid is not None:
                 cpu, wait = tree_cpu_seconds(server_pid), tree_wait_seconds(server_pid)
+            if index == warmup and backends is not None:
+                asyncio.run(backends.start())
             began = time.perf_counter()
             response = client.get("/api/rooms")
             timed.body = response.json()
@@ -151,6 +162,8 @@ def time_requests(
     if server_pid is not None:
         timed.server_cpu_s = tree_cpu_seconds(server_pid) - cpu
         timed.server_wait_s = tree_wait_seconds(server_pid) - wait
+    if backends is not None:
+        timed.database_cpu_s = asyncio.run(backends.stop())
     return timed
 
 
@@ -179,7 +192,8 @@ def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             server.start(timeout=180)
             pid = server.process.pid if server.process is not None else None
-            timed = time_requests(server.base, token, args.warmup, args.requests, pid)
+            postgres = None if url.startswith("sqlite") else url
+            timed = time_requests(server.base, token, args.warmup, args.requests, pid, postgres)
         finally:
             server.stop()
     summary = stats.latency_summary(timed.latencies)
@@ -198,6 +212,8 @@ def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         # The node's own CPU (the database server's is not in it on PostgreSQL).
         "server_cpu_ms_per_request": timed.server_cpu_s * 1000 / max(1, count),
         "server_wait_ms_per_request": timed.server_wait_s * 1000 / max(1, count),
+        # PostgreSQL's backends for this database (on SQLite the queries run in the node).
+        "database_cpu_ms_per_request": timed.database_cpu_s * 1000 / max(1, count),
         "body_bytes": len(json.dumps(body)),
         "problems": problems,
     }
@@ -222,7 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"    p50 {got['p50_ms']:.1f} ms  p99 {got['p99_ms']:.1f} ms"
                 f"  server CPU {got['server_cpu_ms_per_request']:.2f} ms/request"
                 f" (waited for a core {got['server_wait_ms_per_request']:.2f} ms/request)"
-                f"  ({got['rooms_listed']} rooms, {got['body_bytes']} bytes)"
+                + (
+                    f"  PostgreSQL CPU {got['database_cpu_ms_per_request']:.2f} ms/request"
+                    if engine == "postgres"
+                    else ""
+                )
+                + f"  ({got['rooms_listed']} rooms, {got['body_bytes']} bytes)"
                 + (f"  WRONG COUNTS: {got['problems'][:2]}" if got["problems"] else "")
             )
             runs.setdefault(engine, []).append(got)
@@ -231,11 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         p50 = sorted(g["p50_ms"] for g in got)[(len(got) - 1) // 2]
         p99 = sorted(g["p99_ms"] for g in got)[(len(got) - 1) // 2]
         cpu = sorted(g["server_cpu_ms_per_request"] for g in got)[(len(got) - 1) // 2]
+        database = sorted(g["database_cpu_ms_per_request"] for g in got)[(len(got) - 1) // 2]
         correct = all(not g["problems"] for g in got)
         verdict = "met" if p99 < TARGET_P99_MS and correct else "NOT met"
         print(
             f"  {engine:9} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (target p99 < {TARGET_P99_MS:.0f}"
             f" ms: {verdict}){'' if correct else '  counts WRONG'}  server CPU {cpu:.2f} ms/request"
+            + (f" + PostgreSQL {database:.2f} ms" if engine == "postgres" else "")
         )
     for note in notes:
         print(f"  - {note}")
