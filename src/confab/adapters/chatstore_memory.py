@@ -105,7 +105,7 @@ class MemoryChatStore:
         """Take the room's next seq and store the event `build(seq)` made with it."""
         seq = room.record.last_seq + 1
         event: RoomEvent = build(seq)
-        room.record = replace(room.record, last_seq=seq)
+        room.record = room.record._replace(last_seq=seq)
         room.events.append(event)
         return event
 
@@ -316,7 +316,7 @@ class MemoryChatStore:
         actor = self._name(actor_id)
         if room.record.topic == topic:
             return None
-        room.record = replace(room.record, topic=topic)
+        room.record = room.record._replace(topic=topic)
         return self._append(
             room, lambda seq: roomlog.topic_changed(room.record.name, seq, topic, actor)
         )
@@ -329,7 +329,7 @@ class MemoryChatStore:
         actor = self._name(actor_id)
         if room.record.title == title:
             return None
-        room.record = replace(room.record, title=title)
+        room.record = room.record._replace(title=title)
         return self._append(
             room, lambda seq: roomlog.title_changed(room.record.name, seq, title, actor)
         )
@@ -414,7 +414,7 @@ class MemoryChatStore:
         changes: list[tuple[int, Role]] = [(user_id, role)]
         previous = room.record.owner_id
         if role == "owner" and previous != user_id:
-            room.record = replace(room.record, owner_id=user_id, owner=self._name(user_id))
+            room.record = room.record._replace(owner_id=user_id, owner=self._name(user_id))
             if previous in room.members:
                 changes.append((previous, "moderator"))
         events = []

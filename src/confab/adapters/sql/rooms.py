@@ -10,7 +10,6 @@ number is a column kept exact by the writes (see `tables`): the member count is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -268,7 +267,7 @@ def list_rooms(conn: Connection, user_id: int) -> list[RoomSummary]:
             people.setdefault(room_id, []).append(username)
         for room_id, index in dms.items():
             summary = summaries[index]
-            summaries[index] = replace(summary, participants=tuple(people.get(room_id, ())))
+            summaries[index] = summary._replace(participants=tuple(people.get(room_id, ())))
     return summaries
 
 
