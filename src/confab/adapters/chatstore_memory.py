@@ -183,7 +183,7 @@ class MemoryChatStore:
     # rooms
 
     def _insert_room(
-        self, name: str, topic: str, private: bool, owner_id: int, now: datetime, kind: RoomKind
+        self, name: str, topic: str, private: bool, owner_id: int, kind: RoomKind
     ) -> _Room:
         if name in self._room_ids:
             raise Conflict(f"room {name!r} exists", code="room_taken")
@@ -195,7 +195,6 @@ class MemoryChatStore:
             owner_id=owner_id,
             owner=self._name(owner_id),
             last_seq=0,
-            created_at=now,
             kind=kind,
         )
         room = _Room(record)
@@ -207,7 +206,7 @@ class MemoryChatStore:
         self, name: str, topic: str, private: bool, owner_id: int, now: datetime
     ) -> RoomRecord:
         """Insert a room with its owner as first member (no event)."""
-        room = self._insert_room(name, topic, private, owner_id, now, "room")
+        room = self._insert_room(name, topic, private, owner_id, "room")
         room.members[owner_id] = _Member("owner")
         return room.record
 
@@ -224,7 +223,7 @@ class MemoryChatStore:
             if self._rooms[existing].record.kind != "dm":
                 raise Conflict(f"room {dm_name(people)!r} exists", code="room_taken")
             return self._rooms[existing].record, []
-        room = self._insert_room(dm_name(people), "", True, creator_id, now, "dm")
+        room = self._insert_room(dm_name(people), "", True, creator_id, "dm")
         creator = self._name(creator_id)
         events = []
         for user_id in people:

@@ -66,7 +66,6 @@ class RoomRecord(NamedTuple):
     owner_id: int
     owner: str
     last_seq: int
-    created_at: datetime
     kind: RoomKind = "room"
     title: str = ""
 

@@ -44,7 +44,6 @@ ROOM_COLUMNS = (
     rooms.c.owner_id,
     _owner.c.username.label("owner"),
     rooms.c.last_seq,
-    rooms.c.created_at,
     rooms.c.kind,
     rooms.c.title,
 )
@@ -148,7 +147,6 @@ def room_record(row: AnyRow) -> RoomRecord:
         owner_id=row.owner_id,
         owner=row.owner,
         last_seq=row.last_seq,
-        created_at=row.created_at,
         kind=row.kind,
         title=row.title,
     )
