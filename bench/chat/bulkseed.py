@@ -84,6 +84,12 @@ COLUMNS = {
     "memberships": ("room_id", "user_id", "joined_at"),
 }
 
+# Schema 0004 on: the room's member counter (the store keeps it; these rows bypass it).
+MEMBER_COUNTS = (
+    "UPDATE rooms SET member_count ="
+    " (SELECT count(*) FROM memberships WHERE memberships.room_id = rooms.id)"
+)
+
 
 def seed_sqlite(path: Path, seed: Seed, now: datetime | None = None) -> None:
     """Write `seed` into the migrated SQLite database at `path`, in one transaction."""
@@ -107,6 +113,8 @@ def seed_sqlite(path: Path, seed: Seed, now: datetime | None = None) -> None:
                 "UPDATE memberships SET role = 'owner' WHERE EXISTS (SELECT 1 FROM rooms"
                 " WHERE rooms.id = memberships.room_id AND rooms.owner_id = memberships.user_id)"
             )
+        if "member_count" in {row[1] for row in db.execute("PRAGMA table_info(rooms)")}:
+            db.execute(MEMBER_COUNTS)
         db.execute("COMMIT")
     finally:
         db.close()
@@ -132,6 +140,12 @@ async def seed_postgres(url: str, seed: Seed, now: datetime | None = None) -> No
                     "UPDATE memberships m SET role = 'owner' FROM rooms r"
                     " WHERE r.id = m.room_id AND r.owner_id = m.user_id"
                 )
+            has_member_count = await conn.fetchval(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'rooms' AND column_name = 'member_count'"
+            )
+            if has_member_count:
+                await conn.execute(MEMBER_COUNTS)
             for table in ("users", "rooms"):
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"

@@ -8,8 +8,10 @@ messages mentioning the reader, read markers spread over the logs, 100 more publ
 then one `confab up` node on it, pinned to one core. `GET /api/rooms` with the reader's
 token, one request at a time over one keep-alive connection: a warm-up, then `--requests`
 timed ones (wall time from request to the parsed body). The unread and mention counts of
-the answer are checked against the ones the shape implies. Target (issue 14, part 3):
-p99 < 20 ms. Figures go to bench/.work/chat/roomlist-<stamp>.json.
+the answer are checked against the ones the shape implies. The node's CPU time per timed
+request and the time it sat runnable waiting for a core (schedstat) are reported beside the
+latencies: on a shared machine the second tells a slow server from a starved one. Target
+(issue 14, part 3): p99 < 20 ms. Figures go to bench/.work/chat/roomlist-<stamp>.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import secrets
 import sqlite3
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,10 @@ import httpx  # noqa: E402
 from bench.chat import report, roomlist_load, stats  # noqa: E402
 from bench.chat.manyrooms import ENGINES, database  # noqa: E402
 from bench.chat.run import cores  # noqa: E402
+from bench.chat.sched import tree_wait_seconds  # noqa: E402
 from bench.chat.servers import Confab  # noqa: E402
+from bench.media.procstats import tree_cpu_seconds  # noqa: E402
+from bench.store.pgcpu import BackendCpu  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
 TARGET_P99_MS = 20.0
@@ -110,22 +117,54 @@ def check(body: dict[str, Any], shape: roomlist_load.Shape) -> list[str]:
     return problems
 
 
-def time_requests(base: str, token: str, warmup: int, requests: int) -> tuple[list[float], Any]:
-    """Latencies (s) of `requests` sequential GET /api/rooms after `warmup`; the last body."""
+@dataclass
+class Timed:
+    """What the timed requests gave: latencies (s), the last body, and the server's CPU
+    time and run-queue wait (s) over them (NaN without a pid)."""
+
+    latencies: list[float]
+    body: Any
+    server_cpu_s: float = math.nan
+    server_wait_s: float = math.nan
+    database_cpu_s: float = math.nan
+
+
+def time_requests(
+    base: str,
+    token: str,
+    warmup: int,
+    requests: int,
+    server_pid: int | None = None,
+    postgres_url: str | None = None,
+) -> Timed:
+    """`requests` sequential GET /api/rooms after `warmup`. With `server_pid`, the server
+    tree's CPU time and the time it was runnable but waiting for a core, over the timed
+    requests: on a shared machine the wait tells a slow server from a starved one. With
+    `postgres_url`, the CPU time of that database's backends too."""
     headers = {"Authorization": f"Bearer {token}"}
-    latencies: list[float] = []
-    body: Any = None
+    timed = Timed([], None)
+    cpu = wait = 0.0
+    backends = BackendCpu(postgres_url) if postgres_url else None
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         for index in range(warmup + requests):
+            if index == warmup and server_pid is not None:
+                cpu, wait = tree_cpu_seconds(server_pid), tree_wait_seconds(server_pid)
+            if index == warmup and backends is not None:
+                asyncio.run(backends.start())
             began = time.perf_counter()
             response = client.get("/api/rooms")
-            body = response.json()
+            timed.body = response.json()
             elapsed = time.perf_counter() - began
             if response.status_code != 200:
-                raise RuntimeError(f"GET /api/rooms answered {response.status_code}: {body}")
+                raise RuntimeError(f"GET /api/rooms answered {response.status_code}: {timed.body}")
             if index >= warmup:
-                latencies.append(elapsed)
-    return latencies, body
+                timed.latencies.append(elapsed)
+    if server_pid is not None:
+        timed.server_cpu_s = tree_cpu_seconds(server_pid) - cpu
+        timed.server_wait_s = tree_wait_seconds(server_pid) - wait
+    if backends is not None:
+        timed.database_cpu_s = asyncio.run(backends.stop())
+    return timed
 
 
 def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -152,20 +191,29 @@ def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         server.extra_env = {"CONFAB_DATABASE_URL": url}
         try:
             server.start(timeout=180)
-            latencies, body = time_requests(server.base, token, args.warmup, args.requests)
+            pid = server.process.pid if server.process is not None else None
+            postgres = None if url.startswith("sqlite") else url
+            timed = time_requests(server.base, token, args.warmup, args.requests, pid, postgres)
         finally:
             server.stop()
-    summary = stats.latency_summary(latencies)
+    summary = stats.latency_summary(timed.latencies)
+    body = timed.body
     problems = check(body, shape)
+    count = len(timed.latencies)
     return {
         "engine": engine,
         "events": shape.events,
         "rooms_listed": len(body.get("rooms", [])),
         "load_seconds": seconds,
-        "requests": len(latencies),
+        "requests": count,
         "p50_ms": summary["p50_ms"],
         "p99_ms": summary["p99_ms"],
         "max_ms": summary["max_ms"],
+        # The node's own CPU (the database server's is not in it on PostgreSQL).
+        "server_cpu_ms_per_request": timed.server_cpu_s * 1000 / max(1, count),
+        "server_wait_ms_per_request": timed.server_wait_s * 1000 / max(1, count),
+        # PostgreSQL's backends for this database (on SQLite the queries run in the node).
+        "database_cpu_ms_per_request": timed.database_cpu_s * 1000 / max(1, count),
         "body_bytes": len(json.dumps(body)),
         "problems": problems,
     }
@@ -188,7 +236,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             print(
                 f"    p50 {got['p50_ms']:.1f} ms  p99 {got['p99_ms']:.1f} ms"
-                f"  ({got['rooms_listed']} rooms, {got['body_bytes']} bytes)"
+                f"  server CPU {got['server_cpu_ms_per_request']:.2f} ms/request"
+                f" (waited for a core {got['server_wait_ms_per_request']:.2f} ms/request)"
+                + (
+                    f"  PostgreSQL CPU {got['database_cpu_ms_per_request']:.2f} ms/request"
+                    if engine == "postgres"
+                    else ""
+                )
+                + f"  ({got['rooms_listed']} rooms, {got['body_bytes']} bytes)"
                 + (f"  WRONG COUNTS: {got['problems'][:2]}" if got["problems"] else "")
             )
             runs.setdefault(engine, []).append(got)
@@ -196,11 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for engine, got in runs.items():
         p50 = sorted(g["p50_ms"] for g in got)[(len(got) - 1) // 2]
         p99 = sorted(g["p99_ms"] for g in got)[(len(got) - 1) // 2]
+        cpu = sorted(g["server_cpu_ms_per_request"] for g in got)[(len(got) - 1) // 2]
+        database = sorted(g["database_cpu_ms_per_request"] for g in got)[(len(got) - 1) // 2]
         correct = all(not g["problems"] for g in got)
         verdict = "met" if p99 < TARGET_P99_MS and correct else "NOT met"
         print(
             f"  {engine:9} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (target p99 < {TARGET_P99_MS:.0f}"
-            f" ms: {verdict}){'' if correct else '  counts WRONG'}"
+            f" ms: {verdict}){'' if correct else '  counts WRONG'}  server CPU {cpu:.2f} ms/request"
+            + (f" + PostgreSQL {database:.2f} ms" if engine == "postgres" else "")
         )
     for note in notes:
         print(f"  - {note}")

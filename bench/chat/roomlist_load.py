@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from confab.adapters.sql.rooms import RECOUNT_UNREAD
+from confab.adapters.sql.rooms import RECOUNT_COUNTERS
 
 Engine = Literal["sqlite", "postgres"]
 READER_TOKEN_BYTES = 32
@@ -171,7 +171,7 @@ def statements(engine: Engine, shape: Shape, reader_token: str, now: datetime) -
         f"CASE WHEN s.n % {e} = 0 THEN {blob.format(reaction)} ELSE {blob.format(frame)} END, "
         f"{ts} FROM r CROSS JOIN s"
     )
-    yield from RECOUNT_UNREAD  # the rows went in behind the store's back
+    yield from RECOUNT_COUNTERS  # the rows went in behind the store's back
     if engine == "postgres":
         for table in ("users", "rooms", "messages"):
             yield (

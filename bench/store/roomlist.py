@@ -31,7 +31,7 @@ from bench.store.writes import database_url
 
 from confab.adapters.sql.chatstore import SqlChatStore
 from confab.adapters.sql.engine import Database
-from confab.adapters.sql.rooms import RECOUNT_UNREAD
+from confab.adapters.sql.rooms import RECOUNT_COUNTERS
 
 READER = 1
 
@@ -70,7 +70,7 @@ def _seed_sql(rooms: int, per_room: int, member_rooms: int, pg: bool) -> list[st
         f" SELECT {READER}, r.i + 1, k.i + 1, r.i * {per_room} + k.i + 1"
         f" FROM n r, n k WHERE r.i < {member_rooms} AND k.i < {per_room} AND k.i % 20 = 5",
         "DROP TABLE n",
-        *RECOUNT_UNREAD,  # the rows went in behind the store's back
+        *RECOUNT_COUNTERS,  # the rows went in behind the store's back
     ]
 
 

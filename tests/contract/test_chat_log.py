@@ -292,47 +292,64 @@ async def test_writes_from_a_non_member_are_refused_in_their_transaction(
     )
 
 
-async def test_unread_counts_agree_with_the_messages_through_any_mix_of_writes(
+async def test_list_counts_agree_with_the_log_through_any_mix_of_writes(
     store: ChatStore,
 ) -> None:
-    """Sends, deletions, read markers, leaves and rejoins in a seeded random order: each
-    member's unread count is always the count of messages by others, not deleted, past
-    their marker (the SQL store keeps it as a counter, the memory store counts)."""
+    """Sends (some mentioning people, some @room), deletions, read markers, leaves, kicks
+    and rejoins in a seeded random order: each member's unread count is always the count of
+    messages by others, not deleted, past their marker; their mention count the count of
+    those messages that mentioned them while they were members (a mention outlives a leave,
+    and counts again after a rejoin, whose marker is 0); the member count the members (the
+    SQL store keeps all three as counters, the memory store counts)."""
     rng = random.Random(14)
     people = [await user(store, name) for name in ("alice", "bob", "carol", "dave")]
     lobby = await room(store, "lobby", people[0])
     inside = {people[0].id}
     live: list[int] = []
+    mentioned: dict[int, set[int]] = {}  # message id -> ids of the members it mentioned
 
     async def check() -> None:
         history = await store.messages_after(lobby.id, 0, 10_000)
         for person in people:
             listed = {s.room.name: s for s in await store.list_rooms(person.id)}["lobby"]
+            assert listed.members == len(inside) == await store.member_count(lobby.id)
             if person.id not in inside:
-                assert (listed.member, listed.unread) == (False, 0)
+                assert (listed.member, listed.unread, listed.mentions) == (False, 0, 0)
                 continue
-            expected = sum(
-                1
+            unread = [
+                m
                 for m in history
                 if m.seq > listed.read_seq and m.author != person.username and not m.deleted
-            )
-            assert listed.unread == min(expected, UNREAD_CAP), (person.username, listed)
+            ]
+            mentions = sum(1 for m in unread if person.id in mentioned.get(m.id, ()))
+            got = (listed.unread, listed.mentions)
+            assert got == (min(len(unread), UNREAD_CAP), mentions), (person.username, listed)
 
-    for _ in range(120):
+    for _ in range(160):
         person = rng.choice(people)
         roll = rng.random()
         if person.id not in inside:
             await store.add_member(lobby.id, person.id, person.id, NOW)
             inside.add(person.id)
         elif roll < 0.5:
-            message, _ = await _say(store, lobby, person, "hi")
+            names = tuple(p.username for p in rng.sample(people, rng.randrange(3)))
+            everyone = rng.random() < 0.1
+            message, _ = await _say(
+                store, lobby, person, "hi", mentions=names, mentions_room=everyone
+            )
+            targets = {p.id for p in people if p.username in names or everyone}
+            mentioned[message] = (targets & inside) - {person.id}
             live.append(message)
-        elif roll < 0.65 and live:
+        elif roll < 0.62 and live:
             await store.delete_message(lobby.id, live.pop(rng.randrange(len(live))), person.id, NOW)
-        elif roll < 0.9:
+        elif roll < 0.85:
             last = (await store.get_room("lobby")).last_seq  # type: ignore[union-attr]
             await store.mark_read(lobby.id, person.id, rng.randrange(last + 1), NOW)
         elif person.id != people[0].id:
-            await store.remove_member(lobby.id, person.id, person.id, "left", NOW)
+            if rng.random() < 0.5:
+                await store.remove_member(lobby.id, person.id, person.id, "left", NOW)
+            else:
+                await store.ban(lobby.id, person.id, people[0].id, NOW)
+                await store.unban(lobby.id, person.id, people[0].id, NOW)
             inside.discard(person.id)
         await check()

@@ -56,7 +56,7 @@ async def test_schema_is_checked_then_migrated_and_matches_the_tables(
         await upgrade_to_head(database_url)
         await upgrade_to_head(database_url)  # a second run is a no-op
         await check_schema_current(database_url)
-        assert await current_revision(database_url) == head_revision() == "0003"
+        assert await current_revision(database_url) == head_revision() == "0004"
         assert await _schema_diff(database_url) == []
 
 
@@ -255,5 +255,101 @@ async def test_a_0002_database_gets_exact_unread_counters(kind: str, tmp_path: P
             await store.delete_message(lobby.id, 6, bob.id, NOW)
             await store.mark_read(lobby.id, bob.id, 1, NOW)
             assert [await unread(n) for n in ("alice", "bob", "carol")] == [1, 2, 1]
+        finally:
+            await store.close()
+
+
+# A 0003 database: lobby (seq 1..6, alice and bob in turn) with mentions of bob (1, 3, 5),
+# carol (5, 6) and alice (2); alice read up to 2, bob up to 0, carol up to 5. `side` is
+# bob's private room; `empty` a public room its owner left. Unread offsets as 0003 keeps
+# them (message_count minus the unread count).
+_ROWS_0003 = (
+    "INSERT INTO users (id, username, password_hash, created_at) VALUES"
+    " (1, 'alice', 'h', '2024-06-01 12:00:00'), (2, 'bob', 'h', '2024-06-01 12:00:00'),"
+    " (3, 'carol', 'h', '2024-06-01 12:00:00'), (4, 'dave', 'h', '2024-06-01 12:00:00')",
+    "INSERT INTO rooms (id, name, topic, private, owner_id, last_seq, message_count,"
+    " created_at, kind, title) VALUES"
+    " (1, 'lobby', '', false, 1, 6, 6, '2024-06-01 12:00:00', 'room', ''),"
+    " (2, 'side', '', true, 2, 0, 0, '2024-06-01 12:00:00', 'room', ''),"
+    " (3, 'empty', '', false, 4, 0, 0, '2024-06-01 12:00:00', 'room', '')",
+    "INSERT INTO memberships (room_id, user_id, joined_at, role, read_seq, unread_offset)"
+    " VALUES (1, 1, '2024-06-01 12:00:00', 'owner', 2, 4),"
+    " (1, 2, '2024-06-01 12:00:00', 'member', 0, 3),"
+    " (1, 3, '2024-06-01 12:00:00', 'member', 5, 5),"
+    " (2, 2, '2024-06-01 12:00:00', 'owner', 0, 0)",
+    "INSERT INTO messages (id, room_id, seq, author_id, text, created_at, deleted,"
+    " attachments, previews, reply_count, mentions_room) VALUES"
+    " (1, 1, 1, 1, '@bob', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (2, 1, 2, 2, '@alice', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (3, 1, 3, 1, '@bob', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (4, 1, 4, 2, 'b4', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (5, 1, 5, 1, '@bob @carol', '2024-06-01 12:00:00', false, '[]', '[]', 0, false),"
+    " (6, 1, 6, 2, '@carol', '2024-06-01 12:00:00', false, '[]', '[]', 0, false)",
+    "INSERT INTO mentions (user_id, room_id, seq, message_id) VALUES"
+    " (2, 1, 1, 1), (1, 1, 2, 2), (2, 1, 3, 3), (2, 1, 5, 5), (3, 1, 5, 5), (3, 1, 6, 6)",
+)
+
+
+def _write_0003(conn: Connection) -> None:
+    command.upgrade(alembic_config(conn), "0003")
+    for statement in _ROWS_0003:
+        conn.execute(text(statement))
+    if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
+        for table in ("users", "rooms", "messages"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_0003_database_gets_exact_member_and_mention_counters(
+    kind: str, tmp_path: Path
+) -> None:
+    async with empty_database(kind, tmp_path) as url:
+        database = Database(url, pooled=False)
+        try:
+            await database.write(_write_0003)
+        finally:
+            await database.close()
+        assert await current_revision(url) == "0003"
+        await upgrade_to_head(url)
+        assert await current_revision(url) == "0004"
+        assert await _schema_diff(url) == []
+        store = SqlChatStore.open(url, pool_size=2)
+        try:
+            people = {n: await store.get_user(n) for n in ("alice", "bob", "carol", "dave")}
+
+            async def listed(name: str) -> dict[str, tuple[int, int, int]]:
+                who = people[name]
+                assert who is not None
+                return {
+                    s.room.name: (s.members, s.unread, s.mentions)
+                    for s in await store.list_rooms(who.id)
+                }
+
+            # Mentions past each marker: alice's (2) is read, bob has 1, 3, 5, carol 6.
+            assert await listed("alice") == {"empty": (0, 0, 0), "lobby": (3, 2, 0)}
+            assert await listed("bob") == {
+                "empty": (0, 0, 0),
+                "lobby": (3, 3, 3),
+                "side": (1, 0, 0),
+            }
+            assert await listed("carol") == {"empty": (0, 0, 0), "lobby": (3, 1, 1)}
+
+            # The counters go on from there.
+            lobby = await store.get_room("lobby")
+            alice, bob, dave = people["alice"], people["bob"], people["dave"]
+            assert lobby is not None and alice is not None and bob is not None
+            assert dave is not None
+            await store.mark_read(lobby.id, bob.id, 3, NOW)
+            await store.delete_message(lobby.id, 6, bob.id, NOW)
+            await store.append_message(
+                new_message(lobby, bob, "@alice again", at=NOW, mentions=("alice",))
+            )
+            await store.add_member(lobby.id, dave.id, dave.id, NOW)
+            assert (await listed("alice"))["lobby"] == (4, 2, 1)
+            assert (await listed("bob"))["lobby"] == (4, 1, 1)
+            # Carol's mention (6) was deleted unread; the new message is unread for her.
+            assert (await listed("carol"))["lobby"] == (4, 1, 0)
+            # Dave joined at marker 0: every live message is unread, none mentions him.
+            assert (await listed("dave"))["lobby"] == (4, 6, 0)
         finally:
             await store.close()

@@ -207,6 +207,14 @@ async def test_the_same_people_open_the_same_dm(store: ChatStore) -> None:
     assert set(listed) == {group.name} and listed[group.name].room.kind == "dm"
     access = await store.room_access(dm.name, carol.id)
     assert access is not None and not access.member
+    # The listing names each DM's participants (rooms have none) and counts its members.
+    await room(store, "lobby", alice)
+    listed = {s.room.name: s for s in await store.list_rooms(alice.id)}
+    assert {name: (s.participants, s.members) for name, s in listed.items()} == {
+        dm.name: (("alice", "bob"), 2),
+        group.name: (("alice", "bob", "carol"), 3),
+        "lobby": (None, 1),
+    }
 
 
 async def test_dm_sizes_and_unknown_people_are_refused(store: ChatStore) -> None:

@@ -116,6 +116,11 @@ async def test_the_seed_loads_into_the_migrated_schema(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     try:
         assert db.execute("SELECT count(*) FROM memberships").fetchone() == (20,)
+        # The member counter the store keeps is filled for rows it never saw.
+        assert db.execute("SELECT member_count FROM rooms ORDER BY id").fetchall() == [
+            (10,),
+            (10,),
+        ]
         token_user = db.execute(
             "SELECT u.username FROM tokens t JOIN users u ON u.id = t.user_id"
             " WHERE t.token_hash = ?",

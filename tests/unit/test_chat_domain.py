@@ -15,7 +15,7 @@ NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def _room(owner: str = "olive", private: bool = False) -> RoomRecord:
-    return RoomRecord(1, "lobby", "", private, 1, owner, 0, NOW)
+    return RoomRecord(1, "lobby", "", private, 1, owner, 0)
 
 
 def _message(author: str = "alice", deleted: bool = False) -> MessageRecord:

@@ -105,7 +105,7 @@ class MemoryChatStore:
         """Take the room's next seq and store the event `build(seq)` made with it."""
         seq = room.record.last_seq + 1
         event: RoomEvent = build(seq)
-        room.record = replace(room.record, last_seq=seq)
+        room.record = room.record._replace(last_seq=seq)
         room.events.append(event)
         return event
 
@@ -183,7 +183,7 @@ class MemoryChatStore:
     # rooms
 
     def _insert_room(
-        self, name: str, topic: str, private: bool, owner_id: int, now: datetime, kind: RoomKind
+        self, name: str, topic: str, private: bool, owner_id: int, kind: RoomKind
     ) -> _Room:
         if name in self._room_ids:
             raise Conflict(f"room {name!r} exists", code="room_taken")
@@ -195,7 +195,6 @@ class MemoryChatStore:
             owner_id=owner_id,
             owner=self._name(owner_id),
             last_seq=0,
-            created_at=now,
             kind=kind,
         )
         room = _Room(record)
@@ -207,7 +206,7 @@ class MemoryChatStore:
         self, name: str, topic: str, private: bool, owner_id: int, now: datetime
     ) -> RoomRecord:
         """Insert a room with its owner as first member (no event)."""
-        room = self._insert_room(name, topic, private, owner_id, now, "room")
+        room = self._insert_room(name, topic, private, owner_id, "room")
         room.members[owner_id] = _Member("owner")
         return room.record
 
@@ -224,7 +223,7 @@ class MemoryChatStore:
             if self._rooms[existing].record.kind != "dm":
                 raise Conflict(f"room {dm_name(people)!r} exists", code="room_taken")
             return self._rooms[existing].record, []
-        room = self._insert_room(dm_name(people), "", True, creator_id, now, "dm")
+        room = self._insert_room(dm_name(people), "", True, creator_id, "dm")
         creator = self._name(creator_id)
         events = []
         for user_id in people:
@@ -276,7 +275,8 @@ class MemoryChatStore:
         return count
 
     async def list_rooms(self, user_id: int) -> list[RoomSummary]:
-        """Member rooms and DMs, and every public room, by name, with unread counts."""
+        """Member rooms and DMs, and every public room, by name, with unread counts (and
+        each DM's participants)."""
         summaries = []
         for name in sorted(self._room_ids):
             room = self._rooms[self._room_ids[name]]
@@ -298,6 +298,11 @@ class MemoryChatStore:
                     unread=self._unread(room, user_id, member.read_seq),
                     mentions=mentions,
                     notify=member.notify,
+                    participants=(
+                        tuple(sorted(self._name(u) for u in room.members))
+                        if room.record.kind == "dm"
+                        else None
+                    ),
                 )
             )
         return summaries
@@ -310,7 +315,7 @@ class MemoryChatStore:
         actor = self._name(actor_id)
         if room.record.topic == topic:
             return None
-        room.record = replace(room.record, topic=topic)
+        room.record = room.record._replace(topic=topic)
         return self._append(
             room, lambda seq: roomlog.topic_changed(room.record.name, seq, topic, actor)
         )
@@ -323,7 +328,7 @@ class MemoryChatStore:
         actor = self._name(actor_id)
         if room.record.title == title:
             return None
-        room.record = replace(room.record, title=title)
+        room.record = room.record._replace(title=title)
         return self._append(
             room, lambda seq: roomlog.title_changed(room.record.name, seq, title, actor)
         )
@@ -408,7 +413,7 @@ class MemoryChatStore:
         changes: list[tuple[int, Role]] = [(user_id, role)]
         previous = room.record.owner_id
         if role == "owner" and previous != user_id:
-            room.record = replace(room.record, owner_id=user_id, owner=self._name(user_id))
+            room.record = room.record._replace(owner_id=user_id, owner=self._name(user_id))
             if previous in room.members:
                 changes.append((previous, "moderator"))
         events = []

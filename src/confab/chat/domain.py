@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from confab.core.chatstore import MessageRecord, NotifyLevel, Role, RoomRecord
+from confab.core.chatstore import MessageRecord, NotifyLevel, Role, RoomSummary
 from confab.core.errors import InvalidInput
 from confab.core.ids import is_content_id
 from confab.core.roomlog import iso, message_json
@@ -64,19 +64,9 @@ class Token:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class RoomView:
-    """A room as one user sees it (the Room object of the API)."""
-
-    room: RoomRecord
-    member: bool
-    members: int
-    role: Role | None = None
-    read_seq: int = 0
-    unread: int = 0
-    mentions: int = 0
-    notify: NotifyLevel = "all"
-    participants: tuple[str, ...] | None = None  # a DM's usernames
+# A room as one user sees it (the Room object of the API): the store's listing record
+# itself, so the room list passes from the store to `room_json` with no copy per room.
+RoomView = RoomSummary
 
 
 # validation

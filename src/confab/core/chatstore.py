@@ -1,8 +1,11 @@
 """The chat storage port: plain records and the `ChatStore` Protocol.
 
 Adapters (`confab.adapters.sql`) implement it; chat services call it. It lives in core
-because adapters may not import `confab.chat`. Records are plain frozen dataclasses: no ORM
-object ever crosses the port. Every datetime is timezone-aware UTC.
+because adapters may not import `confab.chat`. Records are immutable values: frozen
+dataclasses, or NamedTuples for the two the room list builds by the hundred per call
+(`RoomRecord`, `RoomSummary`): a frozen dataclass sets each field through
+`object.__setattr__` (~0.15 us a field, 2.5 ms of a 600-room list), a tuple in one step.
+No ORM object ever crosses the port. Every datetime is timezone-aware UTC.
 
 Failures are `confab.core.errors`: `Conflict` (a unique name taken), `Unavailable`
 (the database is down or busy), `NotFound` (a row vanished under an update).
@@ -14,7 +17,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from confab.core.roomlog import RoomEvent
@@ -48,8 +51,7 @@ class TokenRecord:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class RoomRecord:
+class RoomRecord(NamedTuple):
     """A room. `last_seq` is the seq of its newest event (0 when none).
 
     `name` is the room's identity in URLs and on the bus and never changes; `title` is its
@@ -64,7 +66,6 @@ class RoomRecord:
     owner_id: int
     owner: str
     last_seq: int
-    created_at: datetime
     kind: RoomKind = "room"
     title: str = ""
 
@@ -85,13 +86,13 @@ class RoomAccess:
     notify: NotifyLevel = "all"
 
 
-@dataclass(frozen=True, slots=True)
-class RoomSummary:
+class RoomSummary(NamedTuple):
     """A room in a listing, as the caller sees it.
 
     `unread`: messages by others, not deleted, with seq > read_seq (counted up to
     `UNREAD_CAP`, then it stays there). `mentions`: mentions of the caller with seq >
-    read_seq. Both 0 for a non-member.
+    read_seq. Both 0 for a non-member. `participants`: a DM's usernames, sorted (None for
+    a room).
     """
 
     room: RoomRecord
@@ -102,6 +103,7 @@ class RoomSummary:
     unread: int = 0
     mentions: int = 0
     notify: NotifyLevel = "all"
+    participants: tuple[str, ...] | None = None
 
 
 UNREAD_CAP = 1000
@@ -268,7 +270,8 @@ class ChatStore(Protocol):
 
     async def list_rooms(self, user_id: int) -> list[RoomSummary]:
         """Rooms and DMs `user_id` belongs to, and every public room ("room" kind, not
-        private), by name; unread and mention counts for the member ones."""
+        private), by name; unread and mention counts for the member ones, and each DM's
+        participants."""
 
     async def set_topic(
         self, room_id: int, topic: str, actor_id: int, now: datetime

@@ -23,6 +23,7 @@ from typing import Protocol
 import uvicorn
 from starlette.types import ASGIApp
 
+from confab.core.heap import freeze_startup_heap
 from confab.core.metrics import Metrics
 from confab.node.app import NodeState
 from confab.node.drain import (
@@ -212,6 +213,8 @@ async def serve_http(
         log.info("waiting for the bus and the database before listening")
         await warm_up()
         log.info("backends up: listening")
+    frozen = freeze_startup_heap()
+    log.info("start-up heap frozen: %d objects left out of garbage collection", frozen)
     state.ready = True
     if on_listening is not None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host

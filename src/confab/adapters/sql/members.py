@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from confab.adapters.sql import events as log
 from confab.adapters.sql.accounts import names
 from confab.adapters.sql.prepared import Prepared
-from confab.adapters.sql.tables import bans, memberships, messages, rooms, users
+from confab.adapters.sql.tables import bans, memberships, mentions, messages, rooms, users
 from confab.core import roomlog
 from confab.core.chatstore import LeaveReason, MemberRecord, NotifyLevel, Role
 from confab.core.errors import NotFound
@@ -35,11 +35,20 @@ def _is_banned(conn: Connection, room_id: int, user_id: int) -> bool:
     return conn.execute(query).first() is not None
 
 
+def _count_members(conn: Connection, room_id: int, change: int) -> None:
+    """Move the room's member count with a membership row inserted (+1) or deleted (-1)."""
+    counted = rooms.c.member_count + change
+    conn.execute(rooms.update().where(rooms.c.id == room_id).values(member_count=counted))
+
+
 def _leave(conn: Connection, room_id: int, user_id: int) -> int:
     delete = memberships.delete().where(
         memberships.c.room_id == room_id, memberships.c.user_id == user_id
     )
-    return int(conn.execute(delete).rowcount)
+    left = int(conn.execute(delete).rowcount)
+    if left:
+        _count_members(conn, room_id, -1)
+    return left
 
 
 def _join_offset(room_id: int, user_id: int) -> sa.ColumnElement[int]:
@@ -58,6 +67,30 @@ def _join_offset(room_id: int, user_id: int) -> sa.ColumnElement[int]:
     return count.scalar_subquery() - unread
 
 
+def _join_mentions(room_id: int, user_id: int) -> sa.ScalarSelect[int]:
+    """A new member's mention count: read_seq is 0, so every mention of them kept in the
+    room (from an earlier membership) counts again, as the listing counted it before."""
+    return (
+        sa.select(sa.func.count())
+        .where(mentions.c.user_id == user_id, mentions.c.room_id == room_id)
+        .scalar_subquery()
+    )
+
+
+# The member's mentions that a marker moving to b_read_seq passes (SET sees the row as it
+# was: read_seq is still the old marker).
+_MENTIONS_READ = (
+    sa.select(sa.func.count())
+    .where(
+        mentions.c.user_id == memberships.c.user_id,
+        mentions.c.room_id == memberships.c.room_id,
+        mentions.c.seq > memberships.c.read_seq,
+        mentions.c.seq <= _B("b_read_seq"),
+    )
+    .scalar_subquery()
+)
+
+
 def add_member(
     conn: Connection, room_id: int, user_id: int, actor_id: int, now: datetime
 ) -> RoomEvent | None:
@@ -72,8 +105,10 @@ def add_member(
             user_id=user_id,
             joined_at=now,
             unread_offset=_join_offset(room_id, user_id),
+            mention_count=_join_mentions(room_id, user_id),
         )
     )
+    _count_members(conn, room_id, +1)
     who = names(conn, user_id, actor_id)
     event = roomlog.member_joined(room, seq, who[user_id], who[actor_id], "member")
     return log.store(conn, room_id, event, now)
@@ -204,7 +239,11 @@ _MARKER = Prepared(
 _SET_MARKER = Prepared(
     memberships.update()
     .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
-    .values(read_seq=_B("b_read_seq"), unread_offset=memberships.c.unread_offset + _B("b_read"))
+    .values(
+        read_seq=_B("b_read_seq"),
+        unread_offset=memberships.c.unread_offset + _B("b_read"),
+        mention_count=memberships.c.mention_count - _MENTIONS_READ,
+    )
 )
 # What a marker moving from `after` to `upto` reads: the unread messages in between.
 _READ_NOW = Prepared(

@@ -118,6 +118,27 @@ _UNCOUNT_DELETED = (
     )
     .values(unread_offset=memberships.c.unread_offset + 1)
 )
+# A new mention counts for each member it names (its seq is past every read marker).
+_MENTIONED = (
+    memberships.update()
+    .where(
+        memberships.c.room_id == _B("b_room"),
+        memberships.c.user_id.in_(_B("b_users", expanding=True)),
+    )
+    .values(mention_count=memberships.c.mention_count + 1)
+)
+# A deleted message's mentions stop counting for those who had not read it.
+_UNMENTION_DELETED = (
+    memberships.update()
+    .where(
+        memberships.c.room_id == _B("b_room"),
+        memberships.c.read_seq < _B("b_seq"),
+        memberships.c.user_id.in_(
+            sa.select(mentions.c.user_id).where(mentions.c.message_id == _B("b_message"))
+        ),
+    )
+    .values(mention_count=memberships.c.mention_count - 1)
+)
 _AUTHOR_OF = sa.select(messages.c.author_id).where(messages.c.id == _B("id"))
 _REACTION_CHECK = Prepared(
     sa.select(
@@ -278,6 +299,7 @@ def append(conn: Connection, new: NewMessage) -> tuple[MessageRecord, RoomEvent 
                 for u in sorted(targets)
             ],
         )
+        conn.execute(_MENTIONED, {"b_room": new.room_id, "b_users": sorted(targets)})
     record = MessageRecord(
         id=message_id,
         room=new.room,
@@ -372,6 +394,7 @@ def delete_message(
     conn.execute(_UNCOUNT_DELETED, {"b_room": room_id, "b_author": author_id, "b_seq": row.seq})
     conn.execute(messages.update().where(messages.c.id == message_id).values(**blank))
     conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
+    conn.execute(_UNMENTION_DELETED, {"b_room": room_id, "b_message": message_id, "b_seq": row.seq})
     conn.execute(mentions.delete().where(mentions.c.message_id == message_id))
     log.redact(conn, room_id, message_id, row.seq)
     actor = names(conn, actor_id)[actor_id]

@@ -1,10 +1,10 @@
 """Rooms and DMs on SQL: records, access, the room list with unread counts, topic/title.
 
-The room list is one statement: for each member room, the unread count is the room's
-message count minus the membership's `unread_offset` (kept exact by the writes: see
-`tables.memberships`), capped at `UNREAD_CAP`, and the mention count a range of the
-`mentions` primary key (user, room, seq > read_seq), a few entries for a reader who
-keeps up.
+The room list reads rows and no count: the caller's memberships (by the index on user_id)
+with their rooms, then the public rooms they are not in (by `ix_rooms_public`). Every
+number is a column kept exact by the writes (see `tables`): the member count is
+`rooms.member_count`, the unread count the room's `message_count` minus the membership's
+`unread_offset` (capped at `UNREAD_CAP`), the mention count `memberships.mention_count`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from confab.adapters.chatlog import dm_participants
 from confab.adapters.sql import events as log
 from confab.adapters.sql.accounts import AnyRow, names
-from confab.adapters.sql.tables import bans, memberships, mentions, rooms, users
+from confab.adapters.sql.tables import bans, memberships, rooms, users
 from confab.core import roomlog
 from confab.core.chatstore import (
     UNREAD_CAP,
@@ -44,7 +44,6 @@ ROOM_COLUMNS = (
     rooms.c.owner_id,
     _owner.c.username.label("owner"),
     rooms.c.last_seq,
-    rooms.c.created_at,
     rooms.c.kind,
     rooms.c.title,
 )
@@ -75,9 +74,9 @@ _ROOM_ACCESS = (
     .where(rooms.c.name == _B("name"))
 )
 
-# Rebuilds the unread counters from the stored messages (for rows written behind the
-# store's back: bulk loads, benchmarks). Migration 0003 keeps its own frozen copy.
-RECOUNT_UNREAD = (
+# Rebuilds every counter from the stored rows (for rows written behind the store's back:
+# bulk loads, benchmarks). Migrations 0003 and 0004 keep their own frozen copies.
+RECOUNT_COUNTERS = (
     "UPDATE rooms SET message_count ="
     " (SELECT count(*) FROM messages WHERE messages.room_id = rooms.id)",
     "UPDATE memberships SET unread_offset ="
@@ -86,44 +85,55 @@ RECOUNT_UNREAD = (
     " AND messages.seq > memberships.read_seq"
     " AND messages.author_id <> memberships.user_id"
     " AND messages.deleted = false)",
+    "UPDATE rooms SET member_count ="
+    " (SELECT count(*) FROM memberships WHERE memberships.room_id = rooms.id)",
+    "UPDATE memberships SET mention_count ="
+    " (SELECT count(*) FROM mentions WHERE mentions.user_id = memberships.user_id"
+    " AND mentions.room_id = memberships.room_id AND mentions.seq > memberships.read_seq)",
 )
 
 _unread = rooms.c.message_count - _me.c.unread_offset
 _UNREAD = sa.case((_unread > UNREAD_CAP, UNREAD_CAP), else_=_unread)
-_MENTIONS = (
-    sa.select(sa.func.count())
-    .select_from(mentions)
-    .where(
-        mentions.c.user_id == _B("user_id"),
-        mentions.c.room_id == rooms.c.id,
-        mentions.c.seq > _me.c.read_seq,
-    )
-    .correlate(rooms, _me)
-    .scalar_subquery()
-)
-_MEMBERS = (
-    sa.select(sa.func.count())
-    .select_from(memberships)
-    .where(memberships.c.room_id == rooms.c.id)
-    .correlate(rooms)
-    .scalar_subquery()
-)
-_LIST = (
+_PUBLIC = sa.and_(rooms.c.kind == "room", rooms.c.private == sa.false())
+# The caller's rooms (through the memberships index on user_id), then the public rooms
+# they are not in (through ix_rooms_public): every number read from a row, no count.
+_MINE = (
     sa.select(
         *ROOM_COLUMNS,
-        *_MEMBER_COLUMNS,
-        _MEMBERS.label("members"),
-        sa.case((_me.c.user_id.is_(None), 0), else_=_UNREAD).label("unread"),
-        sa.case((_me.c.user_id.is_(None), 0), else_=_MENTIONS).label("mentions"),
+        rooms.c.member_count,
+        _me.c.role,
+        _me.c.read_seq,
+        _me.c.notify,
+        _UNREAD.label("unread"),
+        _me.c.mention_count,
     )
-    .select_from(_WITH_ME)
+    .select_from(_me.join(_ROOMS_WITH_OWNER, rooms.c.id == _me.c.room_id))
+    .where(_me.c.user_id == _B("user_id"))
+)
+_OTHERS_PUBLIC = (
+    sa.select(
+        *ROOM_COLUMNS,
+        rooms.c.member_count,
+        *(sa.null() for _ in range(5)),  # not a member: no role, marker or counts
+    )
+    .select_from(_ROOMS_WITH_OWNER)
     .where(
-        sa.or_(
-            _me.c.user_id.is_not(None),
-            sa.and_(rooms.c.kind == "room", rooms.c.private.is_(sa.false())),
-        )
+        _PUBLIC,
+        ~sa.select(memberships.c.user_id)
+        .where(memberships.c.room_id == rooms.c.id, memberships.c.user_id == _B("user_id"))
+        .exists(),
     )
-    .order_by(rooms.c.name)
+)
+_LIST = sa.union_all(_MINE, _OTHERS_PUBLIC).order_by(sa.literal_column("name"))
+_DM_PARTICIPANTS = (
+    sa.select(_me.c.room_id, users.c.username)
+    .select_from(
+        _me.join(rooms, rooms.c.id == _me.c.room_id)
+        .join(memberships, memberships.c.room_id == _me.c.room_id)
+        .join(users, users.c.id == memberships.c.user_id)
+    )
+    .where(_me.c.user_id == _B("user_id"), rooms.c.kind == "dm")
+    .order_by(_me.c.room_id, users.c.username)
 )
 
 
@@ -137,7 +147,6 @@ def room_record(row: AnyRow) -> RoomRecord:
         owner_id=row.owner_id,
         owner=row.owner,
         last_seq=row.last_seq,
-        created_at=row.created_at,
         kind=row.kind,
         title=row.title,
     )
@@ -167,6 +176,7 @@ def create_room(
         "created_at": now,
         "kind": "room",
         "title": "",
+        "member_count": 1,
     }
     room_id = _insert_room(conn, values)
     conn.execute(
@@ -200,6 +210,7 @@ def open_dm(
         "created_at": now,
         "kind": "dm",
         "title": "",
+        "member_count": len(people),
     }
     room_id = _insert_room(conn, values)
     creator = usernames[creator_id]
@@ -234,20 +245,27 @@ def room_access(conn: Connection, name: str, user_id: int) -> RoomAccess | None:
 
 
 def list_rooms(conn: Connection, user_id: int) -> list[RoomSummary]:
-    """Member rooms and DMs and every public room, by name, with unread counts."""
+    """Member rooms and DMs and every public room, by name, with unread counts (and each
+    DM's participants, from one more statement when there is a DM)."""
     summaries = []
+    dms: dict[int, int] = {}  # room id -> index in summaries
     # Positional: a thousand rows read by attribute name cost more than the query.
     for values in conn.execute(_LIST, {"user_id": user_id}).all():
         room = RoomRecord(*values[:_ROOM_WIDTH])
-        member, role, read_seq, notify, members, unread, mentions = values[_ROOM_WIDTH:]
-        if not member:
-            summaries.append(RoomSummary(room, False, int(members)))
+        members, role, read_seq, notify, unread, mentions = values[_ROOM_WIDTH:]
+        if role is None:
+            summaries.append(RoomSummary(room, False, members))
             continue
-        summaries.append(
-            RoomSummary(
-                room, True, int(members), role, int(read_seq), int(unread), int(mentions), notify
-            )
-        )
+        if room.kind == "dm":
+            dms[room.id] = len(summaries)
+        summaries.append(RoomSummary(room, True, members, role, read_seq, unread, mentions, notify))
+    if dms:
+        people: dict[int, list[str]] = {}
+        for room_id, username in conn.execute(_DM_PARTICIPANTS, {"user_id": user_id}).all():
+            people.setdefault(room_id, []).append(username)
+        for room_id, index in dms.items():
+            summary = summaries[index]
+            summaries[index] = summary._replace(participants=tuple(people.get(room_id, ())))
     return summaries
 
 

@@ -80,10 +80,15 @@ rooms = sa.Table(
     sa.Column("last_seq", sa.BigInteger(), nullable=False, server_default="0"),
     # Messages ever stored in the room (deleted ones included): the unread counters' base.
     sa.Column("message_count", sa.BigInteger(), nullable=False, server_default="0"),
+    # Rows in `memberships` for this room: moved by every insert and delete of one.
+    sa.Column("member_count", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     # "room" or "dm"; a DM's unique name is derived from its participants (dm_name).
     sa.Column("kind", sa.String(8), nullable=False, server_default="room"),
     sa.Column("title", sa.String(128), nullable=False, server_default=""),
+    # The room list's public rooms (kind "room", not private), by name, without a scan of
+    # every room and DM.
+    sa.Index("ix_rooms_public", "kind", "private", "name"),
 )
 
 memberships = sa.Table(
@@ -106,6 +111,10 @@ memberships = sa.Table(
     # not deleted, past read_seq, with no row written per member on a message. Only the
     # author's own row moves on a send; deletions, read markers and joins adjust it.
     sa.Column("unread_offset", sa.BigInteger(), nullable=False, server_default="0"),
+    # The member's rows in `mentions` of this room with seq > read_seq: +1 for each new
+    # mention of them, -1 when a mentioned message they had not read is deleted, minus the
+    # mentions a read marker passes; a join starts it at all their mentions in the room.
+    sa.Column("mention_count", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 bans = sa.Table(
@@ -188,7 +197,8 @@ reactions = sa.Table(
     sa.Column("seq", sa.BigInteger(), nullable=False),
 )
 
-# One row per (mentioned user, message): mention counts are a range of this primary key.
+# One row per (mentioned user, message); the room list reads `memberships.mention_count`,
+# the writes that move it read ranges of this primary key.
 mentions = sa.Table(
     "mentions",
     metadata,

@@ -18,7 +18,7 @@ from confab.chat.protocol import room_deleted_frame, room_removed_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.core import jsoncodec
-from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord, RoomSummary
+from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord
 from confab.core.errors import Forbidden, NotFound, excerpt
 from confab.core.roomlog import RoomEvent
 
@@ -119,25 +119,9 @@ class RoomService:
         return await self.view(await self.visible(user, room))
 
     async def list_for(self, user: User) -> list[RoomView]:
-        """The rooms and DMs `user` is in, and every public room, by name."""
-        summaries = await self._store.list_rooms(user.id)
-        return [await self._summary_view(s) for s in summaries]
-
-    async def _summary_view(self, s: RoomSummary) -> RoomView:
-        participants = None
-        if s.room.kind == "dm":
-            participants = tuple(m.username for m in await self._store.members(s.room.id))
-        return RoomView(
-            s.room,
-            s.member,
-            s.members,
-            role=s.role,
-            read_seq=s.read_seq,
-            unread=s.unread,
-            mentions=s.mentions,
-            notify=s.notify,
-            participants=participants,
-        )
+        """The rooms and DMs `user` is in, and every public room, by name: the store's
+        listing as it is (a DM's participants included, read with it)."""
+        return await self._store.list_rooms(user.id)
 
     async def update(
         self, user: User, room: str, topic: str | None = None, title: str | None = None
