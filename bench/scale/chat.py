@@ -180,6 +180,9 @@ class ChatSettings:
             "step_warmup": 0.5 if self.quick else 1.0,
             "step_duration": self.step_duration,
             "step_drain": 2.0 if self.quick else 3.0,
+            # A client whose node closes it (a drain's 1012, a reset) comes back through
+            # nginx, as the browser's does, instead of leaving the room for the rest.
+            "reconnect": True,
         }
 
 
