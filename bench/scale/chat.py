@@ -141,7 +141,9 @@ def chat_fleet(
             running_nginx(
                 [f"127.0.0.1:{node.port}" for node in nodes],
                 ["127.0.0.1:9"],  # no media node: the media routes are not measured here
-                worker_processes=str(len(nginx_cores) if nginx_cores else 1),
+                # One worker per core it may use: unpinned (--node-cpu, --no-pin), a single
+                # worker would be one process proxying every frame of every node.
+                worker_processes=str(len(nginx_cores)) if nginx_cores else "auto",
             )
         )
         pin_tree(nginx.process.pid, nginx_cores)
@@ -211,6 +213,7 @@ def drive(
     )
     pin_tree(process.pid, cores)
     meter.roots["loadgen"] = process.pid
+    pg.refresh()
     marks: dict[str, tuple[float, Snapshot]] = {}
     result: dict[str, Any] | None = None
     assert process.stdin is not None and process.stdout is not None
@@ -222,9 +225,11 @@ def drive(
         for line in process.stdout:
             kind, _, rest = line.rstrip("\n").partition(" ")
             if kind == "MARK":
-                if rest.endswith(":start"):
-                    pg.refresh()
+                # At once: a late snapshot shifts the window (the backends' list is
+                # refreshed after a window closes, not while one opens).
                 marks[rest] = (time.monotonic(), meter.read())
+                if rest.endswith(":end"):
+                    pg.refresh()
             elif kind == "LOG":
                 print(f"      {rest}", flush=True)
             elif kind == "SAMPLE":  # not used by the traffic phase; answer all the same

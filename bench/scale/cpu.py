@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bench.chat.sched import tree_wait_seconds
-from bench.media.procstats import tree_cpu_seconds
+from bench.media.procstats import children_map, process_cpu_seconds, tree_cpu_seconds
 
 Snapshot = dict[str, float]
 MACHINE = "machine~busy"
@@ -45,9 +45,16 @@ class Meter:
         self.extra = dict(extra or {})
 
     def read(self) -> Snapshot:
-        """Seconds so far, per name (see the module docstring for the `~` names)."""
-        got = {name: tree_cpu_seconds(pid) for name, pid in self.roots.items()}
-        got.update({f"{name}~wait": tree_wait_seconds(pid) for name, pid in self.roots.items()})
+        """Seconds so far, per name (see the module docstring for the `~` names).
+
+        Cheap on purpose (one scan of /proc): a snapshot taken late shifts the window
+        it closes or opens.
+        """
+        tree = children_map()
+        got = {name: tree_cpu_seconds(pid, tree) for name, pid in self.roots.items()}
+        got.update(
+            {f"{name}~wait": tree_wait_seconds(pid, tree) for name, pid in self.roots.items()}
+        )
         got.update({name: reader() for name, reader in self.extra.items()})
         got[MACHINE] = machine_busy_seconds()
         return got
@@ -100,4 +107,5 @@ class PostgresBackends:
         return [int(row["pid"]) for row in rows]
 
     def __call__(self) -> float:
-        return sum(tree_cpu_seconds(pid) for pid in self.pids)
+        # A backend has no children of its own: no tree walk (a scan of /proc each).
+        return sum(process_cpu_seconds(pid) for pid in self.pids)
