@@ -93,6 +93,7 @@ class Config:
     server_core: int | None = None
     generator_core: int | None = None
     noise_limit: float = 0.1  # cores of other work that make a failing step "disturbed"
+    wait_limit: float = 0.25  # share of a step the generator waited for a CPU: "disturbed"
     latency_attempts: int = 3
 
 
@@ -386,7 +387,9 @@ class Generator:
             "reconnects_so_far": self.reconnects,
             "foreign_server_core": foreign[0],
             "foreign_generator_core": foreign[1],
-            "disturbed": max(foreign) > cfg.noise_limit,
+            "disturbed": stats.disturbed(
+                foreign, cfg.noise_limit, (wait1 - wait0) / duration, cfg.wait_limit
+            ),
             **summary,
         }
         criteria = stats.Criteria(p99_ms=cfg.p99_limit_ms)
