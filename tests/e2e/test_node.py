@@ -78,8 +78,9 @@ async def test_a_second_sigterm_closes_what_is_left_at_once_and_exits(tmp_path: 
     # What the first signal left open was closed at once by the second, not on schedule.
     rest = [at for at, _, _ in ends if at >= hurried_at]
     assert len(rest) >= len(sockets) - 2
-    assert max(rest) - hurried_at < 2.0
-    assert exited_after < 5.0 < SPREAD_SHARE * grace
+    # On schedule the last would close 21 s in; bounds loose enough for a loaded machine.
+    assert max(rest) - hurried_at < 3.0
+    assert exited_after < 0.5 * SPREAD_SHARE * grace
     # Still told to come back over the rest of the drain, not all at once.
     retries = [parse_retry_ms(reason) for _, _, reason in ends]
     assert all(r is not None and 0 <= r <= SPREAD_SHARE * grace * 1000 for r in retries)
