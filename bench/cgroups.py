@@ -6,6 +6,16 @@ F x period microseconds per period, whatever core it lands on. cgroup v2 (`cpu.m
 used when the unified hierarchy has the cpu controller, else cgroup v1
 (`cpu.cfs_quota_us` / `cpu.cfs_period_us`). Needs root (or a delegated subtree).
 
+Weights: a quota caps a group, it reserves nothing. When the machine is busy, the kernel
+shares CPU between the entities of each level by weight (v1 `cpu.shares`, 1024 for a
+process at nice 0; v2 `cpu.weight`, 100 for the same), and a cgroup is ONE entity there,
+whatever it holds. Every bench group lives under one parent (`confab-bench`), so with the
+parent at its default weight N quota'd nodes together weighed as much as a single other
+process: on a busy machine four nodes got the CPU of one and could not scale. The parent's
+weight is therefore kept at the sum of its children's; each child weighs `weight`
+processes (1 by default: a node competes like the process it would be without a cgroup; a
+larger weight makes its quota close to a reservation, as on a dedicated small machine).
+
 Hand-written: the few file writes below are the whole interface, and the libraries that
 wrap it (cgroupspy, systemd's transient scopes) each cover one version or need systemd.
 """
@@ -22,6 +32,8 @@ from bench.media.procstats import tree_pids
 
 PERIOD_US = 100_000
 _MOUNTS = Path("/proc/mounts")
+# One process's weight, and the limits of the weight files, per cgroup version.
+_WEIGHT = {1: ("cpu.shares", 1024, 2, 262_144), 2: ("cpu.weight", 100, 1, 10_000)}
 
 
 class QuotaUnavailable(RuntimeError):
@@ -67,24 +79,62 @@ def quota_lines(cores: float, version: int) -> dict[str, str]:
     return {"cpu.cfs_period_us": str(PERIOD_US), "cpu.cfs_quota_us": str(quota)}
 
 
-class CpuQuota:
-    """One cgroup limited to `cores` CPUs; processes (and their children) moved into it."""
+def weight_value(processes: float, version: int) -> int:
+    """The weight file's value for a group that weighs as much as `processes` processes."""
+    _, one, low, high = _WEIGHT[version]
+    return max(low, min(high, round(processes * one)))
 
-    def __init__(self, name: str, cores: float, hierarchy: Hierarchy | None = None) -> None:
+
+def parent_weight(children: list[int], version: int) -> int:
+    """The parent's weight: the sum of its children's (one process's when it has none)."""
+    _, one, low, high = _WEIGHT[version]
+    return max(low, min(high, sum(children) if children else one))
+
+
+class CpuQuota:
+    """One cgroup limited to `cores` CPUs; processes (and their children) moved into it.
+
+    `weight`: how many processes' worth of CPU the group claims when the machine is busy
+    (see the module docstring); its parent's weight follows the sum of its children's.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cores: float,
+        hierarchy: Hierarchy | None = None,
+        *,
+        weight: float = 1.0,
+    ) -> None:
         self.hierarchy = hierarchy or find_hierarchy()
         self.cores = cores
         self.path = self.hierarchy.root / "confab-bench" / f"{name}-{os.getpid()}"
+        version = self.hierarchy.version
         try:
-            if self.hierarchy.version == 2:
+            if version == 2:
                 parent = self.path.parent
                 parent.mkdir(exist_ok=True)
                 # The parent must hand the cpu controller down to its children.
                 (parent / "cgroup.subtree_control").write_text("+cpu")
             self.path.mkdir(parents=True, exist_ok=True)
-            for file, content in quota_lines(cores, self.hierarchy.version).items():
+            for file, content in quota_lines(cores, version).items():
                 (self.path / file).write_text(content)
+            (self.path / _WEIGHT[version][0]).write_text(str(weight_value(weight, version)))
+            self._rebalance_parent()
         except OSError as exc:
             raise QuotaUnavailable(f"cannot make a CPU cgroup at {self.path}: {exc}") from exc
+
+    def _rebalance_parent(self) -> None:
+        """Set the parent's weight to the sum of its children's (other benches' too)."""
+        file = _WEIGHT[self.hierarchy.version][0]
+        parent = self.path.parent
+        children = []
+        for child in parent.iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                if child.is_dir():
+                    children.append(int((child / file).read_text()))
+        with contextlib.suppress(OSError):
+            (parent / file).write_text(str(parent_weight(children, self.hierarchy.version)))
 
     def add_tree(self, root: int) -> None:
         """Move `root` and every descendant into the group (new children inherit it)."""
@@ -119,3 +169,5 @@ class CpuQuota:
                 (self.hierarchy.root / "cgroup.procs").write_text(str(pid))
         with contextlib.suppress(OSError):
             self.path.rmdir()
+        with contextlib.suppress(OSError):
+            self._rebalance_parent()

@@ -8,6 +8,13 @@ One phase per run, against one server process:
 - ``capacity``: connections in batches up to a cap or a deadline; then one message to the
   room counts how many of them still receive.
 
+With ``reconnect`` (bench/scale turns it on), a joined client whose connection closes
+(a draining node's 1012, a reset) comes back: it waits as `bench/reconnect.py` says (the
+delay the server suggested plus jitter, else jittered exponential backoff: the browser's
+rule), asks for a new ticket, connects through the same address (nginx picks a node) and
+joins again. It is out of the step it was closed in (its deliveries there count as
+lost) and in the next ones.
+
 Every message is sent by the next client in turn (1,000 people talking in one room; a
 per-user rate limit is never approached) with its send time stamped in the text. Every
 receiver computes its latency at once, so p99 covers every delivery, not a sample.
@@ -32,6 +39,9 @@ from bench.chat import stats
 from bench.chat.runtime import raise_fd_limit, run_loop
 from bench.chat.sched import CoreNoise, self_wait_seconds
 from bench.chat.wsclient import DIALECTS, STAMP, Conn
+from bench.reconnect import Backoff
+
+from confab.core.clock import Clock, LoopClock
 
 WAIT_POLL = 0.05
 
@@ -77,11 +87,13 @@ class Config:
     capacity_deadline: float = 180.0
     quiet_limit: float = 60.0
     join: bool = True
+    reconnect: bool = False  # a joined client that loses its connection comes back
     # noise: foreign work on the pinned cores (see bench/chat/sched.py)
     server_pid: int | None = None
     server_core: int | None = None
     generator_core: int | None = None
     noise_limit: float = 0.1  # cores of other work that make a failing step "disturbed"
+    wait_limit: float = 0.25  # share of a step the generator waited for a CPU: "disturbed"
     latency_attempts: int = 3
 
 
@@ -121,11 +133,14 @@ class Window:
 class Generator:
     """The sink of every connection and the driver of the phases."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        """`clock` times the reconnect delays (the event loop's; tests pass a ManualClock)."""
         self.config = config
+        self.clock = clock or LoopClock()
         self.dialect = DIALECTS[config.dialect]()
         self.noise = CoreNoise(config.server_pid, config.server_core, config.generator_core)
         self.conns: list[Conn] = []
+        self.members: set[Conn] = set()  # the conns that joined (and are in `conns`)
         self.window = Window()
         self.last_frame = 0.0
         self.received = 0
@@ -137,6 +152,10 @@ class Generator:
         self.number = 0
         self.index = 0
         self.acks_total = 0
+        self.stopping = False
+        self.reconnects = 0  # connections that came back
+        self.backoffs: dict[int, Backoff] = {}  # per client index, while it reconnects
+        self._reconnecting: set[asyncio.Task[None]] = set()
 
     # -- sink ------------------------------------------------------------------------------
     def on_message(self, conn: Conn, payload: bytes, now: float) -> None:
@@ -179,43 +198,80 @@ class Generator:
         self.closed += 1
         key = str(conn.close_code)
         self.close_codes[key] = self.close_codes.get(key, 0) + 1
+        # Only a client that was in (joined) comes back; a failed attempt is the
+        # reconnect loop's own business.
+        if self.config.reconnect and not self.stopping and conn in self.members:
+            task = asyncio.get_running_loop().create_task(self._reconnect(conn))
+            self._reconnecting.add(task)
+            task.add_done_callback(self._reconnecting.discard)
+
+    async def _reconnect(self, lost: Conn) -> None:
+        """Bring `lost`'s client back (see the module docstring), until it is in again."""
+        backoff = self.backoffs.setdefault(lost.index, Backoff())
+        code, reason = lost.close_code, lost.close_reason
+        while not self.stopping:
+            await self.clock.sleep(backoff.delay(code, reason))
+            if self.stopping:
+                return
+            try:
+                conn = await self._connect(lost.index)
+            except (OSError, ConnectionError, TimeoutError):
+                code, reason = None, ""  # a failed attempt: the exponential steps
+                continue
+            backoff.reset()
+            self.members.discard(lost)
+            self.members.add(conn)
+            self.conns[self.conns.index(lost)] = conn
+            self.reconnects += 1
+            return
 
     # -- connections -----------------------------------------------------------------------
+    async def _connect(self, index: int) -> Conn:
+        """Client `index`'s connection, greeted and joined to the room (or raises)."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        token = cfg.tokens[index % len(cfg.tokens)]
+        holder: list[Conn] = []
+        credential: list[str] = []
+
+        def factory() -> Conn:
+            conn = Conn(self, self.dialect, index, credential[0], cfg.host, cfg.port)
+            holder.append(conn)
+            return conn
+
+        try:
+            async with asyncio.timeout(cfg.connect_timeout):
+                credential.append(await self.dialect.credential(cfg.host, cfg.port, token))
+                await loop.create_connection(factory, cfg.host, cfg.port)
+                conn = holder[0]
+                await conn.ready
+                if cfg.join:
+                    conn.join(cfg.room)
+                    await conn.joined
+        except BaseException:
+            if holder:
+                holder[0].close()
+            raise
+        return conn
+
     async def open(self, count: int) -> dict[str, int]:
         """Open `count` more connections (joined to the room); failures by kind."""
         cfg = self.config
-        loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(cfg.connect_concurrency)
         failures: dict[str, int] = {}
 
         async def one(index: int) -> None:
-            token = cfg.tokens[index % len(cfg.tokens)]
-            holder: list[Conn] = []
-            credential: list[str] = []
-
-            def factory() -> Conn:
-                conn = Conn(self, self.dialect, index, credential[0], cfg.host, cfg.port)
-                holder.append(conn)
-                return conn
-
             async with gate:
                 try:
-                    async with asyncio.timeout(cfg.connect_timeout):
-                        credential.append(await self.dialect.credential(cfg.host, cfg.port, token))
-                        await loop.create_connection(factory, cfg.host, cfg.port)
-                        conn = holder[0]
-                        await conn.ready
-                        if cfg.join:
-                            conn.join(cfg.room)
-                            await conn.joined
-                    self.conns.append(conn)
+                    conn = await self._connect(index)
                 except (OSError, ConnectionError, TimeoutError) as exc:
                     kind = type(exc).__name__
                     if isinstance(exc, ConnectionError) and str(exc):
                         kind = str(exc)[:60]
                     failures[kind] = failures.get(kind, 0) + 1
-                    if holder:
-                        holder[0].close()
+                    return
+                self.conns.append(conn)
+                self.members.add(conn)
 
         first = self.index
         self.index += count
@@ -328,9 +384,12 @@ class Generator:
             "client_wait_pct": 100.0 * (wait1 - wait0) / duration,
             "send_lag_max_ms": lag_max * 1000.0,
             "closed_so_far": self.closed,
+            "reconnects_so_far": self.reconnects,
             "foreign_server_core": foreign[0],
             "foreign_generator_core": foreign[1],
-            "disturbed": max(foreign) > cfg.noise_limit,
+            "disturbed": stats.disturbed(
+                foreign, cfg.noise_limit, (wait1 - wait0) / duration, cfg.wait_limit
+            ),
             **summary,
         }
         criteria = stats.Criteria(p99_ms=cfg.p99_limit_ms)
@@ -519,14 +578,22 @@ class Generator:
                 "error_samples": self.error_samples,
                 "closed": self.closed,
                 "close_codes": dict(self.close_codes),
+                "reconnects": self.reconnects,
                 "client_cpu_seconds": cpu_seconds() - cpu0,
                 "client_seconds": time.perf_counter() - t0,
                 "client_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
+        self.close()
+        return result
+
+    def close(self) -> None:
+        """Drop every connection; none of them reconnects."""
+        self.stopping = True
+        for task in list(self._reconnecting):
+            task.cancel()
         for conn in self.conns:
             conn.close()
-        return result
 
 
 async def sample(label: str) -> None:

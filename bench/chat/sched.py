@@ -39,9 +39,9 @@ def _task_wait_ns(pid: int) -> int:
     return total
 
 
-def tree_wait_seconds(root: int) -> float:
+def tree_wait_seconds(root: int, children: dict[int, list[int]] | None = None) -> float:
     """Seconds the tree's live threads spent runnable but waiting for a CPU."""
-    return sum(_task_wait_ns(pid) for pid in tree_pids(root)) / 1e9
+    return sum(_task_wait_ns(pid) for pid in tree_pids(root, children)) / 1e9
 
 
 def self_wait_seconds() -> float:

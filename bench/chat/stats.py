@@ -176,3 +176,18 @@ def foreign_cores(core_busy_s: float, steal_s: float, own_cpu_s: float, seconds:
     if seconds <= 0 or math.isnan(core_busy_s) or math.isnan(steal_s):
         return math.nan
     return (max(0.0, core_busy_s - own_cpu_s) + max(0.0, steal_s)) / seconds
+
+
+def disturbed(
+    foreign: tuple[float, float], noise_limit: float, wait_share: float, wait_limit: float
+) -> bool:
+    """Whether a step's latencies say more about the machine than about the server.
+
+    Either other work took more than `noise_limit` of the pinned server's or generator's
+    core (`foreign`, NaN when nothing is pinned), or the generator itself spent more than
+    `wait_limit` of the window runnable but not running (its own run-queue wait): then it
+    stamped and read late, whoever took its CPU. The second one is what tells a starved
+    generator when nothing is pinned (bench/scale --node-cpu) and the first cannot.
+    """
+    noisy = any(value > noise_limit for value in foreign if not math.isnan(value))
+    return noisy or wait_share > wait_limit

@@ -221,6 +221,7 @@ class Conn(asyncio.Protocol):
         self.fragments: list[bytes] = []
         self.closed = False
         self.close_code: int | None = None
+        self.close_reason = ""  # from the server's close frame (a drain's `retry_ms=N`)
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[None] = loop.create_future()
         self.joined: asyncio.Future[None] = loop.create_future()
@@ -303,6 +304,7 @@ class Conn(asyncio.Protocol):
                 self._send_frame(0xA, payload)
             elif opcode == 8:
                 self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                self.close_reason = payload[2:125].decode("utf-8", "replace")
                 self._send_frame(0x8, payload[:2])
                 if self.transport is not None:
                     self.transport.close()

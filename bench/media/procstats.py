@@ -20,8 +20,9 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PROC = Path("/proc")
 
 
-def _children_map() -> dict[int, list[int]]:
-    """Parent pid -> child pids for every process we can read."""
+def children_map() -> dict[int, list[int]]:
+    """Parent pid -> child pids for every process we can read (one scan of /proc: a
+    caller that looks at several trees at once scans once and passes it on)."""
     children: dict[int, list[int]] = {}
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
@@ -36,9 +37,9 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def tree_pids(root: int) -> list[int]:
-    """`root` and all its live descendants."""
-    children = _children_map()
+def tree_pids(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """`root` and all its live descendants (`children`: a `children_map` to reuse)."""
+    children = children_map() if children is None else children
     pids, stack = [], [root]
     while stack:
         pid = stack.pop()
@@ -57,9 +58,14 @@ def _cpu_ticks(pid: int) -> int:
     return sum(int(value) for value in fields[11:15])
 
 
-def tree_cpu_seconds(root: int) -> float:
+def tree_cpu_seconds(root: int, children: dict[int, list[int]] | None = None) -> float:
     """User + system CPU seconds of the tree, including reaped children."""
-    return sum(_cpu_ticks(pid) for pid in tree_pids(root)) / _TICKS
+    return sum(_cpu_ticks(pid) for pid in tree_pids(root, children)) / _TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (and its reaped children), no tree walk."""
+    return _cpu_ticks(pid) / _TICKS
 
 
 def _memory_kib(pid: int) -> tuple[int, int]:

@@ -36,7 +36,7 @@ from bench.procs import (
     sync_postgres_database,
 )
 from bench.scale.cores import Allocation, affinity, pin_tree
-from bench.scale.cpu import Meter, PostgresBackends, Snapshot, usage
+from bench.scale.cpu import Meter, PostgresBackends, Snapshot, machine_share, usage
 from tests.deploy.nginx import running_nginx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,25 +108,32 @@ class ChatFleet:
     nodes: list[ChatNode]
     nginx_port: int
     nginx_pid: int
+    quotas: dict[str, CpuQuota] = field(default_factory=dict)  # by node name
 
 
 @contextmanager
 def chat_fleet(
-    backends: ChatBackends, count: int, alloc: Allocation, node_cpu: float | None = None
+    backends: ChatBackends,
+    count: int,
+    alloc: Allocation,
+    node_cpu: float | None = None,
+    node_weight: float = 1.0,
 ) -> Iterator[ChatFleet]:
     """`count` chat nodes behind nginx, each pinned as `alloc` says, or each in a cgroup
-    with a quota of `node_cpu` cores; stopped at the end."""
+    with a quota of `node_cpu` cores weighing `node_weight` processes; stopped at the end."""
     with ExitStack() as stack:
         nodes = []
+        quotas: dict[str, CpuQuota] = {}
         for index in range(count):
             node = ChatNode(backends.work / f"nodes{count}", f"chat{index}", backends.env)
             if node_cpu is not None:
-                quota = CpuQuota(f"chat{index}", node_cpu)
+                quota = CpuQuota(f"chat{index}", node_cpu, weight=node_weight)
                 stack.callback(quota.close)  # after the node stopped (callbacks run LIFO)
             stack.callback(node.stop)
             node.start()
             if node_cpu is not None:
                 quota.add_tree(node.pid)
+                quotas[node.name] = quota
             pin_tree(node.pid, alloc.of(node.name))
             nodes.append(node)
         nginx_cores = alloc.of("nginx")
@@ -134,11 +141,13 @@ def chat_fleet(
             running_nginx(
                 [f"127.0.0.1:{node.port}" for node in nodes],
                 ["127.0.0.1:9"],  # no media node: the media routes are not measured here
-                worker_processes=str(len(nginx_cores) if nginx_cores else 1),
+                # One worker per core it may use: unpinned (--node-cpu, --no-pin), a single
+                # worker would be one process proxying every frame of every node.
+                worker_processes=str(len(nginx_cores)) if nginx_cores else "auto",
             )
         )
         pin_tree(nginx.process.pid, nginx_cores)
-        yield ChatFleet(nodes, nginx.port, nginx.process.pid)
+        yield ChatFleet(nodes, nginx.port, nginx.process.pid, quotas)
 
 
 def seed(backends: ChatBackends, fleet: ChatFleet, users: int) -> None:
@@ -180,6 +189,9 @@ class ChatSettings:
             "step_warmup": 0.5 if self.quick else 1.0,
             "step_duration": self.step_duration,
             "step_drain": 2.0 if self.quick else 3.0,
+            # A client whose node closes it (a drain's 1012, a reset) comes back through
+            # nginx, as the browser's does, instead of leaving the room for the rest.
+            "reconnect": True,
         }
 
 
@@ -201,6 +213,7 @@ def drive(
     )
     pin_tree(process.pid, cores)
     meter.roots["loadgen"] = process.pid
+    pg.refresh()
     marks: dict[str, tuple[float, Snapshot]] = {}
     result: dict[str, Any] | None = None
     assert process.stdin is not None and process.stdout is not None
@@ -212,9 +225,11 @@ def drive(
         for line in process.stdout:
             kind, _, rest = line.rstrip("\n").partition(" ")
             if kind == "MARK":
-                if rest.endswith(":start"):
-                    pg.refresh()
+                # At once: a late snapshot shifts the window (the backends' list is
+                # refreshed after a window closes, not while one opens).
                 marks[rest] = (time.monotonic(), meter.read())
+                if rest.endswith(":end"):
+                    pg.refresh()
             elif kind == "LOG":
                 print(f"      {rest}", flush=True)
             elif kind == "SAMPLE":  # not used by the traffic phase; answer all the same
@@ -248,15 +263,17 @@ def measure_chat(
     alloc: Allocation,
     settings: ChatSettings,
     node_cpu: float | None = None,
+    node_weight: float = 1.0,
 ) -> dict[str, Any]:
     """One configuration: `count` nodes; the ramp's best step, its CPU per process."""
-    with chat_fleet(backends, count, alloc, node_cpu) as fleet:
+    with chat_fleet(backends, count, alloc, node_cpu, node_weight) as fleet:
         if not backends.tokens:
             seed(backends, fleet, settings.clients)
         pg = PostgresBackends(backends.database)
         roots = {node.name: node.pid for node in fleet.nodes}
         roots.update({"nginx": fleet.nginx_pid, "redis": backends.redis.pid})
-        meter = Meter(roots, {"postgres": pg})
+        throttled = {f"{name}~throttled": q.throttled_seconds for name, q in fleet.quotas.items()}
+        meter = Meter(roots, {"postgres": pg, **throttled})
         pinned = {name: affinity(pid) for name, pid in roots.items()}
         config = settings.generator_config(fleet.nginx_port, backends.tokens)
         result, marks = drive(config, meter, pg, alloc.of("loadgen"), settings.timeout)
@@ -279,8 +296,10 @@ def measure_chat(
     start, end = marks.get(f"step{best}:start"), marks.get(f"step{best}:end")
     if start and end:
         out["cpu"] = usage(start[1], end[1], end[0] - start[0])
+        out["machine"] = machine_share(out["cpu"], len(os.sched_getaffinity(0)))
     delivered = float(step["deliveries_per_s"]) * float(step["duration"])
-    total_cpu = sum(v["cpu_s"] for k, v in out["cpu"].items() if k.startswith("chat"))
+    cpu_s = {k: v["cpu_s"] for k, v in out["cpu"].items() if "~" not in k}  # CPU, not waits
+    total_cpu = sum(v for k, v in cpu_s.items() if k.startswith("chat"))
     out.update(
         {
             "deliveries_per_s": float(step["deliveries_per_s"]),
@@ -289,7 +308,7 @@ def measure_chat(
             "node_cpu_us_per_delivery": 1e6 * total_cpu / delivered if delivered else None,
             # Nodes + nginx + Redis + PostgreSQL: the fleet's cost, the generator left out.
             "fleet_cpu_us_per_delivery": (
-                1e6 * sum(v["cpu_s"] for k, v in out["cpu"].items() if k != "loadgen") / delivered
+                1e6 * sum(v for k, v in cpu_s.items() if k != "loadgen") / delivered
                 if delivered
                 else None
             ),

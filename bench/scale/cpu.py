@@ -1,17 +1,40 @@
-"""CPU seconds of named process trees (and of a database's PostgreSQL backends) from /proc."""
+"""CPU seconds of named process trees (and of a database's PostgreSQL backends) from /proc.
+
+Besides each tree's CPU, a snapshot holds what tells an idle process from a starved one
+(names with a `~`, left out of the CPU columns):
+- `<name>~wait`: seconds the tree's threads were runnable but not running (schedstat;
+  a quota'd process waits there while its cgroup is throttled too);
+- `<name>~throttled`: seconds its cgroup was held back by its quota (cpu.stat);
+- `machine~busy`: CPU seconds of the whole machine (/proc/stat, every core, steal
+  included): what the bench's processes did not use of it is other people's work.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
-from bench.media.procstats import tree_cpu_seconds
+from bench.chat.sched import tree_wait_seconds
+from bench.media.procstats import children_map, process_cpu_seconds, tree_cpu_seconds
 
 Snapshot = dict[str, float]
+MACHINE = "machine~busy"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of every core since boot (all but idle and iowait), steal included."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest and guest_nice (fields 9, 10) are already counted in user and nice.
+    return (sum(fields[:8]) - idle) / _TICKS
 
 
 class Meter:
-    """Reads the CPU of each named process tree; `extra` adds named readers (PostgreSQL)."""
+    """Reads the CPU and run-queue wait of each named process tree, the machine's busy
+    time, and named extra readers (PostgreSQL's backends, a cgroup's throttled time)."""
 
     def __init__(
         self,
@@ -22,10 +45,26 @@ class Meter:
         self.extra = dict(extra or {})
 
     def read(self) -> Snapshot:
-        """CPU seconds so far, per name."""
-        got = {name: tree_cpu_seconds(pid) for name, pid in self.roots.items()}
+        """Seconds so far, per name (see the module docstring for the `~` names).
+
+        Cheap on purpose (one scan of /proc): a snapshot taken late shifts the window
+        it closes or opens.
+        """
+        tree = children_map()
+        got = {name: tree_cpu_seconds(pid, tree) for name, pid in self.roots.items()}
+        got.update(
+            {f"{name}~wait": tree_wait_seconds(pid, tree) for name, pid in self.roots.items()}
+        )
         got.update({name: reader() for name, reader in self.extra.items()})
+        got[MACHINE] = machine_busy_seconds()
         return got
+
+
+def machine_share(cpu: Mapping[str, Mapping[str, float]], cores: int) -> dict[str, float]:
+    """The machine over a window, in cores: busy, the bench's processes, everyone else's."""
+    busy = cpu.get(MACHINE, {}).get("cores", float("nan"))
+    ours = sum(v["cores"] for name, v in cpu.items() if "~" not in name)
+    return {"cores": float(cores), "busy": busy, "ours": ours, "others": max(0.0, busy - ours)}
 
 
 def usage(before: Snapshot, after: Snapshot, seconds: float) -> dict[str, dict[str, float]]:
@@ -68,4 +107,5 @@ class PostgresBackends:
         return [int(row["pid"]) for row in rows]
 
     def __call__(self) -> float:
-        return sum(tree_cpu_seconds(pid) for pid in self.pids)
+        # A backend has no children of its own: no tree walk (a scan of /proc each).
+        return sum(process_cpu_seconds(pid) for pid in self.pids)

@@ -25,7 +25,7 @@ from bench.cgroups import CpuQuota
 from bench.media.corpus import build_corpus
 from bench.procs import Process, RedisServer, start_worker
 from bench.scale.cores import Allocation, affinity, pin_tree
-from bench.scale.cpu import Meter, usage
+from bench.scale.cpu import Meter, machine_share, usage
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "bench" / ".work" / "corpus"
@@ -71,15 +71,24 @@ def _wait_ready(worker: Process, timeout: float = 60.0) -> None:
 
 @contextmanager
 def workers(
-    work: Path, env: dict[str, str], count: int, alloc: Allocation, node_cpu: float | None = None
-) -> Iterator[list[Process]]:
+    work: Path,
+    env: dict[str, str],
+    count: int,
+    alloc: Allocation,
+    node_cpu: float | None = None,
+    node_weight: float = 1.0,
+) -> Iterator[tuple[list[Process], dict[str, CpuQuota]]]:
     """`count` workers, each pinned (its pool child too) as `alloc` says, or each in a
-    cgroup with a quota of `node_cpu` cores; stopped at the end."""
+    cgroup with a quota of `node_cpu` cores weighing `node_weight` processes; stopped at
+    the end. Yields the workers and the cgroup of each (by name; none without `node_cpu`)."""
     with ExitStack() as stack:
         started = []
+        quotas: dict[str, CpuQuota] = {}
         for index in range(count):
             name = f"worker{index}"
-            quota = CpuQuota(name, node_cpu) if node_cpu is not None else None
+            quota = None
+            if node_cpu is not None:
+                quota = CpuQuota(name, node_cpu, weight=node_weight)
             if quota is not None:
                 stack.callback(quota.close)
             worker = start_worker(work, env, name)
@@ -87,9 +96,10 @@ def workers(
             _wait_ready(worker)
             if quota is not None:
                 quota.add_tree(worker.pid)  # the worker and its pool process
+                quotas[name] = quota
             pin_tree(worker.pid, alloc.of(name))
             started.append(worker)
-        yield started
+        yield started, quotas
 
 
 def measure_media(
@@ -99,6 +109,7 @@ def measure_media(
     alloc: Allocation,
     settings: MediaSettings,
     node_cpu: float | None = None,
+    node_weight: float = 1.0,
 ) -> dict[str, Any]:
     """One configuration: `count` workers render the source folder; rate and CPU."""
     sources, total = source_folder(work, settings.copies)
@@ -114,11 +125,13 @@ def measure_media(
         "CONFAB_LOG_LEVEL": "INFO",  # the worker says "worker ready"
     }
     report = run / "report.json"
-    with workers(run, env, count, alloc, node_cpu) as started:
+    with workers(run, env, count, alloc, node_cpu, node_weight) as (started, quotas):
         roots = {f"worker{i}": worker.pid for i, worker in enumerate(started)}
         roots["redis"] = redis.pid
         pinned = {name: affinity(pid) for name, pid in roots.items()}
-        meter = Meter(roots)
+        meter = Meter(
+            roots, {f"{name}~throttled": quota.throttled_seconds for name, quota in quotas.items()}
+        )
         cmd = [
             sys.executable, "-m", "confab.cli", "thumbs", str(sources),
             "-o", str(run / "out"), "--size", SIZE,
@@ -150,8 +163,12 @@ def measure_media(
     elapsed = float(summary["elapsed"]) or seconds
     cpu = usage(before, after, elapsed)
     cpu["thumbs"] = {"cpu_s": driver_cpu, "cores": driver_cpu / elapsed}
+    # The machine over the whole command (its start-up included, where the others ran).
+    whole = usage(before, after, seconds)
+    whole["thumbs"] = {"cpu_s": driver_cpu, "cores": driver_cpu / seconds}
+    machine = machine_share(whole, len(os.sched_getaffinity(0)))
     done = int(summary["ok"])
-    worker_cpu = sum(v["cpu_s"] for k, v in cpu.items() if k.startswith("worker"))
+    worker_cpu = sum(v["cpu_s"] for k, v in cpu.items() if k.startswith("worker") and "~" not in k)
     return {
         "workers": count,
         "sources": total,
@@ -160,6 +177,7 @@ def measure_media(
         "elapsed_s": float(summary["elapsed"]),
         "thumbnails_per_s": float(summary["thumbnails_per_second"]),
         "cpu": cpu,
+        "machine": machine,
         "pinned": pinned,
         "worker_cpu_ms_per_thumbnail": 1e3 * worker_cpu / done if done else None,
     }

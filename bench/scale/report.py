@@ -38,9 +38,34 @@ def cpu_line(run: dict[str, Any]) -> str:
     pinned = run.get("pinned", {})
     parts = []
     for name, figure in run.get("cpu", {}).items():
+        if "~" in name:
+            continue
         cores = pinned.get(name)
         where = f" [{','.join(str(c) for c in cores)}]" if cores else " [unpinned]"
         parts.append(f"{name} {figure['cores']:.2f}{where}")
+    return ", ".join(parts)
+
+
+def sched_line(run: dict[str, Any]) -> str:
+    """Why a process did not use more: `worker0 wait 0.10 thr 0.08, ...; machine busy 1.9
+    of 2 (ours 1.2, others 0.7)`, each a share of the window."""
+    cpu = run.get("cpu", {})
+    parts = []
+    for name in cpu:
+        if "~" in name:
+            continue
+        wait = cpu.get(f"{name}~wait", {}).get("cores")
+        throttled = cpu.get(f"{name}~throttled", {}).get("cores")
+        text = f"{name} wait {_fmt(wait, '.2f')}"
+        if throttled is not None:
+            text += f" thr {throttled:.2f}"
+        parts.append(text)
+    machine = run.get("machine")
+    if machine:
+        parts.append(
+            f"machine busy {_fmt(machine['busy'], '.2f')} of {machine['cores']:.0f} cores "
+            f"(ours {machine['ours']:.2f}, others {machine['others']:.2f})"
+        )
     return ", ".join(parts)
 
 

@@ -60,11 +60,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "small machines; needs root); nodes are then not pinned",
     )
     parser.add_argument(
+        "--node-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="with --node-cpu: each node's cgroup weighs W processes when the machine is busy "
+        "(1: like the process it is; larger: its quota comes close to a reservation, as on a "
+        "dedicated small machine)",
+    )
+    parser.add_argument(
         "--counts", help="node/worker counts to compare (default 1,2; with --node-cpu 1,2,4)"
     )
     args = parser.parse_args(argv)
     if args.node_cpu is not None and not 0 < args.node_cpu <= 64:
         parser.error("--node-cpu must be a positive number of cores")
+    if not 0 < args.node_weight <= 64:
+        parser.error("--node-weight must be a positive number of processes, at most 64")
     default_counts = "1,2,4" if args.node_cpu is not None else "1,2"
     try:
         args.counts = sorted({int(c) for c in (args.counts or default_counts).split(",")})
@@ -112,11 +123,14 @@ def run_chat(args: argparse.Namespace, alloc: Allocation) -> list[dict[str, Any]
         for index in range(args.repeat):
             for count in counts(index, args.counts):
                 print(f"\n== chat, repeat {index + 1}/{args.repeat}: {count} node(s)", flush=True)
-                runs.append(measure_chat(backends, count, alloc, settings, args.node_cpu))
+                runs.append(
+                    measure_chat(backends, count, alloc, settings, args.node_cpu, args.node_weight)
+                )
                 last = runs[-1]
                 print(
                     f"   -> {last['deliveries_per_s']:.0f} deliveries/s at {last['rate']:.1f} "
-                    f"msg/s, p99 {last['p99_ms']:.1f} ms; {report.cpu_line(last)}",
+                    f"msg/s, p99 {last['p99_ms']:.1f} ms; {report.cpu_line(last)}\n"
+                    f"      {report.sched_line(last)}; load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
     return runs
@@ -135,12 +149,17 @@ def run_media(args: argparse.Namespace, alloc: Allocation) -> list[dict[str, Any
                 print(
                     f"\n== media, repeat {index + 1}/{args.repeat}: {count} worker(s)", flush=True
                 )
-                runs.append(measure_media(WORK, redis, count, alloc, settings, args.node_cpu))
+                runs.append(
+                    measure_media(
+                        WORK, redis, count, alloc, settings, args.node_cpu, args.node_weight
+                    )
+                )
                 last = runs[-1]
                 print(
                     f"   -> {last['thumbnails_per_s']:.2f} thumbnails/s "
                     f"({last['ok']}/{last['sources']} in {last['elapsed_s']:.1f} s); "
-                    f"{report.cpu_line(last)}",
+                    f"{report.cpu_line(last)}\n"
+                    f"      {report.sched_line(last)}; load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
     finally:
@@ -173,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         media_alloc = allocation(MEDIA_PROCS, args.no_pin)
     print(f"cores available: {cores}; fd limit {fd_limit}; load {os.getloadavg()}")
     if args.node_cpu is not None:
-        print(f"each chat node / worker: a cgroup with a quota of {args.node_cpu} cores")
+        print(
+            f"each chat node / worker: a cgroup with a quota of {args.node_cpu} cores, "
+            f"weighing {args.node_weight:g} process(es) when the machine is busy"
+        )
     if "chat" in args.parts:
         print(f"chat pinning:  {chat_alloc.describe()}; PostgreSQL: the machine's, unpinned")
     if "media" in args.parts:
@@ -186,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     label = f"median of {args.repeat} runs" if args.repeat > 1 else "1 run"
     print(f"\n== results ({label}); cores {cores}; load average now {os.getloadavg()}")
     print(report.table(chat, media))
+    print("\n== where the time went (share of the window: run-queue wait, cgroup throttling)")
+    for part, runs in (("chat", chat), ("media", media)):
+        for count, run in sorted(runs.items()):
+            if run is not None:
+                print(f"{part:6} {count:>2}: {report.sched_line(run)}")
     found = report.factors(chat, media)
     print("\n== scaling (N / one)")
     print(report.factor_lines(found, cores, quota=args.node_cpu))
@@ -198,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["bench/scale/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "cores": cores,
         "node_cpu": args.node_cpu,
+        "node_weight": args.node_weight,
         "counts": args.counts,
         "pinning": {"chat": chat_alloc.cores, "media": media_alloc.cores},
         "shared": {"chat": chat_alloc.shared, "media": media_alloc.shared},

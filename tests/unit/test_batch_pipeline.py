@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from confab.core.clock import ManualClock
 from confab.core.errors import Forbidden, Unprocessable
 from confab.media.batch.pipeline import BatchConfig, BatchPipeline, SourceResult, write_atomic
 from confab.media.batch.sources import Source
@@ -199,18 +199,19 @@ def test_write_atomic_leaves_no_temporary_file_on_failure(
 
 
 class TimedFetcher(FakeFetcher):
-    """Records when each fetch starts and how many run at once per host."""
+    """Records when each fetch starts (on `clock`) and how many run at once per host."""
 
-    def __init__(self, hold: int = 0) -> None:
+    def __init__(self, hold: int = 0, clock: ManualClock | None = None) -> None:
         super().__init__()
         self.hold = hold  # turns of the event loop each fetch lasts
+        self.clock = clock or ManualClock()
         self.starts: list[tuple[str, float]] = []
         self.running: dict[str, int] = {}
         self.peak: dict[str, int] = {}
 
     async def fetch(self, url: str, *, want: str = "image") -> FakeFetched:
         host = url.split("/")[2]
-        self.starts.append((host, asyncio.get_running_loop().time()))
+        self.starts.append((host, self.clock.now()))
         self.running[host] = self.running.get(host, 0) + 1
         self.peak[host] = max(self.peak.get(host, 0), self.running[host])
         try:
@@ -233,13 +234,17 @@ async def test_per_host_concurrency_is_capped(tmp_path: Path) -> None:
 
 
 async def test_per_host_rate_paces_starts_without_failing(tmp_path: Path) -> None:
-    fetcher = TimedFetcher()
+    clock = ManualClock()
+    fetcher = TimedFetcher(clock=clock)
     sources = [*urls("1.jpg", "2.jpg", "3.jpg"), Source("url", "https://other.example/x.jpg", "x")]
     cfg = config(tmp_path, fetchers=4, rate_per_minute=1200)  # one start per 50 ms and host
-    results = await BatchPipeline(cfg, jobs=FakeJobs(), fetcher=fetcher).run(sources)
+    pipeline = BatchPipeline(cfg, jobs=FakeJobs(), fetcher=fetcher, clock=clock)
+    run = asyncio.create_task(pipeline.run(sources))
+    await clock.advance(0.04)
+    # At once: the first of h.example and the one of other.example, which does not wait.
+    assert sorted(fetcher.starts) == [("h.example", 0.0), ("other.example", 0.0)]
+    await clock.advance(0.1)
+    results = await run
     assert all(r.status == "ok" for r in results)
     same_host = [at for host, at in fetcher.starts if host == "h.example"]
-    gaps = [later - earlier for earlier, later in itertools.pairwise(same_host)]
-    assert len(gaps) == 2 and min(gaps) >= 0.045
-    other = next(at for host, at in fetcher.starts if host == "other.example")
-    assert other - same_host[0] < 0.045  # another host does not wait for this one
+    assert same_host == pytest.approx([0.0, 0.05, 0.10])  # one start per 50 ms

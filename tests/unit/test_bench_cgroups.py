@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.cgroups import PERIOD_US, CpuQuota, QuotaUnavailable, find_hierarchy, quota_lines
+from bench.cgroups import (
+    PERIOD_US,
+    CpuQuota,
+    Hierarchy,
+    QuotaUnavailable,
+    find_hierarchy,
+    parent_weight,
+    quota_lines,
+    weight_value,
+)
 
 V1_MOUNTS = """\
 tmpfs /sys/fs/cgroup tmpfs rw 0 0
@@ -33,6 +42,39 @@ def test_quota_files(cores: float, version: int, files: dict[str, str]) -> None:
 def test_a_quota_must_be_positive() -> None:
     with pytest.raises(ValueError):
         quota_lines(0, 2)
+
+
+@pytest.mark.parametrize(
+    ("processes", "version", "value"),
+    [(1, 1, 1024), (16, 1, 16_384), (1, 2, 100), (16, 2, 1600), (500, 2, 10_000), (0, 1, 2)],
+)
+def test_weights_count_in_processes_within_the_file_limits(
+    processes: float, version: int, value: int
+) -> None:
+    assert weight_value(processes, version) == value
+
+
+def test_a_parent_weighs_what_its_children_weigh_together() -> None:
+    assert parent_weight([1024] * 4, 1) == 4096
+    assert parent_weight([], 1) == 1024  # empty: back to one process's weight
+    assert parent_weight([100] * 200, 2) == 10_000  # v2's ceiling
+
+
+@pytest.mark.parametrize(("version", "file"), [(1, "cpu.shares"), (2, "cpu.weight")])
+def test_each_new_group_raises_the_parents_weight(tmp_path: Path, version: int, file: str) -> None:
+    # A hierarchy of plain folders: the files a cgroup file system would hold.
+    hierarchy = Hierarchy(tmp_path, version)
+    one = weight_value(1, version)
+    first = CpuQuota("a", 0.25, hierarchy)
+    parent = first.path.parent
+    assert int((first.path / file).read_text()) == one
+    assert int((parent / file).read_text()) == one
+    second = CpuQuota("b", 0.25, hierarchy, weight=3)
+    assert int((second.path / file).read_text()) == 3 * one
+    # Four quota'd nodes must not weigh as one process against the rest of the machine.
+    assert int((parent / file).read_text()) == 4 * one
+    if version == 2:
+        assert (parent / "cgroup.subtree_control").read_text() == "+cpu"
 
 
 def test_v1_cpu_mount_is_found_when_no_v2_has_the_controller(tmp_path: Path) -> None:

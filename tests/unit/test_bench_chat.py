@@ -50,6 +50,21 @@ def test_step_passes_needs_latency_no_loss_and_the_rate() -> None:
     assert not stats.step_passes(math.inf, 0.0, 10.0, 10.0, limits)
 
 
+@pytest.mark.parametrize(
+    ("foreign", "wait_share", "expected"),
+    [
+        ((0.05, 0.02), 0.1, False),  # pinned, quiet
+        ((0.3, 0.0), 0.0, True),  # a neighbour on the server's core
+        ((math.nan, math.nan), 0.1, False),  # unpinned, the generator ran when it wanted
+        ((math.nan, math.nan), 0.6, True),  # unpinned, the generator starved
+    ],
+)
+def test_a_step_is_disturbed_by_noise_on_a_pinned_core_or_a_starved_generator(
+    foreign: tuple[float, float], wait_share: float, expected: bool
+) -> None:
+    assert stats.disturbed(foreign, 0.1, wait_share, 0.25) is expected
+
+
 def _drive(ramp: stats.Ramp, capacity: float) -> list[float]:
     """Rates the ramp tries against a server that holds any rate up to `capacity`."""
     tried = []

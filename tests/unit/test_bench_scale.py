@@ -9,7 +9,7 @@ import pytest
 from bench.scale import report
 from bench.scale.chat import ChatSettings, best_step
 from bench.scale.cores import affinity, allocate, pin_tree
-from bench.scale.cpu import Meter, usage
+from bench.scale.cpu import MACHINE, Meter, machine_share, usage
 from bench.scale.run import CHAT_PROCS, counts, parse_args
 
 
@@ -52,6 +52,27 @@ def test_meter_reads_this_process_and_usage_is_a_share_of_a_core() -> None:
     got = usage({"a": 1.0, "gone": 5.0}, {"a": 2.5, "gone": 0.0}, 3.0)
     assert got["a"] == {"cpu_s": 1.5, "cores": 0.5}
     assert got["gone"]["cpu_s"] == 0.0  # a process that ended never counts negative
+
+
+def test_meter_tells_waiting_from_running_and_the_machine_from_the_bench() -> None:
+    snapshot = Meter({"me": os.getpid()}).read()
+    assert {"me", "me~wait", MACHINE} <= set(snapshot)
+    assert snapshot[MACHINE] >= snapshot["me"] > 0  # the machine did at least our work
+    cpu = {
+        "chat0": {"cpu_s": 2.0, "cores": 0.25},
+        "chat0~wait": {"cpu_s": 1.0, "cores": 0.125},
+        "chat0~throttled": {"cpu_s": 0.8, "cores": 0.1},
+        "loadgen": {"cpu_s": 4.0, "cores": 0.5},
+        MACHINE: {"cpu_s": 15.2, "cores": 1.9},
+    }
+    machine = machine_share(cpu, 2)
+    assert machine == {"cores": 2.0, "busy": 1.9, "ours": 0.75, "others": pytest.approx(1.15)}
+    run = {"cpu": cpu, "machine": machine, "pinned": {}}
+    assert report.cpu_line(run) == "chat0 0.25 [unpinned], loadgen 0.50 [unpinned]"
+    assert report.sched_line(run) == (
+        "chat0 wait 0.12 thr 0.10, loadgen wait -, "
+        "machine busy 1.90 of 2 cores (ours 0.75, others 1.15)"
+    )
 
 
 def test_best_step_is_the_passing_step_with_most_deliveries() -> None:

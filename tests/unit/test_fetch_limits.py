@@ -6,31 +6,41 @@ import asyncio
 
 import pytest
 
+from confab.core.clock import ManualClock
 from confab.core.errors import InvalidInput
 from confab.core.settings import Settings
 from confab.media.fetch.limits import KeyedSemaphore, RateLimiter
 from confab.media.fetch.policy import FetchPolicy
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_rate_limiter_spaces_starts_evenly_per_key() -> None:
-    clock = FakeClock()
+async def test_rate_limiter_spaces_starts_evenly_per_key() -> None:
+    clock = ManualClock(100.0)
     limiter = RateLimiter(60, clock=clock)  # one a second
     assert [limiter.reserve("a") for _ in range(3)] == [0.0, 1.0, 2.0]
     assert limiter.reserve("b") == 0.0  # other hosts are not held up
-    clock.now += 10  # idle long enough: the next one goes at once
+    await clock.advance(10)  # idle long enough: the next one goes at once
     assert limiter.reserve("a") == 0.0
 
 
+async def test_rate_limiter_waits_on_its_clock() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(60, clock=clock)
+    started: list[float] = []
+
+    async def start() -> None:
+        await limiter.wait("a")
+        started.append(clock.now())
+
+    waiters = [asyncio.create_task(start()) for _ in range(3)]
+    await clock.advance(1.5)
+    assert started == [0.0, 1.0]  # the third is due at 2 s
+    await clock.advance(0.5)
+    await asyncio.gather(*waiters)
+    assert started == [0.0, 1.0, 2.0]
+
+
 def test_rate_limiter_burst_lets_a_few_through_at_once() -> None:
-    clock = FakeClock()
+    clock = ManualClock(100.0)
     limiter = RateLimiter(60, burst=3, clock=clock)
     assert [limiter.reserve("a") for _ in range(5)] == [0.0, 0.0, 0.0, 1.0, 2.0]
 
@@ -42,12 +52,12 @@ def test_a_zero_rate_is_no_limit() -> None:
     assert len(limiter) == 0
 
 
-def test_rate_limiter_forgets_idle_hosts() -> None:
-    clock = FakeClock()
+async def test_rate_limiter_forgets_idle_hosts() -> None:
+    clock = ManualClock(100.0)
     limiter = RateLimiter(6000, clock=clock)
     for index in range(RateLimiter._PRUNE_AT):
         limiter.reserve(f"host{index}")
-    clock.now += 1
+    await clock.advance(1)
     limiter.reserve("fresh")
     assert len(limiter) == 1
 

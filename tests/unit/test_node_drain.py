@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import random
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+import uvicorn
 from bench.reconnect import Backoff
 from prometheus_client import CollectorRegistry, Histogram
+from starlette.responses import PlainTextResponse
 
+from confab.core.clock import ManualClock
+from confab.node.app import NodeState
 from confab.node.drain import (
     DRAIN_CLOSE_CODE,
     SPREAD_SHARE,
@@ -23,7 +29,7 @@ from confab.node.drain import (
     suggested_retry_ms,
 )
 from confab.node.looplag import watch_loop_lag
-from confab.node.server import drain_websockets
+from confab.node.server import DrainingServer, drain_websockets
 
 LIVE_JS = Path(__file__).parents[2] / "src/confab/chat/static/live.js"
 
@@ -71,23 +77,22 @@ def test_suggested_delays_cover_the_interval_between_batches() -> None:
 
 
 class _Conn:
-    def __init__(self, log: list[tuple[float, int, str]], clock: list[float]) -> None:
+    def __init__(self, log: list[tuple[float, int, str]], clock: ManualClock) -> None:
         self._log = log
         self._clock = clock
 
     def drain_close(self, code: int, reason: str) -> None:
-        self._log.append((self._clock[0], code, reason))
+        self._log.append((self._clock.now(), code, reason))
 
 
 async def test_drain_closes_every_connection_once_on_the_planned_schedule() -> None:
-    now = [0.0]
-
-    async def sleep(seconds: float) -> None:
-        now[0] += seconds
-
+    clock = ManualClock()
     closed: list[tuple[float, int, str]] = []
-    conns = [_Conn(closed, now) for _ in range(40)]
-    await drain_websockets(conns, 10.0, sleep=sleep, clock=lambda: now[0], rng=random.Random(1))
+    conns = [_Conn(closed, clock) for _ in range(40)]
+    drain = asyncio.create_task(drain_websockets(conns, 10.0, clock=clock, rng=random.Random(1)))
+    await clock.advance(10.0)
+    assert drain.done()
+    await drain
     plan = plan_batches(40, 10.0)
     assert len(closed) == 40
     assert {code for _, code, _ in closed} == {DRAIN_CLOSE_CODE}
@@ -97,6 +102,72 @@ async def test_drain_closes_every_connection_once_on_the_planned_schedule() -> N
     interval = batch_interval(plan)
     retries = [parse_retry_ms(reason) for _, _, reason in closed]
     assert all(r is not None and 0 <= r <= interval * 1000 for r in retries)
+
+
+async def test_hurry_closes_every_connection_left_at_once_still_spreading_the_returns() -> None:
+    clock = ManualClock()
+    closed: list[tuple[float, int, str]] = []
+    conns = [_Conn(closed, clock) for _ in range(400)]
+    hurry = asyncio.Event()
+    drain = asyncio.create_task(
+        drain_websockets(conns, 10.0, clock=clock, rng=random.Random(2), hurry=hurry)
+    )
+    plan = plan_batches(400, 10.0)
+    await clock.advance(2.0)
+    on_schedule = sum(b.count for b in plan if b.at <= 2.0)
+    assert len(closed) == on_schedule < 400
+    hurry.set()
+    await clock.settle()  # no time passes: the rest goes now
+    assert drain.done()
+    await drain
+    assert len(closed) == 400
+    rest = closed[on_schedule:]
+    assert {t for t, _, _ in rest} == {2.0}
+    assert {code for _, code, _ in rest} == {DRAIN_CLOSE_CODE}
+    # Their clients are told to come back over what was left of the plan (7 s - 2 s).
+    retries = [parse_retry_ms(reason) for _, _, reason in rest]
+    assert all(r is not None and 0 <= r <= 5000 for r in retries)
+    assert max(r for r in retries if r is not None) > 4000
+    assert min(r for r in retries if r is not None) < 1000
+
+
+async def test_a_drain_hurried_before_it_starts_closes_everything_in_one_go() -> None:
+    clock = ManualClock()
+    closed: list[tuple[float, int, str]] = []
+    hurry = asyncio.Event()
+    hurry.set()
+    await drain_websockets(
+        [_Conn(closed, clock) for _ in range(30)], 10.0, clock=clock, hurry=hurry
+    )
+    assert len(closed) == 30 and {t for t, _, _ in closed} == {0.0}
+
+
+def _server(state: NodeState) -> DrainingServer:
+    config = uvicorn.Config(PlainTextResponse("ok"), lifespan="off", log_config=None)
+    return DrainingServer(config, state, grace=20.0, websockets=True)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (signal.SIGTERM, signal.SIGTERM),
+        (signal.SIGTERM, signal.SIGINT),
+        (signal.SIGINT, signal.SIGTERM),
+    ],
+)
+async def test_the_first_signal_drains_a_second_one_hurries(
+    first: signal.Signals, second: signal.Signals
+) -> None:
+    state = NodeState(roles=("chat",))
+    server = _server(state)
+    server.handle_exit(first, None)
+    await asyncio.sleep(0)  # the loop runs what the handler scheduled
+    assert state.draining and server.should_exit
+    assert not server.force_exit and not server.hurry.is_set()
+    server.handle_exit(second, None)
+    assert server.force_exit
+    await asyncio.sleep(0)
+    assert server.hurry.is_set()
 
 
 def test_backoff_honours_the_suggested_delay_then_grows_with_jitter() -> None:

@@ -4,7 +4,9 @@ One Python process serves HTTP on one core; a media node answering cached thumbn
 is bound by that core long before the render workers are. This supervisor reserves the
 port (bound with SO_REUSEPORT, never listening, so it receives no connection), starts N
 ordinary node processes that each listen on it with SO_REUSEPORT (the kernel spreads new
-connections over them), restarts one that dies, and passes SIGTERM/SIGINT on.
+connections over them), restarts one that dies, and passes SIGTERM/SIGINT on: each signal
+it gets once to each process, so a second one cuts their drains short as it would for a
+single process.
 
 The first process starts alone and the others once it is serving: anything a node
 creates at start-up in the data dir (generated secrets, the SQLite schema) is then
@@ -79,6 +81,7 @@ class Supervisor:
         self._slots: dict[int, int] = {}  # pid -> slot (0..N-1): its metrics socket
         self._stopping = False
         self._children: list[subprocess.Popen[bytes]] = []
+        self._signalled: set[int] = set()  # processes already sent a SIGTERM
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; the exit code."""
@@ -222,17 +225,24 @@ class Supervisor:
                 self._start(env, slot)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
+        """Pass the signal on: the first drains each process, a second one hurries it."""
         self._stopping = True
         for child in self._children:
             if child.returncode is None:
                 child.send_signal(signal.SIGTERM)
+                self._signalled.add(child.pid)
 
     def _shutdown(self) -> None:
-        """SIGTERM every process (they drain), then wait; kill one that outlives its grace."""
+        """SIGTERM every process (they drain), then wait; kill one that outlives its grace.
+
+        A process that got the operator's signal already is not sent another here: a
+        second SIGTERM would cut its drain short.
+        """
         self._stopping = True
         for child in self._children:
-            if child.poll() is None:
+            if child.poll() is None and child.pid not in self._signalled:
                 child.send_signal(signal.SIGTERM)
+                self._signalled.add(child.pid)
         deadline = time.monotonic() + self._settings.shutdown_grace_seconds + 5
         for child in self._children:
             try:

@@ -3,7 +3,10 @@
 On SIGTERM the node reports itself draining (`/healthz` 503), stops listening, closes
 idle HTTP connections, and closes its WebSockets in batches spread over the grace period
 (see `confab.node.drain`), then waits for what is still in flight until the grace period
-ends.
+ends. A second SIGTERM or SIGINT cuts that short, as uvicorn's and gunicorn's second
+signal does: the WebSockets still open are closed at once (with the same 1012 and a
+reconnect delay spread over what was left of the drain, so their clients still come
+back at an even rate), requests still running are cancelled, and the node exits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import random
 import signal
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import FrameType
 from typing import Protocol
@@ -23,6 +25,7 @@ from typing import Protocol
 import uvicorn
 from starlette.types import ASGIApp
 
+from confab.core.clock import Clock, LoopClock
 from confab.core.heap import freeze_startup_heap
 from confab.core.metrics import Metrics
 from confab.node.app import NodeState
@@ -38,8 +41,17 @@ from confab.node.looplag import watch_loop_lag
 log = logging.getLogger("confab.node")
 
 
-class _DrainingServer(uvicorn.Server):
-    """Marks the node as draining as soon as SIGTERM/SIGINT arrives; drains in batches."""
+# After a second signal: how long the close frames just sent get to be answered (a clean
+# close handshake instead of a reset) before the node cancels what runs and exits.
+HURRY_LINGER_SECONDS = 0.5
+
+
+class DrainingServer(uvicorn.Server):
+    """Marks the node as draining as soon as SIGTERM/SIGINT arrives; drains in batches.
+
+    A second SIGTERM or SIGINT (uvicorn forces only on a second SIGINT) sets `hurry`:
+    the drain closes every WebSocket left at once and the node stops waiting.
+    """
 
     def __init__(
         self, config: uvicorn.Config, state: NodeState, grace: float, websockets: bool
@@ -48,10 +60,27 @@ class _DrainingServer(uvicorn.Server):
         self._state = state
         self._grace = grace
         self._websockets = websockets
+        self._signals = 0
+        self.hurry = asyncio.Event()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """The first signal drains; any later one hurries (see the class docstring)."""
         self._state.draining = True
+        self._signals += 1
+        if self._signals > 1:
+            self.force_exit = True
+            try:
+                # A signal handler runs between two bytecodes of the loop's own thread,
+                # maybe while the loop waits in select(): call_soon_threadsafe wakes it.
+                asyncio.get_running_loop().call_soon_threadsafe(self._hurry_now)
+            except RuntimeError:  # no loop running (yet): nobody is waiting on it
+                self.hurry.set()
         super().handle_exit(sig, frame)
+
+    def _hurry_now(self) -> None:
+        if not self.hurry.is_set():
+            log.warning("second signal: closing every connection left now and exiting")
+            self.hurry.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -90,21 +119,38 @@ class _DrainingServer(uvicorn.Server):
         for connection in list(self.server_state.connections):
             if id(connection) not in draining:
                 connection.shutdown()
-        await drain_websockets(sockets_open, self._grace)
-        remaining = max(0.0, deadline - loop.time())
-        try:
-            async with asyncio.timeout(remaining):
-                while self.server_state.connections or self.server_state.tasks:
-                    if self.force_exit:
-                        break
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            log.warning(
-                "grace period over: cancelling what is still running",
-                extra={"tasks": len(self.server_state.tasks)},
-            )
-            for task in list(self.server_state.tasks):
-                task.cancel()
+        await drain_websockets(sockets_open, self._grace, hurry=self.hurry)
+        await self._wait_in_flight(deadline)
+        await self._cancel_tasks()
+
+    async def _wait_in_flight(self, deadline: float) -> None:
+        """Until no connection or request is left, the grace period ends, or, once
+        hurried, the close handshakes had `HURRY_LINGER_SECONDS`."""
+        loop = asyncio.get_running_loop()
+        hurried_at: float | None = None
+        state = self.server_state
+        while state.connections or state.tasks:
+            now = loop.time()
+            if self.force_exit:
+                hurried_at = now if hurried_at is None else hurried_at
+                if not state.connections or now >= hurried_at + HURRY_LINGER_SECONDS:
+                    return
+            elif now >= deadline:
+                log.warning(
+                    "grace period over: cancelling what is still running",
+                    extra={"tasks": len(state.tasks)},
+                )
+                return
+            await asyncio.sleep(0.05)
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the requests and sessions still running, and let them unwind (bounded)."""
+        tasks = list(self.server_state.tasks)
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=HURRY_LINGER_SECONDS)
 
 
 class Drainable(Protocol):
@@ -118,33 +164,62 @@ async def drain_websockets(
     connections: Sequence[Drainable],
     grace: float,
     *,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock | None = None,
     rng: random.Random | None = None,
+    hurry: asyncio.Event | None = None,
 ) -> None:
     """Close `connections` with 1012 in batches over the grace period (`plan_batches`).
 
     Each close carries a reconnect delay drawn across the interval between batches, so
-    the clients of one batch do not come back in the same instant either.
+    the clients of one batch do not come back in the same instant either. Once `hurry`
+    is set, every connection left is closed at once, each with a delay drawn over the
+    part of the plan that was still to run: the node goes now, its clients still come
+    back spread out.
     """
     batches = plan_batches(len(connections), grace)
     if not batches:
         return
+    clock = clock or LoopClock()
+    rng = rng or random.Random()
     interval = batch_interval(batches)
     log.info(
         "draining WebSockets",
         extra={"connections": len(connections), "batches": len(batches), "grace": grace},
     )
-    started = clock()
+    started = clock.now()
     queue = list(connections)
-    (rng or random.Random()).shuffle(queue)  # no client is always among the first closed
+    rng.shuffle(queue)  # no client is always among the first closed
     for batch in batches:
-        wait = batch.at - (clock() - started)
-        if wait > 0:
-            await sleep(wait)
+        wait = batch.at - (clock.now() - started)
+        if wait > 0 and await _hurried_during(clock, wait, hurry):
+            left = max(interval, batches[-1].at - (clock.now() - started))
+            log.info("drain hurried", extra={"closing": len(queue), "spread": left})
+            while queue:
+                queue.pop().drain_close(
+                    DRAIN_CLOSE_CODE, close_reason(suggested_retry_ms(left, rng))
+                )
+            return
         for _ in range(batch.count):
             conn = queue.pop()
             conn.drain_close(DRAIN_CLOSE_CODE, close_reason(suggested_retry_ms(interval, rng)))
+
+
+async def _hurried_during(clock: Clock, seconds: float, hurry: asyncio.Event | None) -> bool:
+    """Sleep `seconds` on `clock`; True (at once) when `hurry` is set before they pass."""
+    if hurry is None:
+        await clock.sleep(seconds)
+        return False
+    if hurry.is_set():
+        return True
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(hurry.wait())
+    try:
+        await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, waiter):
+            task.cancel()
+        await asyncio.gather(sleeper, waiter, return_exceptions=True)
+    return hurry.is_set()
 
 
 async def serve_http(
@@ -202,7 +277,7 @@ async def serve_http(
         forwarded_allow_ips=[str(cidr) for cidr in trusted_proxies],
         backlog=2048,
     )
-    server = _DrainingServer(config, state, grace_seconds, websockets)
+    server = DrainingServer(config, state, grace_seconds, websockets)
     if metrics is not None and websockets:
         from confab.node.ws_metrics import register_ws_metrics
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from confab.core.clock import Clock
 from confab.core.errors import ConfabError, InvalidInput, NotFound
 from confab.core.ports import JobQueue
 from confab.media.batch.naming import existing_output, output_path, output_stem
@@ -134,7 +135,9 @@ class BatchPipeline:
         jobs: JobQueue,
         fetcher: SourceFetcher,
         on_result: ResultCallback | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        """`clock` paces the per-host rate (the event loop's by default)."""
         self._config = config
         self._jobs = jobs
         self._fetcher = fetcher
@@ -144,7 +147,7 @@ class BatchPipeline:
         # its own waits against each fetch's deadline, so a long queue for one host
         # would end in timeouts instead of simply taking longer.
         self._hosts = KeyedSemaphore(config.per_host)
-        self._rate = RateLimiter(config.rate_per_minute)
+        self._rate = RateLimiter(config.rate_per_minute, clock=clock)
 
     async def run(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Process every source; the results come back in the order of `sources`."""

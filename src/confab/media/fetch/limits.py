@@ -7,9 +7,10 @@ State is kept only for hosts in use, so a stream of distinct hosts cannot grow m
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from confab.core.clock import Clock, LoopClock
 
 
 class KeyedSemaphore:
@@ -43,7 +44,8 @@ class RateLimiter:
     """At most `per_minute` starts per key, evenly spaced (a token bucket of depth `burst`).
 
     Implemented as the generic cell rate algorithm: each key keeps the theoretical time
-    its next request may start; a caller reserves a slot and sleeps until it comes.
+    its next request may start; a caller reserves a slot and sleeps until it comes, on
+    `clock` (the event loop's by default; tests pass a `ManualClock`).
     """
 
     _PRUNE_AT = 1024
@@ -53,11 +55,11 @@ class RateLimiter:
         per_minute: float,
         *,
         burst: int = 1,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._interval = 60.0 / per_minute if per_minute > 0 else 0.0
         self._tolerance = self._interval * (max(burst, 1) - 1)
-        self._clock = clock
+        self._clock = clock or LoopClock()
         self._next: dict[str, float] = {}
 
     @property
@@ -69,7 +71,7 @@ class RateLimiter:
         """Reserve `key`'s next slot; return how long to wait for it (0: go now)."""
         if not self.enabled:
             return 0.0
-        now = self._clock()
+        now = self._clock.now()
         if len(self._next) >= self._PRUNE_AT:
             self._prune(now)
         theoretical = max(self._next.get(key, now), now)
@@ -82,7 +84,7 @@ class RateLimiter:
         # back: giving it back could put two later callers on the same slot.
         delay = self.reserve(key)
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
 
     def _prune(self, now: float) -> None:
         # A key whose next slot is in the past behaves exactly like an unknown key.
