@@ -38,7 +38,7 @@ from typing import Any
 from bench.chat import stats
 from bench.chat.runtime import raise_fd_limit, run_loop
 from bench.chat.sched import CoreNoise, self_wait_seconds
-from bench.chat.wsclient import DIALECTS, STAMP, Conn
+from bench.chat.wsclient import DIALECTS, STAMP, Conn, connect_joined
 from bench.reconnect import Backoff
 
 from confab.core.clock import Clock, LoopClock
@@ -229,30 +229,10 @@ class Generator:
     async def _connect(self, index: int) -> Conn:
         """Client `index`'s connection, greeted and joined to the room (or raises)."""
         cfg = self.config
-        loop = asyncio.get_running_loop()
         token = cfg.tokens[index % len(cfg.tokens)]
-        holder: list[Conn] = []
-        credential: list[str] = []
-
-        def factory() -> Conn:
-            conn = Conn(self, self.dialect, index, credential[0], cfg.host, cfg.port)
-            holder.append(conn)
-            return conn
-
-        try:
-            async with asyncio.timeout(cfg.connect_timeout):
-                credential.append(await self.dialect.credential(cfg.host, cfg.port, token))
-                await loop.create_connection(factory, cfg.host, cfg.port)
-                conn = holder[0]
-                await conn.ready
-                if cfg.join:
-                    conn.join(cfg.room)
-                    await conn.joined
-        except BaseException:
-            if holder:
-                holder[0].close()
-            raise
-        return conn
+        room = cfg.room if cfg.join else None
+        async with asyncio.timeout(cfg.connect_timeout):
+            return await connect_joined(self, self.dialect, index, token, cfg.host, cfg.port, room)
 
     async def open(self, count: int) -> dict[str, int]:
         """Open `count` more connections (joined to the room); failures by kind."""

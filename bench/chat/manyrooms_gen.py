@@ -27,7 +27,7 @@ from bench.chat import mix, stats
 from bench.chat.loadgen import cpu_seconds, emit, log
 from bench.chat.runtime import raise_fd_limit, run_loop
 from bench.chat.sched import CoreNoise
-from bench.chat.wsclient import Conn, Dialect, PeerDialect
+from bench.chat.wsclient import Conn, Dialect, PeerDialect, connect_joined
 
 
 @dataclass
@@ -132,35 +132,20 @@ class Generator:
     async def open(self) -> dict[str, int]:
         """Connect every client and join it to its room; failures by kind."""
         cfg = self.config
-        loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(cfg.connect_concurrency)
         failures: dict[str, int] = {}
 
         async def one(index: int) -> None:
-            holder: list[Conn] = []
-            credential: list[str] = []
-
-            def factory() -> Conn:
-                conn = Conn(self, self.dialect, index, credential[0], cfg.host, cfg.port)
-                holder.append(conn)
-                return conn
-
+            room = self.workload.room_of(index)
             async with gate:
                 try:
                     async with asyncio.timeout(cfg.connect_timeout):
-                        # A one-time ticket per connection: tokens never go into the URL.
-                        token = cfg.tokens[index]
-                        credential.append(await self.dialect.credential(cfg.host, cfg.port, token))
-                        await loop.create_connection(factory, cfg.host, cfg.port)
-                        await holder[0].ready
-                        holder[0].join(self.workload.room_of(index))
-                        await holder[0].joined
-                    self.conns[index] = holder[0]
+                        self.conns[index] = await connect_joined(
+                            self, self.dialect, index, cfg.tokens[index], cfg.host, cfg.port, room
+                        )
                 except (OSError, ConnectionError, TimeoutError) as exc:
                     kind = str(exc)[:60] or type(exc).__name__
                     failures[kind] = failures.get(kind, 0) + 1
-                    if holder:
-                        holder[0].close()
 
         await asyncio.gather(*(one(i) for i in range(self.workload.clients)))
         return failures

@@ -381,3 +381,32 @@ class Conn(asyncio.Protocol):
         """Drop the TCP connection (no closing handshake: the server must cope)."""
         if self.transport is not None:
             self.transport.abort()
+
+
+async def connect_joined(
+    sink: Sink, dialect: Dialect, index: int, token: str, host: str, port: int, room: str | None
+) -> Conn:
+    """Client `index`'s connection, greeted and (with a `room`) joined, or raises.
+
+    The dialect's credential first (Confab: a one-time ticket, so no token is in a URL).
+    """
+    credential = await dialect.credential(host, port, token)
+    holder: list[Conn] = []
+
+    def factory() -> Conn:
+        conn = Conn(sink, dialect, index, credential, host, port)
+        holder.append(conn)
+        return conn
+
+    try:
+        await asyncio.get_running_loop().create_connection(factory, host, port)
+        conn = holder[0]
+        await conn.ready
+        if room is not None:
+            conn.join(room)
+            await conn.joined
+    except BaseException:
+        if holder:
+            holder[0].close()
+        raise
+    return conn
