@@ -13,8 +13,9 @@ and a `Database` runs each one whole:
   against other processes.
 
 Group commit (`write_grouped`): writes that arrive while the previous transaction runs are
-collected and run together in ONE transaction, each inside its own SAVEPOINT, so one that
-fails (or rolls itself back) leaves the others; after COMMIT every caller gets its own
+collected and run together in ONE transaction (in one SAVEPOINT; after a failure, again
+with a SAVEPOINT each), so one that fails (or rolls itself back) leaves the others;
+nodes use it for every room change. After COMMIT every caller gets its own
 result, so nothing is acknowledged before it is durable. One fsync (SQLite) or one commit
 round trip (PostgreSQL) then serves a whole batch. Writes are spread over lanes by a key
 (the room): a room's writes always share a lane, so two lanes never wait for each other's
