@@ -105,7 +105,6 @@ async def open_chat_database(settings: Settings) -> Database:
         url,
         pool_size=settings.database_pool_size,
         synchronous=settings.database_sqlite_synchronous,
-        group_commit=True,  # concurrent room changes share a transaction (one fsync)
     )
 
 

@@ -199,7 +199,7 @@ class Database:
         pool_size: int = 10,
         synchronous: Synchronous = "FULL",
         pooled: bool = True,
-        group_commit: bool = False,
+        group_commit: bool = True,
     ) -> None:
         url = normalize_url(url)
         self.sqlite = url.startswith("sqlite")
