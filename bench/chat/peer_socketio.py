@@ -10,11 +10,11 @@ Library defaults otherwise (uvicorn's default WebSocket implementation, Engine.I
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 import socketio  # type: ignore[import-untyped]
 import uvicorn
+from bench.chat.peer_message import message_json
 from bench.chat.runtime import raise_fd_limit
 
 
@@ -47,26 +47,9 @@ def build_app() -> tuple[socketio.AsyncServer, Any]:
             return
         counter[0] += 1
         seq = seqs[room] = seqs.get(room, 0) + 1
-        message: dict[str, Any] = {
-            "id": counter[0],
-            "room": room,
-            "seq": seq,
-            "author": users.get(sid, "anonymous"),
-            "text": data.get("text"),
-            "created_at": datetime.now(UTC).isoformat(),
-            "edited_at": None,
-            "deleted": False,
-            "attachments": [],
-            "previews": [],
-            "client_id": data.get("client_id"),
-            "reply_to": None,
-            "thread_root": None,
-            "reply_count": 0,
-            "last_reply_at": None,
-            "reactions": [],
-            "mentions": [],
-            "mentions_room": False,
-        }
+        author = users.get(sid, "anonymous")
+        text, client_id = data.get("text"), data.get("client_id")
+        message = message_json(counter[0], room, seq, author, text, client_id)
         await sio.emit("message", message, room=room)
         ack = {"client_id": data.get("client_id"), "id": counter[0], "seq": seq}
         await sio.emit("ack", ack, to=sid)

@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 import json
 import signal
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+from bench.chat.peer_message import message_json
 from bench.chat.runtime import raise_fd_limit, run_loop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
@@ -60,27 +60,9 @@ async def handler(ws: ServerConnection, state: State) -> None:
                     continue
                 state.next_id += 1
                 seq = state.seq[room] = state.seq.get(room, 0) + 1
-                message = {
-                    "type": "message",
-                    "id": state.next_id,
-                    "room": room,
-                    "seq": seq,
-                    "author": user,
-                    "text": frame.get("text"),
-                    "created_at": datetime.now(UTC).isoformat(),
-                    "edited_at": None,
-                    "deleted": False,
-                    "attachments": [],
-                    "previews": [],
-                    "client_id": frame.get("client_id"),
-                    "reply_to": None,
-                    "thread_root": None,
-                    "reply_count": 0,
-                    "last_reply_at": None,
-                    "reactions": [],
-                    "mentions": [],
-                    "mentions_room": False,
-                }
+                text, client_id = frame.get("text"), frame.get("client_id")
+                body = message_json(state.next_id, room, seq, user, text, client_id)
+                message = {"type": "message", **body}
                 broadcast(members, _dump(message))
                 ack = {"type": "ack", "client_id": frame.get("client_id"), "id": state.next_id}
                 await ws.send(_dump({**ack, "seq": seq}))
