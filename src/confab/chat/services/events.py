@@ -60,7 +60,7 @@ def _events_of(result: object) -> list[RoomEvent]:
         return [result]
     if isinstance(result, list):
         return [e for e in result if isinstance(e, RoomEvent)]
-    if isinstance(result, tuple):
+    if type(result) is tuple:  # a store's (record, event) pair; records are NamedTuples
         return [e for part in result for e in _events_of(part)]
     return []
 
