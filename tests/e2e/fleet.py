@@ -7,7 +7,9 @@ rendered from `deploy/` with the nodes' ports. Every part is a real process.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +101,16 @@ class Fleet:
         parts = [f"--- {node.url}\n{node.log()[-3000:]}" for node in [*self.chat, self.media]]
         parts += [f"--- worker\n{worker.log()[-3000:]}" for worker in self.workers]
         return "\n".join(parts)
+
+
+async def exited(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """`process`'s exit code once it exits, waited for off the event loop.
+
+    The test's own clients live on that loop: a blocking `wait()` would stop them from
+    answering a draining node's close frames, so the node would wait out its whole grace
+    period and every close would seem to land at its end.
+    """
+    return await asyncio.to_thread(process.wait, timeout)
 
 
 def node_metric(node: ServerHandle, name: str) -> float:

@@ -24,7 +24,14 @@ import pytest
 import redis
 from bench.procs import Process
 
-from tests.e2e.fleet import Fleet, confab_command, node_metric, run_fleet, ws_connections
+from tests.e2e.fleet import (
+    Fleet,
+    confab_command,
+    exited,
+    node_metric,
+    run_fleet,
+    ws_connections,
+)
 from tests.e2e.fleet_client import RoomClient
 from tests.e2e.server import ServerHandle
 from tests.e2e.timeline import View, fold, from_history
@@ -201,7 +208,7 @@ async def test_worker_sigterm_mid_batch_finishes_its_job_and_loses_none(
     replacement = fleet.start_worker()
     stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode == 0, (stdout.decode(), stderr.decode(), fleet.logs())
-    assert worker.process.wait(timeout=30) == 0, worker.log()[-3000:]
+    assert await exited(worker.process, 30) == 0, worker.log()[-3000:]
     summary = json.loads(stdout)["summary"]
     assert (summary["ok"], summary["failed"]) == (BATCH, 0)
     assert len(list(out.iterdir())) == BATCH
@@ -275,7 +282,7 @@ async def test_node_added_then_one_drained_during_a_send_storm_nothing_lost(
         victim.process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(storm, 120)
         grace = float(fleet.env["CONFAB_SHUTDOWN_GRACE_SECONDS"])
-        assert victim.process.wait(timeout=grace + 10) == 0, victim.log()[-3000:]
+        assert await exited(victim.process, grace + 10) == 0, victim.log()[-3000:]
         fleet.chat.remove(victim)
         fleet.route_to_live_nodes()
 
