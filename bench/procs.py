@@ -96,6 +96,22 @@ def wait_http_ok(
         time.sleep(0.05)
 
 
+def cleanup_on_sigterm() -> None:
+    """Let SIGTERM and SIGHUP end a benchmark run as Ctrl-C does, through its `finally`
+    blocks, so the servers it started are stopped too.
+
+    The servers run in sessions of their own (a terminal's Ctrl-C must not reach them in
+    the middle of a measurement), so Python's default SIGTERM, which exits without
+    unwinding, left them running after the runner was killed.
+    """
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
+
+
 def stop_process(
     process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20
 ) -> None:

@@ -38,6 +38,7 @@ from bench.autoscale.fleet import ElasticFleet, QuotaNode  # noqa: E402
 from bench.autoscale.hpa import Hpa  # noqa: E402
 from bench.autoscale.load import LoadClient, Tally  # noqa: E402
 from bench.autoscale.plot import plot_day  # noqa: E402
+from bench.procs import cleanup_on_sigterm  # noqa: E402
 from bench.scale.chat import ChatBackends, chat_backends  # noqa: E402
 from tests.deploy.nginx import running_nginx  # noqa: E402
 
@@ -283,6 +284,7 @@ async def main_async(args: argparse.Namespace, backends: ChatBackends) -> dict[s
 def main(argv: list[str] | None = None) -> int:
     """Run the day, print the figures, write the JSON and the PNG."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     load_start = os.getloadavg()
     WORK.mkdir(parents=True, exist_ok=True)
     with chat_backends(WORK) as backends:  # a fresh database and Redis for the run

@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 from bench.chat import bulkseed, mix, report  # noqa: E402
 from bench.chat.run import cores, drive, raise_own_fd_limit  # noqa: E402
 from bench.chat.servers import ChatServer, Confab, WebsocketsPeer  # noqa: E402
-from bench.procs import sync_postgres_database  # noqa: E402
+from bench.procs import cleanup_on_sigterm, sync_postgres_database  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
 ENGINES = ("sqlite", "postgres")
@@ -363,6 +363,7 @@ def ramp(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every target `--repeat` times; print medians and the targets."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     load_start = os.getloadavg()
     fd_limit = raise_own_fd_limit()
     if fd_limit < args.users + 200:

@@ -43,6 +43,7 @@ from bench.chat.run import cores  # noqa: E402
 from bench.chat.sched import tree_wait_seconds  # noqa: E402
 from bench.chat.servers import Confab  # noqa: E402
 from bench.media.procstats import tree_cpu_seconds  # noqa: E402
+from bench.procs import cleanup_on_sigterm  # noqa: E402
 from bench.store.pgcpu import BackendCpu  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
@@ -222,6 +223,7 @@ def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Every engine `--repeat` times; medians of p50/p99."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     load_start = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {}
     notes: list[str] = []

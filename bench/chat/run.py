@@ -47,6 +47,7 @@ from bench.chat.servers import (  # noqa: E402
     wrap,
 )
 from bench.media.procstats import MemorySampler, tree_cpu_seconds, tree_memory_mib  # noqa: E402
+from bench.procs import cleanup_on_sigterm  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
 PHASES = ("traffic", "idle", "capacity")
@@ -337,6 +338,7 @@ def reprint(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when it ran (targets are reported, not enforced)."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     if args.report is not None:
         return reprint(args.report)
     load_start = os.getloadavg()

@@ -30,6 +30,7 @@ from bench.media import filterset  # noqa: E402
 from bench.media.corpus import build_corpus  # noqa: E402
 from bench.media.run import drive  # noqa: E402
 from bench.media.servers import ensure_thumbor  # noqa: E402
+from bench.procs import cleanup_on_sigterm  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 TARGET_RATIO = 1.5
@@ -59,6 +60,7 @@ def load_average() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the round; exit 0 when it ran (the target is reported, not enforced)."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     corpus_dir = WORK / "corpus"
     corpus = build_corpus(corpus_dir)
     filterset.write_mark(corpus_dir)

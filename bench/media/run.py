@@ -34,6 +34,7 @@ from bench.media.corpus import CorpusFile, build_corpus  # noqa: E402
 from bench.media.equivalence import compare  # noqa: E402
 from bench.media.procstats import MemorySampler, tree_cpu_seconds  # noqa: E402
 from bench.media.servers import Confab, Server, Thumbor, ensure_thumbor  # noqa: E402
+from bench.procs import cleanup_on_sigterm  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 
@@ -358,6 +359,7 @@ def reprint(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when it ran (targets are reported, not enforced)."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     if args.report is not None:
         return reprint(args.report)
     notes: list[str] = [

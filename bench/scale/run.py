@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
     # Run as a script: make `bench.*` (and tests.deploy.nginx) importable from the root.
     sys.path.insert(0, str(ROOT))
 
-from bench.procs import RedisServer  # noqa: E402
+from bench.procs import RedisServer, cleanup_on_sigterm  # noqa: E402
 from bench.scale import report  # noqa: E402
 from bench.scale.chat import ChatSettings, chat_backends, measure_chat  # noqa: E402
 from bench.scale.cores import Allocation, allocate, pin_tree  # noqa: E402
@@ -180,6 +180,7 @@ def medians(
 def main(argv: list[str] | None = None) -> int:
     """Run the parts asked for, print the table, write the JSON; 0 when it ran."""
     args = parse_args(argv)
+    cleanup_on_sigterm()
     WORK.mkdir(parents=True, exist_ok=True)
     fd_limit = raise_fd_limit()
     cores = len(os.sched_getaffinity(0))
