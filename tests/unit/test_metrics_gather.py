@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -84,3 +86,24 @@ async def test_gather_reads_every_process_socket(tmp_path: Path) -> None:
     assert over_tcp.status_code == 200
     assert _samples(over_tcp.text, "confab_http_requests_total") == requests
     assert elsewhere.status_code == 404
+
+
+def test_hung_processes_cost_one_timeout_together_not_one_each(tmp_path: Path) -> None:
+    """Three processes that take the connection and never answer (stuck loops): the
+    scrape gives up on all of them after one timeout, and still answers."""
+    hung = []
+    for slot in range(3):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(socket_path(tmp_path, slot)))
+        sock.listen()  # connects succeed (the backlog); nothing ever reads or answers
+        hung.append(sock)
+    try:
+        started = time.monotonic()
+        text = gather(tmp_path, 3, timeout=1.0).decode()
+        took = time.monotonic() - started
+    finally:
+        for sock in hung:
+            sock.close()
+    assert _samples(text, "confab_http_processes")[(("state", "answering"),)] == 0.0
+    # One after another they would take 3 s; together, about one timeout.
+    assert 1.0 <= took < 2.5, took

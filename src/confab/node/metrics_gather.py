@@ -20,6 +20,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -107,12 +108,17 @@ def merge(expositions: Mapping[int, str], expected: int) -> bytes:
 
 
 def gather(directory: Path, processes: int, timeout: float = _SCRAPE_TIMEOUT_SECONDS) -> bytes:
-    """The node's exposition: every process's metrics, read from its socket now."""
-    found: dict[int, str] = {}
-    for slot in range(processes):
-        text = scrape(socket_path(directory, slot), timeout)
-        if text is not None:
-            found[slot] = text
+    """The node's exposition: every process's metrics, read from its socket now.
+
+    The sockets are read at once, one thread each, so a process that hangs costs a scrape
+    `timeout` once, not once per process.
+    """
+    if processes <= 0:
+        return merge({}, processes)
+    paths = [socket_path(directory, slot) for slot in range(processes)]
+    with ThreadPoolExecutor(max_workers=processes, thread_name_prefix="metrics-scrape") as pool:
+        texts = list(pool.map(lambda path: scrape(path, timeout), paths))
+    found = {slot: text for slot, text in enumerate(texts) if text is not None}
     return merge(found, processes)
 
 
