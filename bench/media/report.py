@@ -47,6 +47,8 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("wrk_rps", "req/s driven by wrk", "{:.1f}"),
     ("wrk_p99_ms", "p99 ms driven by wrk", "{:.2f}"),
     ("wrk_errors", "errors driven by wrk", "{:.0f}"),
+    ("wrk_server_cpu_us", "server CPU us/req driven by wrk", "{:.0f}"),
+    ("wrk_client_cpu_us", "wrk's own CPU us/req", "{:.0f}"),
 )
 
 

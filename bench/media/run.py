@@ -249,6 +249,7 @@ def run_round(
                     f"  hit-p50 {probe['hit_p50_ms']:.2f} ms  hit-p99 {probe['hit_p99_ms']:.2f} ms"
                 )
                 if args.wrk and wrkload.available():
+                    cpu_start = tree_cpu_seconds(server.pid)
                     by_wrk = wrkload.drive(
                         server.base,
                         paths,
@@ -256,10 +257,20 @@ def run_round(
                         concurrency=args.concurrency,
                         duration=args.duration,
                     )
+                    served = max(1.0, by_wrk["wrk_requests"] - by_wrk["wrk_errors"])
+                    server_cpu = tree_cpu_seconds(server.pid) - cpu_start
+                    by_wrk["wrk_server_cpu_us"] = server_cpu * 1e6 / served
+                    by_wrk["wrk_server_cores"] = server_cpu / by_wrk["wrk_seconds"]
                     result.update(by_wrk)
+                    # Both sides' CPU per request: on 2 cores they share, so together they
+                    # bound the rate (2 cores / (server + wrk) per request).
                     print(
                         f"    {name:8} driven by wrk: {by_wrk['wrk_rps']:.1f} req/s"
                         f"  p99 {by_wrk['wrk_p99_ms']:.2f} ms  errors {by_wrk['wrk_errors']:.0f}"
+                        f"  server {by_wrk['wrk_server_cpu_us']:.0f} us/req"
+                        f" ({by_wrk['wrk_server_cores']:.2f} cores)"
+                        f"  wrk {by_wrk['wrk_client_cpu_us']:.0f} us/req"
+                        f" ({by_wrk['wrk_cpu_cores']:.2f} cores)"
                     )
         if "confab" in servers and "thumbor" in servers:
             option, source = catalogue[0]

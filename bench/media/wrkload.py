@@ -13,6 +13,7 @@ installed leaves the figures out (the report then shows them as not measured).
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -64,6 +65,8 @@ def parse(output: str) -> dict[str, float]:
                 "wrk_p50_ms": float(raw["p50_ms"]),
                 "wrk_p99_ms": float(raw["p99_ms"]),
                 "wrk_errors": float(raw["failed"]),
+                "wrk_requests": float(raw["requests"]),
+                "wrk_seconds": float(raw["seconds"]),
             }
     raise RuntimeError(f"wrk printed no figures:\n{output[-2000:]}")
 
@@ -82,6 +85,7 @@ def drive(
         lua.write_text(script(paths, sequence))
         seconds = max(1, round(duration))
         command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s"]
+        before = _children_cpu_seconds()
         done = subprocess.run(
             [*command, "-s", str(lua), base_url],
             capture_output=True,
@@ -89,4 +93,14 @@ def drive(
             timeout=duration + 60,
             check=True,
         )
-    return parse(done.stdout)
+        wrk_cpu = _children_cpu_seconds() - before
+    figures = parse(done.stdout)
+    figures["wrk_cpu_cores"] = wrk_cpu / figures["wrk_seconds"]
+    figures["wrk_client_cpu_us"] = wrk_cpu * 1e6 / max(1.0, figures["wrk_requests"])
+    return figures
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's children that exited and were waited for (wrk, here)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -139,6 +139,13 @@ def test_wrk_figures_come_from_its_json_line() -> None:
         'WRK_JSON {"requests": 1000, "failed": 10, "seconds": 2.0, "p50_ms": 0.5, "p99_ms": 1.5}\n'
     )
     figures = wrkload.parse(output)
-    assert figures == {"wrk_rps": 495.0, "wrk_p50_ms": 0.5, "wrk_p99_ms": 1.5, "wrk_errors": 10.0}
+    assert figures == {
+        "wrk_rps": 495.0,
+        "wrk_p50_ms": 0.5,
+        "wrk_p99_ms": 1.5,
+        "wrk_errors": 10.0,
+        "wrk_requests": 1000.0,
+        "wrk_seconds": 2.0,
+    }
     with pytest.raises(RuntimeError, match="no figures"):
         wrkload.parse("Running 5s test\nsocket errors\n")
