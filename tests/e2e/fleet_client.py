@@ -11,6 +11,7 @@ reconnect, as a client must: the server keeps it exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from tests.polling import until
 
+CLOSE_TIMEOUT = 10.0  # seconds a client may take to close, at the end of a test
 RECONNECT_ERRORS = (ConnectionClosed, OSError, InvalidStatus, asyncio.TimeoutError, httpx.HTTPError)
 
 
@@ -63,12 +65,15 @@ class RoomClient:
         await asyncio.wait_for(self._connected.wait(), timeout)
 
     async def close(self) -> None:
+        """Close the connection and stop reconnecting; bounded, so that a test that failed
+        shows its own error instead of pytest's timeout on a connection stuck closing."""
         self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
+        with contextlib.suppress(*RECONNECT_ERRORS):
+            if self._ws is not None:
+                await asyncio.wait_for(self._ws.close(), CLOSE_TIMEOUT)
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=CLOSE_TIMEOUT)
 
     def check(self) -> None:
         """Raise what the receiving loop died of, if it died."""
