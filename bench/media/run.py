@@ -260,7 +260,8 @@ def run_round(
                     served = max(1.0, by_wrk["wrk_requests"] - by_wrk["wrk_errors"])
                     server_cpu = tree_cpu_seconds(server.pid) - cpu_start
                     by_wrk["wrk_server_cpu_us"] = server_cpu * 1e6 / served
-                    by_wrk["wrk_server_cores"] = server_cpu / by_wrk["wrk_seconds"]
+                    seconds = by_wrk["wrk_seconds"]
+                    by_wrk["wrk_server_cores"] = server_cpu / seconds if seconds else math.nan
                     result.update(by_wrk)
                     # Both sides' CPU per request: on 2 cores they share, so together they
                     # bound the rate (2 cores / (server + wrk) per request).

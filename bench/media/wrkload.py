@@ -17,6 +17,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from math import nan
 from pathlib import Path
 
 # Enough of the Zipf sequence for wrk to cycle through (the Lua table stays small).
@@ -95,7 +96,7 @@ def drive(
         )
         wrk_cpu = _children_cpu_seconds() - before
     figures = parse(done.stdout)
-    figures["wrk_cpu_cores"] = wrk_cpu / figures["wrk_seconds"]
+    figures["wrk_cpu_cores"] = wrk_cpu / figures["wrk_seconds"] if figures["wrk_seconds"] else nan
     figures["wrk_client_cpu_us"] = wrk_cpu * 1e6 / max(1.0, figures["wrk_requests"])
     return figures
 
