@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from confab.chat import domain
-from confab.core.chatstore import MessageRecord, RoomRecord
+from confab.core.chatstore import MessageRecord, RoomRecord, RoomSummary
 from confab.core.errors import InvalidInput
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -175,7 +175,7 @@ def test_valid_values_pass() -> None:
 
 
 def test_room_json_shape() -> None:
-    view = domain.RoomView(_room(), member=True, members=4, role="owner", read_seq=2, unread=1)
+    view = RoomSummary(_room(), member=True, members=4, role="owner", read_seq=2, unread=1)
     assert domain.room_json(view) == {
         "name": "lobby",
         "title": "",

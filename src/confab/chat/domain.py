@@ -64,11 +64,6 @@ class Token:
     expires_at: datetime
 
 
-# A room as one user sees it (the Room object of the API): the store's listing record
-# itself, so the room list passes from the store to `room_json` with no copy per room.
-RoomView = RoomSummary
-
-
 # validation
 
 
@@ -253,8 +248,9 @@ def can_delete(username: str, message: Message, role: Role | None) -> bool:
 # JSON shapes (API and WebSocket)
 
 
-def room_json(view: RoomView) -> dict[str, Any]:
-    """The Room object of the API (and of `room_added`)."""
+def room_json(view: RoomSummary) -> dict[str, Any]:
+    """The Room object of the API (and of `room_added`): a room as one user sees it, the
+    store's listing record itself (no copy per room on the room list)."""
     room = view.room
     return {
         "name": room.name,

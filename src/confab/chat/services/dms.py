@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confab.chat.domain import RoomView, User, normalize_username, room_json
+from confab.chat.domain import User, normalize_username, room_json
 from confab.chat.protocol import room_added_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.rooms import RoomService
-from confab.core.chatstore import MAX_DM_USERS, ChatStore, dm_name
+from confab.core.chatstore import MAX_DM_USERS, ChatStore, RoomSummary, dm_name
 from confab.core.errors import InvalidInput, NotFound
 
 
@@ -29,7 +29,7 @@ class DirectMessages:
         self._events = events
         self._clock = clock
 
-    async def open(self, user: User, usernames: Sequence[str]) -> tuple[RoomView, bool]:
+    async def open(self, user: User, usernames: Sequence[str]) -> tuple[RoomSummary, bool]:
         """The DM of `user` and `usernames` (1 to 8 others), and whether it is new."""
         others: list[str] = []
         for raw in usernames:

@@ -8,7 +8,6 @@ poll), `room_removed` when kicked or banned.
 from __future__ import annotations
 
 from confab.chat.domain import (
-    RoomView,
     User,
     can_ban,
     can_remove,
@@ -21,7 +20,7 @@ from confab.chat.protocol import room_added_frame, room_removed_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.chat.services.rooms import RoomService, not_moderator
-from confab.core.chatstore import ChatStore, MemberRecord, RoomAccess, UserRecord
+from confab.core.chatstore import ChatStore, MemberRecord, RoomAccess, RoomSummary, UserRecord
 from confab.core.errors import Conflict, Forbidden, InvalidInput, NotFound, excerpt
 
 
@@ -57,7 +56,7 @@ class MembershipService:
         if access.room.kind == "dm":
             raise Forbidden("a direct conversation has fixed participants", code="dm_fixed")
 
-    async def join(self, user: User, room: str) -> RoomView:
+    async def join(self, user: User, room: str) -> RoomSummary:
         """Join a public room (or one already joined)."""
         access = await self._rooms.visible(user, room)
         if access.banned:
@@ -70,7 +69,7 @@ class MembershipService:
             )
         return await self._rooms.get(user, room)
 
-    async def invite(self, user: User, room: str, username: str) -> RoomView:
+    async def invite(self, user: User, room: str, username: str) -> RoomSummary:
         """A moderator or the owner adds `username`, who hears of it live (`room_added`)."""
         access = await self._rooms.moderated(user, room)
         self._no_dm(access)

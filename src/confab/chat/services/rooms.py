@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from confab.chat.domain import (
     ROOM_NAME,
-    RoomView,
     User,
     check_notify,
     check_seq,
@@ -18,7 +17,7 @@ from confab.chat.protocol import room_deleted_frame, room_removed_frame
 from confab.chat.services.config import Clock, utc_now
 from confab.chat.services.events import RoomEvents
 from confab.core import jsoncodec
-from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord
+from confab.core.chatstore import ChatStore, RoomAccess, RoomRecord, RoomSummary
 from confab.core.errors import Forbidden, NotFound, excerpt
 from confab.core.roomlog import RoomEvent
 
@@ -38,9 +37,9 @@ def not_moderator() -> Forbidden:
     return Forbidden("only a moderator or the owner may do this", code="not_moderator")
 
 
-def view_of(access: RoomAccess, members: int, participants: tuple[str, ...] | None) -> RoomView:
+def view_of(access: RoomAccess, members: int, participants: tuple[str, ...] | None) -> RoomSummary:
     """The Room object of `access` (no unread counts: those come from the listing)."""
-    return RoomView(
+    return RoomSummary(
         access.room,
         access.member,
         members,
@@ -85,7 +84,7 @@ class RoomService:
             raise not_moderator()
         return access
 
-    async def view(self, access: RoomAccess) -> RoomView:
+    async def view(self, access: RoomAccess) -> RoomSummary:
         """The Room object of `access`, with its member count (and a DM's participants)."""
         participants = None
         if access.room.kind == "dm":
@@ -93,7 +92,7 @@ class RoomService:
             return view_of(access, len(names), names)
         return view_of(access, await self._store.member_count(access.room.id), participants)
 
-    async def view_for(self, room: RoomRecord, user_id: int) -> RoomView | None:
+    async def view_for(self, room: RoomRecord, user_id: int) -> RoomSummary | None:
         """`room` as user `user_id` sees it (for `room_added`), None if it is gone."""
         access = await self._store.room_access(room.name, user_id)
         return None if access is None else await self.view(access)
@@ -102,7 +101,7 @@ class RoomService:
 
     async def create(
         self, user: User, name: str, topic: str = "", private: bool = False, title: str = ""
-    ) -> RoomView:
+    ) -> RoomSummary:
         """A new room owned by `user`, who is its first member."""
         room = await self._store.create_room(
             normalize_room_name(name), check_topic(topic), private, user.id, self._clock()
@@ -114,18 +113,18 @@ class RoomService:
             )
         return await self.get(user, room.name)
 
-    async def get(self, user: User, room: str) -> RoomView:
+    async def get(self, user: User, room: str) -> RoomSummary:
         """One room; a private one only for its members."""
         return await self.view(await self.visible(user, room))
 
-    async def list_for(self, user: User) -> list[RoomView]:
+    async def list_for(self, user: User) -> list[RoomSummary]:
         """The rooms and DMs `user` is in, and every public room, by name: the store's
         listing as it is (a DM's participants included, read with it)."""
         return await self._store.list_rooms(user.id)
 
     async def update(
         self, user: User, room: str, topic: str | None = None, title: str | None = None
-    ) -> RoomView:
+    ) -> RoomSummary:
         """A moderator or the owner sets the topic and/or the title."""
         access = await self.moderated(user, room)
         record, now = access.room, self._clock()
@@ -156,7 +155,7 @@ class RoomService:
                 member.username, "room_removed", room_removed_frame(name, "deleted")
             )
 
-    async def set_notify(self, user: User, room: str, level: str) -> RoomView:
+    async def set_notify(self, user: User, room: str, level: str) -> RoomSummary:
         """The caller's notification level in a room they are in."""
         access = await self.readable(user, room)
         if not await self._store.set_notify(access.room.id, user.id, check_notify(level)):
