@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from confab.adapters.sql.rooms import RECOUNT_COUNTERS
+
 NO_PASSWORD = "!bench-seeded: no password signs in"
 
 
@@ -84,12 +86,6 @@ COLUMNS = {
     "memberships": ("room_id", "user_id", "joined_at"),
 }
 
-# Schema 0004 on: the room's member counter (the store keeps it; these rows bypass it).
-MEMBER_COUNTS = (
-    "UPDATE rooms SET member_count ="
-    " (SELECT count(*) FROM memberships WHERE memberships.room_id = rooms.id)"
-)
-
 
 def seed_sqlite(path: Path, seed: Seed, now: datetime | None = None) -> None:
     """Write `seed` into the migrated SQLite database at `path`, in one transaction."""
@@ -114,7 +110,8 @@ def seed_sqlite(path: Path, seed: Seed, now: datetime | None = None) -> None:
                 " WHERE rooms.id = memberships.room_id AND rooms.owner_id = memberships.user_id)"
             )
         if "member_count" in {row[1] for row in db.execute("PRAGMA table_info(rooms)")}:
-            db.execute(MEMBER_COUNTS)
+            for statement in RECOUNT_COUNTERS:  # schema 0004 on: the rows bypassed them
+                db.execute(statement)
         db.execute("COMMIT")
     finally:
         db.close()
@@ -144,8 +141,9 @@ async def seed_postgres(url: str, seed: Seed, now: datetime | None = None) -> No
                 "SELECT count(*) FROM information_schema.columns"
                 " WHERE table_name = 'rooms' AND column_name = 'member_count'"
             )
-            if has_member_count:
-                await conn.execute(MEMBER_COUNTS)
+            if has_member_count:  # schema 0004 on: the rows bypassed the counters
+                for statement in RECOUNT_COUNTERS:
+                    await conn.execute(statement)
             for table in ("users", "rooms"):
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
