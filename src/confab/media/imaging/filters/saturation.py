@@ -2,8 +2,9 @@
 _saturation.c: p = sqrt(.299 r^2 + .587 g^2 + .114 b^2), value = p + (value - p) * change).
 
 In NumPy on the (thumbnail-sized) frame: libvips has no fast square root (its `pow` is a
-general power function), and the same arithmetic costs 3.8 ms there against 1.0 ms here
-for a 320x240 frame, with the same bytes out.
+general power function). On a 320x240 frame, output in memory, the same arithmetic costs
+2.9 ms of CPU in libvips against 2.1 ms here (conversions both ways included), with the
+same bytes out.
 """
 
 from __future__ import annotations
