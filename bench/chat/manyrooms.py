@@ -307,7 +307,7 @@ def measure(target: Target, args: argparse.Namespace, seed: bulkseed.Seed) -> di
     fresh bare `websockets` peer, which stores nothing)."""
     work = WORK / "manyrooms" / target.label.replace("/", "-")
     if target.version == CEILING:
-        return ramp(target, args, seed, WebsocketsPeer(work, cores(args.no_pin)[0]))
+        return ramp(target, args, seed, WebsocketsPeer(work, cores(args.no_pin)[0]), work)
     with database(target.engine, work / "db") as url:
         began = time.monotonic()
         prepare(target, url, seed, work)
@@ -315,15 +315,15 @@ def measure(target: Target, args: argparse.Namespace, seed: bulkseed.Seed) -> di
         server = Confab(work, cores(args.no_pin)[0])
         server.executable = target.executable
         server.extra_env = {"CONFAB_DATABASE_URL": url}
-        return ramp(target, args, seed, server)
+        return ramp(target, args, seed, server, work)
 
 
 def ramp(
-    target: Target, args: argparse.Namespace, seed: bulkseed.Seed, server: ChatServer
+    target: Target, args: argparse.Namespace, seed: bulkseed.Seed, server: ChatServer, work: Path
 ) -> dict[str, Any]:
-    """Start `server`, drive the generator's ramp against it, stop it; the figures."""
+    """Start `server`, drive the generator's ramp against it, stop it; the figures (the
+    profile, if asked for, goes to `work`)."""
     server_core, generator_core = cores(args.no_pin)
-    work = WORK / "manyrooms" / target.label.replace("/", "-")
     spy: Profiler | None = None
     try:
         server.start(timeout=180)

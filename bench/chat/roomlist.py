@@ -192,9 +192,10 @@ def measure(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         server.extra_env = {"CONFAB_DATABASE_URL": url}
         try:
             server.start(timeout=180)
-            pid = server.process.pid if server.process is not None else None
             postgres = None if url.startswith("sqlite") else url
-            timed = time_requests(server.base, token, args.warmup, args.requests, pid, postgres)
+            timed = time_requests(
+                server.base, token, args.warmup, args.requests, server.pid, postgres
+            )
         finally:
             server.stop()
     summary = stats.latency_summary(timed.latencies)
