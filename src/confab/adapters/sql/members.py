@@ -265,10 +265,12 @@ def mark_read(
     # Take the seq first: it locks the room, so the marker read below is current.
     seq, room = log.take_seqs(conn, room_id)
     row = _MARKER.first(conn, {"room_id": room_id, "user_id": user_id})
-    target = min(read_seq, seq - 1)
-    if row is None or target <= row[0]:
+    if row is None:
         raise log.Unchanged(None)
     marker, username = int(row[0]), str(row[1])
+    target = min(read_seq, seq - 1)
+    if target <= marker:
+        raise log.Unchanged(None)
     read = {"room_id": room_id, "user_id": user_id, "after": marker, "upto": target}
     ((newly_read,),) = _READ_NOW.rows(conn, read)
     _SET_MARKER.rows(
