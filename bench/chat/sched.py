@@ -49,19 +49,28 @@ def self_wait_seconds() -> float:
     return _task_wait_ns(int(Path("/proc/self").resolve().name)) / 1e9
 
 
-def core_times(core: int) -> tuple[float, float]:
-    """(user+nice+system seconds, steal seconds) of one core since boot; NaN if unknown."""
-    prefix = f"cpu{core} "
+def cpu_stat_ticks(label: str) -> list[int] | None:
+    """The clock-tick counters of one /proc/stat line since boot (`cpu`: every core,
+    `cpu0`: one), in the kernel's order (user, nice, system, idle, iowait, irq, softirq,
+    steal, ...); None if there is no such line."""
+    prefix = f"{label} "
     try:
         lines = (_PROC / "stat").read_text().splitlines()
     except OSError:
-        return math.nan, math.nan
+        return None
     for line in lines:
         if line.startswith(prefix):
-            fields = [int(value) for value in line.split()[1:]]
-            steal = fields[7] if len(fields) > 7 else 0
-            return (fields[0] + fields[1] + fields[2]) / _TICKS, steal / _TICKS
-    return math.nan, math.nan
+            return [int(value) for value in line.split()[1:]]
+    return None
+
+
+def core_times(core: int) -> tuple[float, float]:
+    """(user+nice+system seconds, steal seconds) of one core since boot; NaN if unknown."""
+    fields = cpu_stat_ticks(f"cpu{core}")
+    if fields is None:
+        return math.nan, math.nan
+    steal = fields[7] if len(fields) > 7 else 0
+    return (fields[0] + fields[1] + fields[2]) / _TICKS, steal / _TICKS
 
 
 class CoreNoise:

@@ -12,11 +12,11 @@ Besides each tree's CPU, a snapshot holds what tells an idle process from a star
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-from bench.chat.sched import tree_wait_seconds
+from bench.chat.sched import cpu_stat_ticks, tree_wait_seconds
 from bench.media.procstats import children_map, process_cpu_seconds, tree_cpu_seconds
 
 Snapshot = dict[str, float]
@@ -26,7 +26,9 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def machine_busy_seconds() -> float:
     """Busy CPU seconds of every core since boot (all but idle and iowait), steal included."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    fields = cpu_stat_ticks("cpu")
+    if fields is None:
+        return math.nan
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     # guest and guest_nice (fields 9, 10) are already counted in user and nice.
     return (sum(fields[:8]) - idle) / _TICKS
