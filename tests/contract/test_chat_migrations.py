@@ -3,6 +3,7 @@ database that already holds messages."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,25 @@ async def _schema_diff(url: str) -> list[object]:
                 MigrationContext.configure(conn, opts={"compare_type": True}), metadata
             )
         )
+    finally:
+        await database.close()
+
+
+async def _database_at(url: str, revision: str, rows: Sequence[str]) -> None:
+    """Migrate the empty database at `url` to `revision` and write `rows` (SQL of that
+    schema, ids given: PostgreSQL's sequences are moved past them)."""
+
+    def write(conn: Connection) -> None:
+        command.upgrade(alembic_config(conn), revision)
+        for statement in rows:
+            conn.execute(text(statement))
+        if conn.dialect.name == "postgresql":
+            for table in ("users", "rooms", "messages"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
+
+    database = Database(url, pooled=False)
+    try:
+        await database.write(write)
     finally:
         await database.close()
 
@@ -80,25 +100,12 @@ _ROWS_0001 = (
 )
 
 
-def _write_0001(conn: Connection) -> None:
-    command.upgrade(alembic_config(conn), "0001")
-    for statement in _ROWS_0001:
-        conn.execute(text(statement))
-    if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
-        for table in ("users", "rooms", "messages"):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_0001_database_with_messages_migrates_to_the_event_log(
     kind: str, tmp_path: Path
 ) -> None:
     async with empty_database(kind, tmp_path) as url:
-        database = Database(url, pooled=False)
-        try:
-            await database.write(_write_0001)
-        finally:
-            await database.close()
+        await _database_at(url, "0001", _ROWS_0001)
         assert await current_revision(url) == "0001"
         with pytest.raises(Unavailable):
             await check_schema_current(url)
@@ -219,23 +226,10 @@ _ROWS_0002 = (
 )
 
 
-def _write_0002(conn: Connection) -> None:
-    command.upgrade(alembic_config(conn), "0002")
-    for statement in _ROWS_0002:
-        conn.execute(text(statement))
-    if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
-        for table in ("users", "rooms", "messages"):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_0002_database_gets_exact_unread_counters(kind: str, tmp_path: Path) -> None:
     async with empty_database(kind, tmp_path) as url:
-        database = Database(url, pooled=False)
-        try:
-            await database.write(_write_0002)
-        finally:
-            await database.close()
+        await _database_at(url, "0002", _ROWS_0002)
         await upgrade_to_head(url)
         assert await _schema_diff(url) == []
         store = SqlChatStore.open(url, pool_size=2)
@@ -290,25 +284,12 @@ _ROWS_0003 = (
 )
 
 
-def _write_0003(conn: Connection) -> None:
-    command.upgrade(alembic_config(conn), "0003")
-    for statement in _ROWS_0003:
-        conn.execute(text(statement))
-    if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
-        for table in ("users", "rooms", "messages"):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 100)"))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_0003_database_gets_exact_member_and_mention_counters(
     kind: str, tmp_path: Path
 ) -> None:
     async with empty_database(kind, tmp_path) as url:
-        database = Database(url, pooled=False)
-        try:
-            await database.write(_write_0003)
-        finally:
-            await database.close()
+        await _database_at(url, "0003", _ROWS_0003)
         assert await current_revision(url) == "0003"
         await upgrade_to_head(url)
         assert await current_revision(url) == "0004"
