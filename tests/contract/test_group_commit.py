@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from confab.adapters.sql.engine import Database, defer_insert
 from confab.adapters.sql.errors import DUPLICATE
 from confab.adapters.sql.migrate import upgrade_to_head
+from confab.adapters.sql.prepared import Prepared
 from confab.adapters.sql.tables import users
 from confab.core.errors import Conflict
 from tests.contract.chat_databases import empty_database
@@ -73,9 +74,18 @@ async def test_grouped_writes_commit_together_and_fail_alone(kind: str, tmp_path
             await database.close()
 
 
+_INSERT_USER = Prepared(
+    users.insert().values(
+        username=sa.bindparam("username"),
+        password_hash=sa.bindparam("password_hash"),
+        created_at=sa.bindparam("created_at"),
+    )
+)
+
+
 def _deferred(conn: Connection, name: str) -> str:
     """Insert a user with the batch's other deferred rows; a name starting "bad" fails."""
-    defer_insert(conn, users.insert(), {"username": name, "password_hash": "h", "created_at": NOW})
+    defer_insert(conn, _INSERT_USER, {"username": name, "password_hash": "h", "created_at": NOW})
     if name.startswith("bad"):
         raise Refused(name)
     return name

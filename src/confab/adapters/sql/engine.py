@@ -40,10 +40,10 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.util import await_only
 
 from confab.adapters.sql.errors import translated
+from confab.adapters.sql.prepared import Prepared
 from confab.core.errors import InvalidInput
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
@@ -77,26 +77,26 @@ class _Lane:
 _DEFERRED = "confab_deferred_inserts"
 
 
-def defer_insert(conn: Connection, statement: Insert, params: dict[str, Any]) -> None:
+def defer_insert(conn: Connection, statement: Prepared, params: dict[str, Any]) -> None:
     """Insert a row now, or, inside a batch, with the batch's other rows for `statement`
     in one executemany before COMMIT (rows of a call that fails are dropped with it).
 
     Only for rows nothing in the same transaction reads back before `flush_deferred`.
     """
-    pending: dict[Insert, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
+    pending: dict[Prepared, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
     if pending is None:
-        conn.execute(statement, params)
+        statement.rows(conn, params)
     else:
         pending.setdefault(statement, []).append(params)
 
 
 def flush_deferred(conn: Connection) -> None:
     """Insert the rows deferred so far (before reading the table they go to)."""
-    pending: dict[Insert, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
+    pending: dict[Prepared, list[dict[str, Any]]] | None = conn.info.get(_DEFERRED)
     if pending:
         for statement, rows in pending.items():
             if rows:  # a failed call may have taken back every row of a statement
-                conn.execute(statement, rows)
+                statement.run_many(conn, rows)
         pending.clear()
 
 
@@ -119,7 +119,7 @@ def _run_grouped(conn: Connection, calls: list[Call]) -> list[_Outcome]:
     call runs again in its own savepoint, so a failure only ever takes its own changes
     with it.
     """
-    pending: dict[Insert, list[dict[str, Any]]] = {}
+    pending: dict[Prepared, list[dict[str, Any]]] = {}
     conn.info[_DEFERRED] = pending
     # Through SQLAlchemy first: the driver's transaction starts with its first statement.
     conn.exec_driver_sql("SAVEPOINT confab_batch")
@@ -149,7 +149,7 @@ def _each_in_savepoint(
     conn: Connection,
     plain: Callable[[str], object],
     calls: list[Call],
-    pending: dict[Insert, list[dict[str, Any]]],
+    pending: dict[Prepared, list[dict[str, Any]]],
 ) -> list[_Outcome]:
     """Run each call in its own savepoint: one that fails leaves the others."""
     outcomes = []

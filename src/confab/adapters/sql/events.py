@@ -64,7 +64,7 @@ _LOCK = (
     .where(rooms.c.id == _B("room_id"))
     .with_for_update()
 )
-_INSERT = events.insert()
+_INSERT = Prepared(events.insert().values({c.name: _B(c.name) for c in events.c}))
 _AFTER = (
     sa.select(events.c.seq, events.c.type, events.c.subject, events.c.payload)
     .where(events.c.room_id == _B("room_id"), events.c.seq > _B("after"))

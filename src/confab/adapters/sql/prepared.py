@@ -92,6 +92,20 @@ class Prepared:
         finally:
             cursor.close()
 
+    def run_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set, in one `executemany` (no rows back)."""
+        compiled = self._compiled(conn.dialect)
+        parameters = [compiled.parameters(one) for one in params]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(compiled.sql, parameters)
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise sa_exc.DBAPIError.instance(
+                compiled.sql, parameters, error, conn.dialect.loaded_dbapi.Error
+            ) from error
+        finally:
+            cursor.close()
+
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
         """Run the statement; its first row, or None."""
         rows = self.rows(conn, params)
