@@ -26,7 +26,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from confab.core.clock import Clock, LoopClock
-from confab.core.heap import freeze_startup_heap
+from confab.core.heap import HeapFreezer, freeze_startup_heap
 from confab.core.metrics import Metrics
 from confab.node.app import NodeState
 from confab.node.drain import (
@@ -290,6 +290,9 @@ async def serve_http(
         log.info("backends up: listening")
     frozen = freeze_startup_heap()
     log.info("start-up heap frozen: %d objects left out of garbage collection", frozen)
+    # What the connections add later is frozen after each full collection (see heap.py).
+    freezer = HeapFreezer()
+    freezer.install()
     state.ready = True
     if on_listening is not None:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -301,6 +304,7 @@ async def serve_http(
         await server.serve(sockets=[sock])
     finally:
         state.ready = False
+        freezer.uninstall()
         if lag is not None:
             lag.cancel()
             await asyncio.gather(lag, return_exceptions=True)
