@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 from bench.chat import bulkseed, mix, report  # noqa: E402
 from bench.chat.run import cores, drive, raise_own_fd_limit  # noqa: E402
 from bench.chat.servers import ChatServer, Confab, WebsocketsPeer  # noqa: E402
+from bench.media.procstats import thread_cpu_seconds  # noqa: E402
 from bench.procs import cleanup_on_sigterm, sync_postgres_database  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
@@ -142,13 +143,46 @@ def generator_config(
     }
 
 
-def figures(steps: list[dict[str, Any]], marks: Mapping[str, report.Mark]) -> dict[str, Any]:
-    """The best passing step's figures; every step annotated with the server's cores."""
+class ThreadSplit:
+    """The server's CPU time per thread (name) at every mark: where an event's CPU goes
+    (the event loop, the SQLite writer, the readers)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.marks: dict[str, tuple[float, dict[str, tuple[float, float]]]] = {}
+
+    def on_mark(self, label: str) -> None:
+        """Read every thread's CPU time."""
+        self.marks[label] = (time.monotonic(), thread_cpu_seconds(self.pid))
+
+    def per_event_us(self, label: str, events: float) -> dict[str, dict[str, float]]:
+        """Per thread name, µs of user and system CPU per event over `label`'s window."""
+        start, end = self.marks.get(f"{label}:start"), self.marks.get(f"{label}:end")
+        if start is None or end is None or events <= 0:
+            return {}
+        out = {}
+        for name, (user, system) in end[1].items():
+            user0, system0 = start[1].get(name, (0.0, 0.0))
+            out[name] = {
+                "user": 1e6 * (user - user0) / events,
+                "system": 1e6 * (system - system0) / events,
+            }
+        return out
+
+
+def figures(
+    steps: list[dict[str, Any]], marks: Mapping[str, report.Mark], threads: ThreadSplit
+) -> dict[str, Any]:
+    """The best passing step's figures; every step annotated with the server's cores and
+    its CPU per event by thread."""
     for index, step in enumerate(steps):
         cores_busy, wait = report._window(marks, f"step{index}")
         step["server_cores"], step["server_wait"] = cores_busy, wait
         stored = float(step.get("stored_per_s", 0.0))
         step["server_cpu_ms_per_event"] = 1000.0 * cores_busy / stored if stored else math.nan
+        start, end = marks.get(f"step{index}:start"), marks.get(f"step{index}:end")
+        seconds = end[1] - start[1] if start and end else 0.0
+        step["thread_us_per_event"] = threads.per_event_us(f"step{index}", stored * seconds)
     passed = [s for s in steps if s.get("passed")]
     top = max(steps, key=lambda s: float(s.get("stored_per_s", 0.0)), default=None)
     out: dict[str, Any] = {
@@ -167,6 +201,7 @@ def figures(steps: list[dict[str, Any]], marks: Mapping[str, report.Mark]) -> di
         server_cores=float(best["server_cores"]),
         server_wait=float(best["server_wait"]),
         server_cpu_ms_per_event=float(best["server_cpu_ms_per_event"]),
+        thread_us_per_event=dict(best.get("thread_us_per_event", {})),
         client_cpu_pct=float(best["client_cpu_pct"]),
         stored_by_kind=dict(best.get("stored_by_kind", {})),
     )
@@ -201,6 +236,23 @@ def table(results: Mapping[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def thread_lines(results: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Where each target's CPU per event went at its best step, by thread."""
+    lines = []
+    for label, f in results.items():
+        split = f.get("thread_us_per_event") or {}
+        if not split:
+            continue
+        parts = sorted(split.items(), key=lambda kv: -(kv[1]["user"] + kv[1]["system"]))
+        shown = ", ".join(
+            f"{name} {t['user'] + t['system']:.0f} us ({t['system']:.0f} in the kernel)"
+            for name, t in parts
+            if t["user"] + t["system"] >= 1.0
+        )
+        lines.append(f"{label}: CPU per event by thread at {f['stored_per_s']:.0f}/s: {shown}")
+    return lines
+
+
 def verdicts(results: Mapping[str, dict[str, Any]]) -> list[str]:
     """The issue's target per engine, and this version against the current one."""
     lines = []
@@ -212,6 +264,7 @@ def verdicts(results: Mapping[str, dict[str, Any]]) -> list[str]:
                 f"{label}: {got:.0f} stored+acked events/s at ack p99 < limit"
                 f" (target >= {TARGET_EVENTS_PER_S:.0f}): {'met' if ok else 'NOT met'}"
             )
+    lines.extend(thread_lines(results))
     bare = next((f for label, f in results.items() if label.startswith(CEILING)), None)
     if bare:
         top = float(bare.get("stored_per_s", 0.0))
@@ -337,13 +390,19 @@ def ramp(
         if target.version == CEILING:  # the peer takes the user name as its token
             config.update(tokens=seed.users, dialect="websockets")
         spy = Profiler(server.pid, work / "profile.txt", args.profile)
+        threads = ThreadSplit(server.pid)
+
+        def on_mark(label: str) -> None:
+            threads.on_mark(label)
+            spy.on_mark(label)
+
         run = drive(
             server,
             config,
             generator_core,
             args.phase_timeout,
             module="bench.chat.manyrooms_gen",
-            on_mark=spy.on_mark,
+            on_mark=on_mark,
         )
     finally:
         if spy is not None:
@@ -353,7 +412,7 @@ def ramp(
     result = run.result
     if result.get("errors"):
         print(f"      error frames: {result['errors']} e.g. {result['error_samples'][:2]}")
-    out = figures(list(result.get("steps", [])), run.marks)
+    out = figures(list(result.get("steps", [])), run.marks, threads)
     out["connected"] = result.get("connected")
     out["errors"] = result.get("errors", {})
     out["steps_raw"] = result.get("steps", [])

@@ -63,6 +63,36 @@ def tree_cpu_seconds(root: int, children: dict[int, list[int]] | None = None) ->
     return sum(_cpu_ticks(pid) for pid in tree_pids(root, children)) / _TICKS
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) CPU seconds of one process's threads: "main" (the first thread: an
+    asyncio server's event loop), and the rest summed by their kernel name with trailing
+    digits dropped, "other threads" where that is just the process's name (CPython before
+    3.14 does not name its threads for the kernel). Empty if the process is gone."""
+    out: dict[str, tuple[float, float]] = {}
+    task = _PROC / str(pid) / "task"
+    try:
+        tids = [entry.name for entry in task.iterdir()]
+        process_name = (_PROC / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            stat = (task / tid / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        if tid == str(pid):
+            name = "main"
+        elif name == process_name:
+            name = "other threads"
+        else:
+            name = name.rstrip("0123456789")
+        fields = stat[stat.rfind(")") + 2 :].split()
+        user, system = out.get(name, (0.0, 0.0))
+        out[name] = (user + int(fields[11]) / _TICKS, system + int(fields[12]) / _TICKS)
+    return out
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (and its reaped children), no tree walk."""
     return _cpu_ticks(pid) / _TICKS

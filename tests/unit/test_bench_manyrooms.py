@@ -160,13 +160,26 @@ def test_figures_take_the_best_passing_step_and_cpu_per_event() -> None:
         "step1:end": (14.95, 15.0, 0.5),
         "step2:start": (20.0, 20.0, 0.0),
     }
-    got = manyrooms.figures(steps, marks)
+    threads = manyrooms.ThreadSplit(pid=0)
+    threads.marks = {
+        "step1:start": (10.0, {"main": (1.0, 1.0), "other threads": (0.5, 0.0)}),
+        "step1:end": (15.0, {"main": (3.0, 2.0), "other threads": (1.0, 0.5)}),
+    }
+    got = manyrooms.figures(steps, marks, threads)
     assert got["stored_per_s"] == 990 and got["offered_rate"] == 1000
     assert got["server_cores"] == pytest.approx(0.99)
     assert got["server_cpu_ms_per_event"] == pytest.approx(1.0)
     assert got["peak_stored_per_s"] == 1200
     assert math.isnan(steps[2]["server_cores"])  # its window was never closed
-    assert manyrooms.figures([_step(500, 400, False)], {})["stored_per_s"] == 0.0
+    # 990 events/s over the 5 s window: 4,950 events.
+    split = got["thread_us_per_event"]
+    assert split["main"]["user"] == pytest.approx(2e6 / 4950)
+    assert split["main"]["system"] == pytest.approx(1e6 / 4950)
+    assert split["other threads"]["system"] == pytest.approx(0.5e6 / 4950)
+    assert steps[0]["thread_us_per_event"] == {}  # no thread marks for that window
+    (line,) = manyrooms.thread_lines({"eventlog/sqlite/send": got})
+    assert line.startswith("eventlog/sqlite/send: CPU per event by thread at 990/s: main 606 us")
+    assert manyrooms.figures([_step(500, 400, False)], {}, threads)["stored_per_s"] == 0.0
 
 
 def test_median_run_keeps_one_runs_figures_together() -> None:

@@ -149,3 +149,37 @@ def test_wrk_figures_come_from_its_json_line() -> None:
     }
     with pytest.raises(RuntimeError, match="no figures"):
         wrkload.parse("Running 5s test\nsocket errors\n")
+
+
+def test_thread_cpu_is_split_by_thread_name() -> None:
+    import os
+    import threading
+    import time
+
+    from bench.media.procstats import thread_cpu_seconds
+
+    from tests.polling import wait_until
+
+    done = threading.Event()
+
+    def spin() -> None:
+        end = time.thread_time() + 0.2  # this thread's own CPU time
+        while time.thread_time() < end:
+            pass
+        done.wait()
+
+    workers = [threading.Thread(target=spin) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        # Both spinners' time, summed apart from the main thread's.
+        wait_until(
+            lambda: sum(thread_cpu_seconds(os.getpid()).get("other threads", (0, 0))) >= 0.35,
+            what="the spinners' CPU time",
+        )
+        assert "main" in thread_cpu_seconds(os.getpid())
+        assert thread_cpu_seconds(-1) == {}  # no such process
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()
