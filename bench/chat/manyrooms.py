@@ -219,11 +219,18 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+def one_core_bound(figures: Mapping[str, Any]) -> float:
+    """Events/s one whole core would allow at the best step's CPU per event (what the
+    server could reach if nothing but CPU held it back: not a measured rate)."""
+    cpu_ms = float(figures.get("server_cpu_ms_per_event", math.nan))
+    return 1000.0 / cpu_ms if cpu_ms > 0 else math.nan
+
+
 def table(results: Mapping[str, dict[str, Any]]) -> str:
     """One line per target."""
     lines = [
         f"{'target':34} {'events/s':>9} {'offered':>8} {'ack p50':>8} {'ack p99':>8}"
-        f" {'cores':>6} {'CPU/event':>10}  runs (events/s)"
+        f" {'cores':>6} {'CPU/event':>10} {'1-core bound':>12}  runs (events/s)"
     ]
     for label, f in results.items():
         lines.append(
@@ -231,6 +238,7 @@ def table(results: Mapping[str, dict[str, Any]]) -> str:
             f" {f.get('offered_rate', math.nan):8.0f} {f.get('ack_p50_ms', math.nan):6.1f}ms"
             f" {f.get('ack_p99_ms', math.nan):6.1f}ms {f.get('server_cores', math.nan):6.2f}"
             f" {f.get('server_cpu_ms_per_event', math.nan):8.3f}ms"
+            f" {one_core_bound(f):12.0f}"
             f"  {', '.join(f'{v:.0f}' for v in f.get('all_stored_per_s', []))}"
         )
     return "\n".join(lines)

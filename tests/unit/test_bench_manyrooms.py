@@ -169,6 +169,8 @@ def test_figures_take_the_best_passing_step_and_cpu_per_event() -> None:
     assert got["stored_per_s"] == 990 and got["offered_rate"] == 1000
     assert got["server_cores"] == pytest.approx(0.99)
     assert got["server_cpu_ms_per_event"] == pytest.approx(1.0)
+    assert manyrooms.one_core_bound(got) == pytest.approx(1000.0)
+    assert math.isnan(manyrooms.one_core_bound({}))
     assert got["peak_stored_per_s"] == 1200
     assert math.isnan(steps[2]["server_cores"])  # its window was never closed
     # 990 events/s over the 5 s window: 4,950 events.
