@@ -221,3 +221,24 @@ def verdict_lines(items: Sequence[Verdict]) -> str:
             f"  [{state:^12}] {item.scenario:<13} {item.wording}: {_fmt(item.value, '{:.2f}')}"
         )
     return "\n".join(lines)
+
+
+def floor_lines(figures: dict[str, Any]) -> str:
+    """The cached round's floor (`run.py --floor`) under wrk, against thumbor and Confab."""
+    servers = figures.get("zipf_cached", {})
+    floor = servers.get("floor")
+    if not floor:
+        return ""
+    rps = floor.get("wrk_rps", math.nan)
+    thumbor = servers.get("thumbor", {}).get("wrk_rps", math.nan)
+    confab = servers.get("confab", {}).get("wrk_rps", math.nan)
+    return "\n".join(
+        [
+            f"  floor: {_fmt(rps, '{:.0f}')} req/s, server"
+            f" {_fmt(floor.get('wrk_server_cpu_us'), '{:.0f}')} us/req, wrk"
+            f" {_fmt(floor.get('wrk_client_cpu_us'), '{:.0f}')} us/req",
+            f"  floor / thumbor = {_fmt(ratio(rps, thumbor), '{:.2f}')}"
+            f" (the most any server on uvicorn gets here; the target is 5)",
+            f"  confab / floor = {_fmt(ratio(confab, rps), '{:.2f}')}",
+        ]
+    )

@@ -33,7 +33,7 @@ from bench.media import report, workload, wrkload  # noqa: E402
 from bench.media.corpus import CorpusFile, build_corpus  # noqa: E402
 from bench.media.equivalence import compare  # noqa: E402
 from bench.media.procstats import MemorySampler, tree_cpu_seconds  # noqa: E402
-from bench.media.servers import Confab, Server, Thumbor, ensure_thumbor  # noqa: E402
+from bench.media.servers import Confab, Floor, Server, Thumbor, ensure_thumbor  # noqa: E402
 from bench.procs import cleanup_on_sigterm  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keepalive",
         action="store_true",
         help="keep-alive connections instead of one per request (shows thumbor's skew)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="cached round: also drive floor_server.py (bare uvicorn holding Confab's bodies)"
+        " with wrk, the floor under a cache hit",
     )
     parser.add_argument(
         "--no-wrk",
@@ -249,30 +255,17 @@ def run_round(
                     f"  hit-p50 {probe['hit_p50_ms']:.2f} ms  hit-p99 {probe['hit_p99_ms']:.2f} ms"
                 )
                 if args.wrk and wrkload.available():
-                    cpu_start = tree_cpu_seconds(server.pid)
-                    by_wrk = wrkload.drive(
-                        server.base,
-                        paths,
-                        sequence,
-                        concurrency=args.concurrency,
-                        duration=args.duration,
-                    )
-                    served = max(1.0, by_wrk["wrk_requests"] - by_wrk["wrk_errors"])
-                    server_cpu = tree_cpu_seconds(server.pid) - cpu_start
-                    by_wrk["wrk_server_cpu_us"] = server_cpu * 1e6 / served
-                    seconds = by_wrk["wrk_seconds"]
-                    by_wrk["wrk_server_cores"] = server_cpu / seconds if seconds else math.nan
-                    result.update(by_wrk)
-                    # Both sides' CPU per request: on 2 cores they share, so together they
-                    # bound the rate (2 cores / (server + wrk) per request).
-                    print(
-                        f"    {name:8} driven by wrk: {by_wrk['wrk_rps']:.1f} req/s"
-                        f"  p99 {by_wrk['wrk_p99_ms']:.2f} ms  errors {by_wrk['wrk_errors']:.0f}"
-                        f"  server {by_wrk['wrk_server_cpu_us']:.0f} us/req"
-                        f" ({by_wrk['wrk_server_cores']:.2f} cores)"
-                        f"  wrk {by_wrk['wrk_client_cpu_us']:.0f} us/req"
-                        f" ({by_wrk['wrk_cpu_cores']:.2f} cores)"
-                    )
+                    result.update(by_wrk(name, server, paths, sequence, args))
+                    if name == "confab" and args.floor:
+                        floor = Floor(server.work, args.http_processes)
+                        floor.fill(server.base, paths)
+                        try:
+                            floor.start()
+                            figures[scenario.key]["floor"] = by_wrk(
+                                "floor", floor, paths, sequence, args
+                            )
+                        finally:
+                            floor.stop()
         if "confab" in servers and "thumbor" in servers:
             option, source = catalogue[0]
             check = compare(
@@ -283,6 +276,35 @@ def run_round(
             equivalence[scenario.key] = check
             print(f"    outputs: {describe_check(check)}")
     return figures
+
+
+def by_wrk(
+    name: str,
+    server: Server,
+    paths: list[str],
+    sequence: list[int] | None,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Drive `server` with wrk over `paths` in `sequence` order; its figures and the
+    server's CPU per request, printed."""
+    cpu_start = tree_cpu_seconds(server.pid)
+    got = wrkload.drive(
+        server.base, paths, sequence, concurrency=args.concurrency, duration=args.duration
+    )
+    served = max(1.0, got["wrk_requests"] - got["wrk_errors"])
+    server_cpu = tree_cpu_seconds(server.pid) - cpu_start
+    got["wrk_server_cpu_us"] = server_cpu * 1e6 / served
+    seconds = got["wrk_seconds"]
+    got["wrk_server_cores"] = server_cpu / seconds if seconds else math.nan
+    # Both sides' CPU per request: on 2 cores they share, so together they bound the rate
+    # (2 cores / (server + wrk) per request).
+    print(
+        f"    {name:8} driven by wrk: {got['wrk_rps']:.1f} req/s"
+        f"  p99 {got['wrk_p99_ms']:.2f} ms  errors {got['wrk_errors']:.0f}"
+        f"  server {got['wrk_server_cpu_us']:.0f} us/req ({got['wrk_server_cores']:.2f} cores)"
+        f"  wrk {got['wrk_client_cpu_us']:.0f} us/req ({got['wrk_cpu_cores']:.2f} cores)"
+    )
+    return got
 
 
 def describe_check(check: dict[str, Any]) -> str:
@@ -417,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = report.verdicts(final)
     print("\n== targets (issue 2, part 6)")
     print(report.verdict_lines(verdicts))
+    floor = report.floor_lines(final)
+    if floor:
+        print("\n== the floor under a cache hit (bare uvicorn holding the same bodies)")
+        print(floor)
     print("\n== notes")
     for note in dict.fromkeys(notes):
         print(f"  - {note}")

@@ -251,6 +251,43 @@ class Confab(Server):
         return f"/media/unsafe/{options}/upload/{self.ids[source]}"
 
 
+class Floor(Server):
+    """`floor_server.py`: uvicorn answering each path with the body Confab gave for it
+    (held in a dict), from `http_processes` processes: the floor under a cache hit."""
+
+    name = "floor"
+
+    def __init__(self, work: Path, http_processes: int) -> None:
+        super().__init__(work, processes=0)
+        self.http_processes = http_processes
+        self.bodies = work / "floor-bodies"
+
+    def fill(self, base: str, paths: list[str]) -> None:
+        """Fetch every path's body from the server at `base` (call before `start`)."""
+        self.bodies.mkdir(parents=True, exist_ok=True)
+        manifest = {}
+        for index, path in enumerate(paths):
+            status, body = _http(base + path)
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}: the floor needs every body")
+            (self.bodies / f"{index}.bin").write_bytes(body)
+            manifest[path] = f"{index}.bin"
+        (self.bodies / "manifest.json").write_text(json.dumps(manifest))
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": root}
+        cmd = [sys.executable, "-m", "bench.media.floor_server", "--port", str(self.port)]
+        cmd += ["--processes", str(self.http_processes), "--bodies", str(self.bodies)]
+        return cmd, env
+
+    def ready(self) -> bool:
+        return _http(f"{self.base}/", timeout=2)[0] == 404
+
+    def path(self, options: str, source: str) -> str:
+        raise NotImplementedError("the floor answers the paths it was filled with")
+
+
 def ensure_thumbor(venv: Path, python: str = "python3") -> str:
     """Create the thumbor venv if missing; return the installed thumbor version."""
     thumbor = venv / "bin" / "thumbor"

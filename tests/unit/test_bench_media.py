@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from bench.media import report, workload, wrkload
@@ -183,3 +184,46 @@ def test_thread_cpu_is_split_by_thread_name() -> None:
         done.set()
         for worker in workers:
             worker.join()
+
+
+async def test_the_floor_answers_held_bodies_and_404_otherwise(tmp_path: Path) -> None:
+    import json
+
+    from bench.media.floor_server import load_bodies, make_app
+
+    (tmp_path / "0.bin").write_bytes(b"\xff\xd8jpeg")
+    (tmp_path / "manifest.json").write_text(json.dumps({"/media/a": "0.bin"}))
+    app = make_app(load_bodies(tmp_path))
+
+    async def get(path: str) -> list[dict[str, object]]:
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(dict(message))
+
+        await app({"type": "http", "path": path}, receive, send)
+        return sent
+
+    start, body = await get("/media/a")
+    assert start["status"] == 200 and body["body"] == b"\xff\xd8jpeg"
+    assert (b"content-length", b"6") in start["headers"]  # type: ignore[operator]
+    missing, _ = await get("/media/b")
+    assert missing["status"] == 404
+
+
+def test_floor_lines_compare_the_floor_with_both_servers() -> None:
+    figures = {
+        "zipf_cached": {
+            "confab": {"wrk_rps": 9000.0},
+            "thumbor": {"wrk_rps": 3000.0},
+            "floor": {"wrk_rps": 12000.0, "wrk_server_cpu_us": 80.0, "wrk_client_cpu_us": 45.0},
+        }
+    }
+    lines = report.floor_lines(figures).splitlines()
+    assert lines[0] == "  floor: 12000 req/s, server 80 us/req, wrk 45 us/req"
+    assert lines[1].startswith("  floor / thumbor = 4.00")
+    assert lines[2] == "  confab / floor = 0.75"
+    assert report.floor_lines({"zipf_cached": {"confab": {}}}) == ""
