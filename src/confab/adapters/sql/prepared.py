@@ -80,28 +80,27 @@ class Prepared:
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Run the statement with `params` (by bind name); every row it returns."""
         compiled = self._compiled(conn.dialect)
-        parameters = compiled.parameters(params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, parameters)
-            return cursor.fetchall() if cursor.description is not None else []
-        except conn.dialect.loaded_dbapi.Error as error:
-            raise sa_exc.DBAPIError.instance(
-                compiled.sql, parameters, error, conn.dialect.loaded_dbapi.Error
-            ) from error
-        finally:
-            cursor.close()
+        return self._execute(conn, compiled.sql, compiled.parameters(params), many=False)
 
     def run_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per parameter set, in one `executemany` (no rows back)."""
         compiled = self._compiled(conn.dialect)
-        parameters = [compiled.parameters(one) for one in params]
+        self._execute(conn, compiled.sql, [compiled.parameters(one) for one in params], True)
+
+    @staticmethod
+    def _execute(
+        conn: Connection, sql: str, parameters: Any, many: bool
+    ) -> Sequence[Sequence[Any]]:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(compiled.sql, parameters)
+            if many:
+                cursor.executemany(sql, parameters)
+                return []
+            cursor.execute(sql, parameters)
+            return cursor.fetchall() if cursor.description is not None else []
         except conn.dialect.loaded_dbapi.Error as error:
             raise sa_exc.DBAPIError.instance(
-                compiled.sql, parameters, error, conn.dialect.loaded_dbapi.Error
+                sql, parameters, error, conn.dialect.loaded_dbapi.Error
             ) from error
         finally:
             cursor.close()
