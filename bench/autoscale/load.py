@@ -1,8 +1,10 @@
 """The day's clients: WebSocket users who join a room, talk, leave, and check what they get.
 
-Each client connects through nginx, joins its room (or resumes after a drop, from the last
-`seq` it saw), sends a message every `1/rate` seconds (jittered) and re-sends one that was
-not acknowledged with the same `client_id` after a reconnect (the server keeps it once).
+Each client asks for a one-time ticket (`POST /api/ws-tickets`: the session token never
+goes into a URL), connects through nginx with it, joins its room (or resumes after a drop,
+from the last `seq` it saw), sends a message every `1/rate` seconds (jittered) and re-sends
+one that was not acknowledged with the same `client_id` after a reconnect (the server
+keeps it once).
 What it receives is checked against the room's order: a `seq` skipped is a lost message,
 a `seq` seen again is a duplicate. Each message carries its send time, so every delivery
 gives a latency sample. Reconnects back off with jitter (bench/reconnect.py), honouring
@@ -16,14 +18,31 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from bench.reconnect import Backoff
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 DROPS = (ConnectionClosed, OSError, InvalidHandshake, asyncio.TimeoutError)
+# A ticket that could not be had (no node answers, or one refused): retried like a drop.
+TICKET_DROPS = (httpx.HTTPError, KeyError, ValueError)
+
+Tickets = Callable[[], Awaitable[str]]
+
+
+def ticket_source(http: httpx.AsyncClient, token: str) -> Tickets:
+    """A function that asks the fleet (`http`'s base URL) for a new WebSocket ticket."""
+
+    async def ticket() -> str:
+        answer = await http.post("/api/ws-tickets", headers={"Authorization": f"Bearer {token}"})
+        answer.raise_for_status()
+        return str(answer.json()["ticket"])
+
+    return ticket
 
 
 @dataclass
@@ -43,9 +62,17 @@ class LoadClient:
     """One user in one room, for as long as the day's curve keeps it connected."""
 
     def __init__(
-        self, url: str, room: str, name: str, rate: float, tally: Tally, rng: random.Random
+        self,
+        base_ws: str,
+        tickets: Tickets,
+        room: str,
+        name: str,
+        rate: float,
+        tally: Tally,
+        rng: random.Random,
     ) -> None:
-        self.url = url
+        self.base_ws = base_ws
+        self.tickets = tickets
         self.room = room
         self.name = name
         self.rate = rate
@@ -80,14 +107,15 @@ class LoadClient:
         while not self._stopping:
             ws: ClientConnection | None = None
             try:
-                async with connect(self.url, open_timeout=10, max_queue=None) as ws:
+                url = f"{self.base_ws}/ws?ticket={await self.tickets()}"
+                async with connect(url, open_timeout=10, max_queue=None) as ws:
                     await self._handshake(ws)
                     self._ws = ws
                     self.backoff.reset()
                     self._up.set()
                     async for raw in ws:
                         self._receive(json.loads(raw))
-            except DROPS:
+            except (*DROPS, *TICKET_DROPS):
                 pass
             self._up.clear()
             self._ws = None

@@ -36,7 +36,7 @@ import httpx  # noqa: E402
 from bench.autoscale.curve import clients_at  # noqa: E402
 from bench.autoscale.fleet import ElasticFleet, QuotaNode  # noqa: E402
 from bench.autoscale.hpa import Hpa  # noqa: E402
-from bench.autoscale.load import LoadClient, Tally  # noqa: E402
+from bench.autoscale.load import LoadClient, Tally, ticket_source  # noqa: E402
 from bench.autoscale.plot import plot_day  # noqa: E402
 from bench.procs import cleanup_on_sigterm  # noqa: E402
 from bench.scale.chat import ChatBackends, chat_backends  # noqa: E402
@@ -106,10 +106,17 @@ def p99(values: list[float]) -> float:
 class Day:
     """One run: the clients following the curve, the controller, the samples."""
 
-    def __init__(self, args: argparse.Namespace, fleet: ElasticFleet, base_ws: str) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        fleet: ElasticFleet,
+        base_ws: str,
+        http: httpx.AsyncClient,
+    ) -> None:
         self.args = args
         self.fleet = fleet
         self.base_ws = base_ws
+        self.http = http  # to nginx, for the clients' WebSocket tickets
         self.rng = random.Random(args.seed)
         self.tally = Tally()
         self.hpa = Hpa(
@@ -137,7 +144,8 @@ class Day:
                 slot = free.pop(self.rng.randrange(len(free)))
                 token, room = slots[slot]
                 client = LoadClient(
-                    f"{self.base_ws}/ws?token={token}",
+                    self.base_ws,
+                    ticket_source(self.http, token),
                     room,
                     f"s{slot}-{int(t * 1000)}",
                     self.args.rate,
@@ -276,8 +284,9 @@ async def main_async(args: argparse.Namespace, backends: ChatBackends) -> dict[s
         fleet.nginx = nginx
         slots = await seed(nginx.url, args.peak_clients, args.room_size)
         print(f"seeded {len(slots)} accounts in {len(slots) // args.room_size + 1} rooms")
-        day = Day(args, fleet, nginx.url.replace("http://", "ws://"))
-        node_seconds = await day.run(slots)
+        async with httpx.AsyncClient(base_url=nginx.url, timeout=10) as http:
+            day = Day(args, fleet, nginx.url.replace("http://", "ws://"), http)
+            node_seconds = await day.run(slots)
         return {"summary": summary(args, day, node_seconds), "samples": day.samples}
 
 
