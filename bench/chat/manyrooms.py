@@ -144,16 +144,16 @@ def generator_config(
 
 
 class ThreadSplit:
-    """The server's CPU time per thread (name) at every mark: where an event's CPU goes
-    (the event loop, the SQLite writer, the readers)."""
+    """The server's CPU time per thread at every mark: where an event's CPU goes ("main":
+    the event loop; on SQLite the other threads are the writer and the idle readers)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.marks: dict[str, tuple[float, dict[str, tuple[float, float]]]] = {}
+        self.marks: dict[str, dict[str, tuple[float, float]]] = {}
 
     def on_mark(self, label: str) -> None:
         """Read every thread's CPU time."""
-        self.marks[label] = (time.monotonic(), thread_cpu_seconds(self.pid))
+        self.marks[label] = thread_cpu_seconds(self.pid)
 
     def per_event_us(self, label: str, events: float) -> dict[str, dict[str, float]]:
         """Per thread name, µs of user and system CPU per event over `label`'s window."""
@@ -161,8 +161,8 @@ class ThreadSplit:
         if start is None or end is None or events <= 0:
             return {}
         out = {}
-        for name, (user, system) in end[1].items():
-            user0, system0 = start[1].get(name, (0.0, 0.0))
+        for name, (user, system) in end.items():
+            user0, system0 = start.get(name, (0.0, 0.0))
             out[name] = {
                 "user": 1e6 * (user - user0) / events,
                 "system": 1e6 * (system - system0) / events,
