@@ -17,10 +17,9 @@ import os
 from pathlib import Path
 
 from bench.chat.stats import foreign_cores
-from bench.media.procstats import tree_cpu_seconds, tree_pids
+from bench.media.procstats import CLOCK_TICKS, tree_cpu_seconds, tree_pids
 
 _PROC = Path("/proc")
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _task_wait_ns(pid: int) -> int:
@@ -70,7 +69,7 @@ def core_times(core: int) -> tuple[float, float]:
     if fields is None:
         return math.nan, math.nan
     steal = fields[7] if len(fields) > 7 else 0
-    return (fields[0] + fields[1] + fields[2]) / _TICKS, steal / _TICKS
+    return (fields[0] + fields[1] + fields[2]) / CLOCK_TICKS, steal / CLOCK_TICKS
 
 
 class CoreNoise:

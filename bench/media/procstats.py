@@ -16,8 +16,18 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-_TICKS = os.sysconf("SC_CLK_TCK")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc counts CPU time in these per second
 _PROC = Path("/proc")
+
+
+def _stat(path: Path) -> tuple[str, list[str]] | None:
+    """A process's or thread's `stat` file: (its name, the fields after the name), None if
+    it is gone. The name is in parentheses and may hold spaces: split after the last ")"."""
+    try:
+        stat = path.read_text()
+    except OSError:
+        return None
+    return stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 2 :].split()
 
 
 def children_map() -> dict[int, list[int]]:
@@ -27,13 +37,9 @@ def children_map() -> dict[int, list[int]]:
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after the last ")".
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        stat = _stat(entry / "stat")
+        if stat is not None:
+            children.setdefault(int(stat[1][1]), []).append(int(entry.name))
     return children
 
 
@@ -49,18 +55,14 @@ def tree_pids(root: int, children: dict[int, list[int]] | None = None) -> list[i
 
 
 def _cpu_ticks(pid: int) -> int:
-    try:
-        stat = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return 0
-    fields = stat[stat.rfind(")") + 2 :].split()
+    stat = _stat(_PROC / str(pid) / "stat")
     # utime, stime, cutime, cstime are fields 14-17 of stat(5); index 11-14 after the name.
-    return sum(int(value) for value in fields[11:15])
+    return 0 if stat is None else sum(int(value) for value in stat[1][11:15])
 
 
 def tree_cpu_seconds(root: int, children: dict[int, list[int]] | None = None) -> float:
     """User + system CPU seconds of the tree, including reaped children."""
-    return sum(_cpu_ticks(pid) for pid in tree_pids(root, children)) / _TICKS
+    return sum(_cpu_ticks(pid) for pid in tree_pids(root, children)) / CLOCK_TICKS
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, tuple[float, float]]:
@@ -76,26 +78,24 @@ def thread_cpu_seconds(pid: int) -> dict[str, tuple[float, float]]:
     except OSError:
         return out
     for tid in tids:
-        try:
-            stat = (task / tid / "stat").read_text()
-        except OSError:
+        stat = _stat(task / tid / "stat")
+        if stat is None:
             continue  # the thread ended
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        name, fields = stat
         if tid == str(pid):
             name = "main"
         elif name == process_name:
             name = "other threads"
         else:
             name = name.rstrip("0123456789")
-        fields = stat[stat.rfind(")") + 2 :].split()
         user, system = out.get(name, (0.0, 0.0))
-        out[name] = (user + int(fields[11]) / _TICKS, system + int(fields[12]) / _TICKS)
+        out[name] = (user + int(fields[11]) / CLOCK_TICKS, system + int(fields[12]) / CLOCK_TICKS)
     return out
 
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (and its reaped children), no tree walk."""
-    return _cpu_ticks(pid) / _TICKS
+    return _cpu_ticks(pid) / CLOCK_TICKS
 
 
 def _memory_kib(pid: int) -> tuple[int, int]:

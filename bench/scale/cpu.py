@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 from collections.abc import Callable, Mapping
 
 from bench.chat.sched import cpu_stat_ticks, tree_wait_seconds
-from bench.media.procstats import children_map, process_cpu_seconds, tree_cpu_seconds
+from bench.media.procstats import (
+    CLOCK_TICKS,
+    children_map,
+    process_cpu_seconds,
+    tree_cpu_seconds,
+)
 
 Snapshot = dict[str, float]
 MACHINE = "machine~busy"
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
@@ -31,7 +34,7 @@ def machine_busy_seconds() -> float:
         return math.nan
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     # guest and guest_nice (fields 9, 10) are already counted in user and nice.
-    return (sum(fields[:8]) - idle) / _TICKS
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
 class Meter:
