@@ -31,18 +31,8 @@ DROPS = (ConnectionClosed, OSError, InvalidHandshake, asyncio.TimeoutError)
 # A ticket that could not be had (no node answers, or one refused): retried like a drop.
 TICKET_DROPS = (httpx.HTTPError, KeyError, ValueError)
 
+# Asks the fleet for a new one-time ticket (`tests/e2e/tickets.issue_ticket`, bound).
 Tickets = Callable[[], Awaitable[str]]
-
-
-def ticket_source(http: httpx.AsyncClient, token: str) -> Tickets:
-    """A function that asks the fleet (`http`'s base URL) for a new WebSocket ticket."""
-
-    async def ticket() -> str:
-        answer = await http.post("/api/ws-tickets", headers={"Authorization": f"Bearer {token}"})
-        answer.raise_for_status()
-        return str(answer.json()["ticket"])
-
-    return ticket
 
 
 @dataclass

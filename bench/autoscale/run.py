@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -36,11 +37,12 @@ import httpx  # noqa: E402
 from bench.autoscale.curve import clients_at  # noqa: E402
 from bench.autoscale.fleet import ElasticFleet, QuotaNode  # noqa: E402
 from bench.autoscale.hpa import Hpa  # noqa: E402
-from bench.autoscale.load import LoadClient, Tally, ticket_source  # noqa: E402
+from bench.autoscale.load import LoadClient, Tally  # noqa: E402
 from bench.autoscale.plot import plot_day  # noqa: E402
 from bench.procs import cleanup_on_sigterm  # noqa: E402
 from bench.scale.chat import ChatBackends, chat_backends  # noqa: E402
 from tests.deploy.nginx import running_nginx  # noqa: E402
+from tests.e2e.tickets import issue_ticket  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "autoscale"
 PASSWORD = "autoscale bench password"
@@ -145,7 +147,7 @@ class Day:
                 token, room = slots[slot]
                 client = LoadClient(
                     self.base_ws,
-                    ticket_source(self.http, token),
+                    functools.partial(issue_ticket, self.http, token),
                     room,
                     f"s{slot}-{int(t * 1000)}",
                     self.args.rate,

@@ -5,16 +5,18 @@ survive silently (its clients once kept failing to connect and the day measured 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from bench.autoscale.load import LoadClient, Tally, ticket_source
+from bench.autoscale.load import LoadClient, Tally
 from bench.autoscale.run import seed
 
 from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.tickets import issue_ticket
 from tests.e2e.wskit import ENV
 from tests.polling import until
 
@@ -35,7 +37,7 @@ async def test_the_days_clients_connect_talk_and_lose_nothing(server: ServerHand
         clients = [
             LoadClient(
                 server.url.replace("http://", "ws://"),
-                ticket_source(http, token),
+                functools.partial(issue_ticket, http, token),
                 room,
                 f"c{index}",
                 rate=5.0,
@@ -62,7 +64,7 @@ async def test_a_refused_ticket_is_retried_like_a_drop(tmp_path: Path) -> None:
     async with httpx.AsyncClient(base_url="http://127.0.0.1:9", timeout=1) as http:
         client = LoadClient(
             "ws://127.0.0.1:9",
-            ticket_source(http, "no-such-token"),
+            functools.partial(issue_ticket, http, "no-such-token"),
             "room",
             "c",
             rate=1.0,

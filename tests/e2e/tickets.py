@@ -5,12 +5,18 @@ from __future__ import annotations
 import httpx
 
 
+async def issue_ticket(http: httpx.AsyncClient, token: str) -> str:
+    """A one-time WebSocket ticket for the session of `token`, from the node (or the fleet
+    behind nginx) that `http` is based on."""
+    issued = await http.post("/api/ws-tickets", headers={"Authorization": f"Bearer {token}"})
+    issued.raise_for_status()
+    return str(issued.json()["ticket"])
+
+
 async def ticket(base_url: str, token: str) -> str:
     """A one-time WebSocket ticket for the session of `token`."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        issued = await http.post("/api/ws-tickets", headers={"Authorization": f"Bearer {token}"})
-    issued.raise_for_status()
-    return str(issued.json()["ticket"])
+        return await issue_ticket(http, token)
 
 
 async def ws_url(base_url: str, token: str) -> str:
