@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test check lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-roomlist bench-scale bench-autoscale clean
+.PHONY: run test check lint unit js bench-media bench-chat bench-chat-manyrooms bench-chat-store-floor bench-chat-roomlist bench-scale bench-autoscale clean
 
 NODE ?= node
 
@@ -59,6 +59,9 @@ $(CURRENT)/.venv/bin/confab:
 
 bench-chat-manyrooms: $(VENV)/.installed-test $(CURRENT)/.venv/bin/confab  ## writes in 1,000 rooms, vs the current version (slow)
 	$(BIN)/python bench/chat/manyrooms.py --current $(CURRENT)/.venv/bin/confab $(ARGS)
+
+bench-chat-store-floor: $(VENV)/.installed-test  ## the many-rooms mix's storage alone, vs the bare driver
+	$(BIN)/python bench/chat/store_floor.py --ceiling $(ARGS)
 
 bench-chat-roomlist: $(VENV)/.installed-test  ## GET /api/rooms in 500 rooms, 1M events (slow)
 	$(BIN)/python bench/chat/roomlist.py $(ARGS)
