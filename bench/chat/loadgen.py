@@ -373,7 +373,9 @@ class Generator:
             **summary,
         }
         criteria = stats.Criteria(p99_ms=cfg.p99_limit_ms)
-        result["passed"] = stats.step_passes(summary["p99_ms"], loss, achieved, rate, criteria)
+        result["passed"] = stats.step_passes(
+            summary["p99_ms"], loss, achieved, rate, criteria, window_s=duration
+        )
         return result
 
     # -- phases ----------------------------------------------------------------------------

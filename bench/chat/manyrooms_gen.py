@@ -244,7 +244,9 @@ class Generator:
             **{f"ack_{k}": v for k, v in summary.items()},
         }
         criteria = stats.Criteria(p99_ms=cfg.p99_limit_ms)
-        result["passed"] = stats.step_passes(summary["p99_ms"], loss, achieved, rate, criteria)
+        result["passed"] = stats.step_passes(
+            summary["p99_ms"], loss, achieved, rate, criteria, window_s=duration
+        )
         return result
 
     async def run(self) -> dict[str, Any]:

@@ -50,6 +50,16 @@ def test_step_passes_needs_latency_no_loss_and_the_rate() -> None:
     assert not stats.step_passes(math.inf, 0.0, 10.0, 10.0, limits)
 
 
+def test_a_window_of_few_messages_may_miss_one_on_its_edge() -> None:
+    limits = stats.Criteria(p99_ms=200)
+    # 2 msg/s over 5 s: 10 scheduled; 9 went out inside the window (one on its edge).
+    assert stats.step_passes(150, 0.0, 9 / 5, 2.0, limits, window_s=5.0)
+    assert not stats.step_passes(150, 0.0, 8 / 5, 2.0, limits, window_s=5.0)
+    # At 1,000 msg/s the 95% rule is the looser one, and still holds.
+    assert stats.step_passes(150, 0.0, 950.0, 1000.0, limits, window_s=5.0)
+    assert not stats.step_passes(150, 0.0, 940.0, 1000.0, limits, window_s=5.0)
+
+
 @pytest.mark.parametrize(
     ("foreign", "wait_share", "expected"),
     [
