@@ -1,4 +1,4 @@
-"""The fetcher's policy and its per-host limits (semaphores, rate limiter)."""
+"""The fetcher's policy and its per-host limits (semaphores, the pacer)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,26 @@ import pytest
 from confab.core.clock import ManualClock
 from confab.core.errors import InvalidInput
 from confab.core.settings import Settings
-from confab.media.fetch.limits import KeyedSemaphore, RateLimiter
+from confab.media.fetch.limits import KeyedSemaphore, Pacer
 from confab.media.fetch.policy import FetchPolicy
 
 
-async def test_rate_limiter_spaces_starts_evenly_per_key() -> None:
+async def test_pacer_spaces_starts_evenly_per_key() -> None:
     clock = ManualClock(100.0)
-    limiter = RateLimiter(60, clock=clock)  # one a second
-    assert [limiter.reserve("a") for _ in range(3)] == [0.0, 1.0, 2.0]
-    assert limiter.reserve("b") == 0.0  # other hosts are not held up
+    pacer = Pacer(60, clock=clock)  # one a second
+    assert [pacer.reserve("a") for _ in range(3)] == [0.0, 1.0, 2.0]
+    assert pacer.reserve("b") == 0.0  # other hosts are not held up
     await clock.advance(10)  # idle long enough: the next one goes at once
-    assert limiter.reserve("a") == 0.0
+    assert pacer.reserve("a") == 0.0
 
 
-async def test_rate_limiter_waits_on_its_clock() -> None:
+async def test_pacer_waits_on_its_clock() -> None:
     clock = ManualClock()
-    limiter = RateLimiter(60, clock=clock)
+    pacer = Pacer(60, clock=clock)
     started: list[float] = []
 
     async def start() -> None:
-        await limiter.wait("a")
+        await pacer.wait("a")
         started.append(clock.now())
 
     waiters = [asyncio.create_task(start()) for _ in range(3)]
@@ -39,27 +39,27 @@ async def test_rate_limiter_waits_on_its_clock() -> None:
     assert started == [0.0, 1.0, 2.0]
 
 
-def test_rate_limiter_burst_lets_a_few_through_at_once() -> None:
+def test_pacer_burst_lets_a_few_through_at_once() -> None:
     clock = ManualClock(100.0)
-    limiter = RateLimiter(60, burst=3, clock=clock)
-    assert [limiter.reserve("a") for _ in range(5)] == [0.0, 0.0, 0.0, 1.0, 2.0]
+    pacer = Pacer(60, burst=3, clock=clock)
+    assert [pacer.reserve("a") for _ in range(5)] == [0.0, 0.0, 0.0, 1.0, 2.0]
 
 
 def test_a_zero_rate_is_no_limit() -> None:
-    limiter = RateLimiter(0)
-    assert not limiter.enabled
-    assert [limiter.reserve("a") for _ in range(100)] == [0.0] * 100
-    assert len(limiter) == 0
+    pacer = Pacer(0)
+    assert not pacer.enabled
+    assert [pacer.reserve("a") for _ in range(100)] == [0.0] * 100
+    assert len(pacer) == 0
 
 
-async def test_rate_limiter_forgets_idle_hosts() -> None:
+async def test_pacer_forgets_idle_hosts() -> None:
     clock = ManualClock(100.0)
-    limiter = RateLimiter(6000, clock=clock)
-    for index in range(RateLimiter._PRUNE_AT):
-        limiter.reserve(f"host{index}")
+    pacer = Pacer(6000, clock=clock)
+    for index in range(Pacer._PRUNE_AT):
+        pacer.reserve(f"host{index}")
     await clock.advance(1)
-    limiter.reserve("fresh")
-    assert len(limiter) == 1
+    pacer.reserve("fresh")
+    assert len(pacer) == 1
 
 
 async def test_keyed_semaphore_limits_each_key_and_drops_idle_ones() -> None:

@@ -31,7 +31,7 @@ from confab.media.batch.naming import existing_output, output_path, output_stem
 from confab.media.batch.runtime import FetchedBody, SourceFetcher
 from confab.media.batch.sources import Source
 from confab.media.domain.options import Rendered, RenderOptions
-from confab.media.fetch.limits import KeyedSemaphore, RateLimiter
+from confab.media.fetch.limits import KeyedSemaphore, Pacer
 
 if TYPE_CHECKING:  # only a type here: the batch runs without importing the renderer
     from confab.media.imaging.limits import RenderLimits
@@ -147,7 +147,7 @@ class BatchPipeline:
         # its own waits against each fetch's deadline, so a long queue for one host
         # would end in timeouts instead of simply taking longer.
         self._hosts = KeyedSemaphore(config.per_host)
-        self._rate = RateLimiter(config.rate_per_minute, clock=clock)
+        self._pacer = Pacer(config.rate_per_minute, clock=clock)
 
     async def run(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Process every source; the results come back in the order of `sources`."""
@@ -219,7 +219,7 @@ class BatchPipeline:
         except ValueError:
             raise InvalidInput(f"{url} is not a valid URL", code="bad_source_url") from None
         async with self._hosts.hold(host):
-            await self._rate.wait(host)
+            await self._pacer.wait(host)
             return await self._fetcher.fetch(url, want="image")
 
     async def _render_loop(self, queue: asyncio.Queue[_Work | None]) -> None:

@@ -1,4 +1,9 @@
-"""Per-host concurrency and rate limits: callers wait their turn, they are never refused.
+"""Per-host concurrency and pacing of outgoing fetches: callers wait their turn, they are
+never refused.
+
+`Pacer` spaces out Confab's own requests to another host (politeness toward the sites a
+preview or a batch fetches from). It is not a rate limit on Confab's users, which refuses
+and says when to come back: that is `confab.core.ratelimit.RateLimiter`, the only one.
 
 Waiting is bounded by whoever awaits (the fetcher's total deadline cancels the wait).
 State is kept only for hosts in use, so a stream of distinct hosts cannot grow memory.
@@ -40,8 +45,9 @@ class KeyedSemaphore:
         return len(self._entries)
 
 
-class RateLimiter:
-    """At most `per_minute` starts per key, evenly spaced (a token bucket of depth `burst`).
+class Pacer:
+    """At most `per_minute` starts per key, evenly spaced (a token bucket of depth `burst`);
+    a caller past it waits for its slot.
 
     Implemented as the generic cell rate algorithm: each key keeps the theoretical time
     its next request may start; a caller reserves a slot and sleeps until it comes, on

@@ -33,7 +33,7 @@ from confab.media.domain.sniff import SNIFF_PREFIX_BYTES, is_html, sniff
 from confab.media.fetch.backend import VettingBackend
 from confab.media.fetch.decoding import BoundedDecoder
 from confab.media.fetch.fetcher import Fetched, Want
-from confab.media.fetch.limits import KeyedSemaphore, RateLimiter
+from confab.media.fetch.limits import KeyedSemaphore, Pacer
 from confab.media.fetch.policy import FetchPolicy
 from confab.media.fetch.resolver import Resolver
 from confab.media.fetch.transport import VettedTransport
@@ -67,7 +67,7 @@ class FetchSession:
         ).as_dict()
         self._global = asyncio.Semaphore(policy.concurrency)
         self._per_host = KeyedSemaphore(policy.per_host)
-        self._rate = RateLimiter(policy.per_host_rate_per_minute)
+        self._pacer = Pacer(policy.per_host_rate_per_minute)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -113,7 +113,7 @@ class FetchSession:
         """One request: the final result, or the URL a redirect points to."""
         host = url.host
         async with self._per_host.hold(host):
-            await self._rate.wait(host)
+            await self._pacer.wait(host)
             async with self._global:
                 request = httpx.Request(
                     "GET",
