@@ -384,6 +384,19 @@ async def test_a_repeated_client_id_returns_the_first_and_leaves_no_gap(store: C
     assert nxt.seq == 4
 
 
+async def test_a_send_to_a_room_that_is_gone_is_not_found_and_stores_nothing(
+    store: ChatStore,
+) -> None:
+    alice = await user(store, "alice")
+    lobby = await room(store, "lobby", alice)
+    await store.append_message(_new(lobby, alice, "kept"))
+    assert await store.delete_room(lobby.id)
+    with pytest.raises(NotFound) as caught:
+        await store.append_message(_new(lobby, alice, "too late", "c-late"))
+    assert caught.value.reason == "room_not_found"
+    assert await store.get_room("lobby") is None
+
+
 async def test_history_pages_in_both_directions(store: ChatStore) -> None:
     alice = await user(store, "alice")
     lobby = await room(store, "lobby", alice)
