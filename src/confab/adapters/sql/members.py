@@ -258,9 +258,8 @@ _MOVE_MARKER = Prepared(
         unread_offset=memberships.c.unread_offset + _MESSAGES_READ,
         mention_count=memberships.c.mention_count - _MENTIONS_READ,
     )
-    .returning(
-        sa.select(users.c.username).where(users.c.id == memberships.c.user_id).scalar_subquery()
-    )
+    # By the bound id: SQLite strips the table from names in RETURNING.
+    .returning(sa.select(users.c.username).where(users.c.id == _B("b_user")).scalar_subquery())
 )
 
 
