@@ -53,12 +53,14 @@ _TAKE = Prepared(
     .returning(rooms.c.last_seq, rooms.c.name)
 )
 # A message's seq also counts the message (the base of every member's unread counter).
-_TAKE_MESSAGE = Prepared(
+# The statement itself is public: PostgreSQL's send folds it into its own (messages.py).
+TAKE_MESSAGE_SEQ = (
     rooms.update()
     .where(rooms.c.id == _B("room_id"))
     .values(last_seq=rooms.c.last_seq + 1, message_count=rooms.c.message_count + 1)
     .returning(rooms.c.last_seq, rooms.c.name)
 )
+_TAKE_MESSAGE = Prepared(TAKE_MESSAGE_SEQ)
 _LOCK = (
     sa.select(rooms.c.name, rooms.c.last_seq, rooms.c.owner_id)
     .where(rooms.c.id == _B("room_id"))

@@ -102,12 +102,13 @@ _IS_MEMBER = sa.select(memberships.c.user_id).where(
 )
 # The author's own message is not unread for them: their counter's offset follows the
 # room's message count. No row: the author is not a member.
-_OWN_MESSAGE = Prepared(
+_OWN_COUNTER = (
     memberships.update()
-    .where(memberships.c.room_id == _B("b_room"), memberships.c.user_id == _B("b_user"))
+    .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("author_id"))
     .values(unread_offset=memberships.c.unread_offset + 1)
     .returning(memberships.c.user_id)
 )
+_OWN_MESSAGE = Prepared(_OWN_COUNTER)
 
 # PostgreSQL: the three statements of a send (the seq, the author's counter, the row) in
 # one round trip, which each cost about 65 us of the loop's CPU through asyncpg. Each
@@ -116,24 +117,8 @@ _OWN_MESSAGE = Prepared(
 # membership row, as every other writer locks them, and a kick that commits while this
 # waits for the room deletes the membership row that `_own` would update, so it updates
 # nothing (READ COMMITTED skips a row deleted concurrently) and the send is refused.
-_took = (
-    rooms.update()
-    .where(rooms.c.id == _B("room_id"))
-    .values(last_seq=rooms.c.last_seq + 1, message_count=rooms.c.message_count + 1)
-    .returning(rooms.c.last_seq)
-    .cte("took")
-)
-_own = (
-    memberships.update()
-    .where(
-        memberships.c.room_id == _B("room_id"),
-        memberships.c.user_id == _B("author_id"),
-        sa.exists(sa.select(_took.c.last_seq)),
-    )
-    .values(unread_offset=memberships.c.unread_offset + 1)
-    .returning(memberships.c.user_id)
-    .cte("own")
-)
+_took = log.TAKE_MESSAGE_SEQ.cte("took")
+_own = _OWN_COUNTER.where(sa.exists(sa.select(_took.c.last_seq))).cte("own")
 _ROW_COLUMNS = [column for column in messages.c if column.name not in ("id", "seq")]
 _stored = (
     messages.insert()
@@ -209,6 +194,11 @@ _REACTION_CHECK = Prepared(
 # remove). Only when nothing changed does `_reaction_check` run, to say why: the common
 # case is one round trip on PostgreSQL instead of two.
 _IN_ROOM = messages.c.id == _B("id"), messages.c.room_id == _B("room_id")
+_THIS_REACTION = (
+    reactions.c.message_id == _B("id"),
+    reactions.c.user_id == _B("user_id"),
+    reactions.c.emoji == _B("emoji"),
+)
 _REACTOR = sa.select(users.c.username).where(users.c.id == _B("user_id"))
 _ADD_REACTION = Prepared(
     reactions.insert()
@@ -222,13 +212,7 @@ _ADD_REACTION = Prepared(
         ).where(
             _IS_MEMBER.exists(),
             sa.select(messages.c.id).where(*_IN_ROOM, messages.c.deleted.is_(sa.false())).exists(),
-            ~sa.select(reactions.c.user_id)
-            .where(
-                reactions.c.message_id == _B("id"),
-                reactions.c.user_id == _B("user_id"),
-                reactions.c.emoji == _B("emoji"),
-            )
-            .exists(),
+            ~sa.select(reactions.c.user_id).where(*_THIS_REACTION).exists(),
         ),
     )
     .returning(_REACTOR.scalar_subquery())
@@ -236,9 +220,7 @@ _ADD_REACTION = Prepared(
 _REMOVE_REACTION = Prepared(
     reactions.delete()
     .where(
-        reactions.c.message_id == _B("id"),
-        reactions.c.user_id == _B("user_id"),
-        reactions.c.emoji == _B("emoji"),
+        *_THIS_REACTION,
         _IS_MEMBER.exists(),
         sa.select(messages.c.id).where(*_IN_ROOM).exists(),
     )
@@ -401,7 +383,7 @@ def _stored_message(conn: Connection, values: dict[str, Any]) -> tuple[int, int]
     seq, _ = log.take_message_seq(conn, values["room_id"])
     # After the seq: the room is locked, so a removal is either committed and seen here
     # or ordered after this message (the session may write on a membership cached at join).
-    if not _OWN_MESSAGE.rows(conn, {"b_room": values["room_id"], "b_user": values["author_id"]}):
+    if not _OWN_MESSAGE.rows(conn, values):
         raise _not_member()
     ((message_id,),) = _INSERT.rows(conn, {**values, "seq": seq})
     return seq, int(message_id)
