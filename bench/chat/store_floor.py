@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 
 from bench.chat import bulkseed, manyrooms, mix, report  # noqa: E402
 from bench.chat.manyrooms import ENGINES, Target, database, prepare  # noqa: E402
-from bench.media.procstats import CLOCK_TICKS, _stat  # noqa: E402
+from bench.media.procstats import named_cpu_seconds  # noqa: E402
 from bench.procs import cleanup_on_sigterm  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
@@ -81,20 +81,12 @@ class Cost:
         }
 
 
-def postgres_cpu_seconds() -> float:
-    """User + system CPU seconds of every process named `postgres` we can read."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = _stat(entry / "stat")
-            if stat is not None and stat[0] == "postgres":
-                total += int(stat[1][11]) + int(stat[1][12])
-    return total / CLOCK_TICKS
-
-
 async def timed(engine: str, run: Callable[[], Awaitable[int]]) -> Cost:
     """Run `run` (it returns the events it stored) and what it cost."""
-    server = postgres_cpu_seconds if engine == "postgres" else lambda: 0.0
+
+    def server() -> float:
+        return named_cpu_seconds("postgres") if engine == "postgres" else 0.0
+
     usage, server0, began = resource.getrusage(resource.RUSAGE_SELF), server(), time.monotonic()
     events = await run()
     seconds = time.monotonic() - began

@@ -93,6 +93,18 @@ def thread_cpu_seconds(pid: int) -> dict[str, tuple[float, float]]:
     return out
 
 
+def named_cpu_seconds(name: str) -> float:
+    """User + system CPU seconds of every process we can read whose name is `name` (a
+    server's own processes, such as PostgreSQL's, that are no child of ours)."""
+    ticks = 0
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry / "stat")
+            if stat is not None and stat[0] == name:
+                ticks += int(stat[1][11]) + int(stat[1][12])
+    return ticks / CLOCK_TICKS
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (and its reaped children), no tree walk."""
     return _cpu_ticks(pid) / CLOCK_TICKS

@@ -186,6 +186,22 @@ def test_thread_cpu_is_split_by_thread_name() -> None:
             worker.join()
 
 
+def test_cpu_is_summed_over_the_processes_of_a_name() -> None:
+    import os
+    import time
+
+    from bench.media.procstats import named_cpu_seconds
+
+    end = time.process_time() + 0.1
+    while time.process_time() < end:
+        pass
+    name = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+    own = os.times()  # this process alone, without its reaped children
+    # This process is one of them (/proc counts in ticks of 10 ms).
+    assert named_cpu_seconds(name) >= own.user + own.system - 0.02 > 0
+    assert named_cpu_seconds("no-such-process-name") == 0.0
+
+
 async def test_the_floor_answers_held_bodies_and_404_otherwise(tmp_path: Path) -> None:
     import json
 
