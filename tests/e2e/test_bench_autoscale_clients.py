@@ -15,9 +15,9 @@ import pytest
 from bench.autoscale.load import LoadClient, Tally
 from bench.autoscale.run import seed
 
-from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.server import ServerHandle
 from tests.e2e.tickets import issue_ticket
-from tests.e2e.wskit import ENV
+from tests.e2e.wskit import chat_node
 from tests.polling import until
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +25,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data = tmp_path_factory.mktemp("autoscale-clients") / "data"
-    with confab_server(data, "--roles", "chat", command="serve", env=ENV) as handle:
+    with chat_node(tmp_path_factory, "autoscale-clients") as handle:
         yield handle
 
 

@@ -13,17 +13,16 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.server import ServerHandle
 from tests.e2e.timeline import View, fold, from_history
-from tests.e2e.wskit import ENV, NOISE, Chat, auth, expect, join, open_chat, quiet, send_json
+from tests.e2e.wskit import NOISE, Chat, auth, chat_node, expect, join, open_chat, quiet, send_json
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data = tmp_path_factory.mktemp("conversations") / "data"
-    with confab_server(data, "--roles", "chat", command="serve", env=ENV) as handle:
+    with chat_node(tmp_path_factory, "conversations") as handle:
         yield handle
 
 

@@ -12,12 +12,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.server import ServerHandle, confab_server
+from tests.e2e.server import ServerHandle
 from tests.e2e.wskit import (
-    ENV,
     NOISE,
     Chat,
     auth,
+    chat_node,
     expect,
     join,
     metrics,
@@ -32,8 +32,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    data = tmp_path_factory.mktemp("chatws") / "data"
-    with confab_server(data, "--roles", "chat", command="serve", env=ENV) as handle:
+    with chat_node(tmp_path_factory, "chatws") as handle:
         yield handle
 
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from bench.procs import CHEAP_PASSWORD_HASHING, MANY_USERS_ONE_ADDRESS
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.e2e.server import ServerHandle
+from tests.e2e.server import ServerHandle, confab_server
 from tests.e2e.tickets import ws_url
 from tests.openapi_check import checked_client, openapi_checker
 
@@ -36,6 +37,14 @@ ENV = {
     "CONFAB_CHAT_LARGE_ROOM_MEMBERS": "3",  # rooms of 4 and more count as large here
     "CONFAB_LOG_LEVEL": "WARNING",
 }
+
+
+@contextmanager
+def chat_node(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[ServerHandle]:
+    """A chat-only node (`confab serve --roles chat`) with `ENV`, on a fresh data dir."""
+    data = tmp_path_factory.mktemp(name) / "data"
+    with confab_server(data, "--roles", "chat", command="serve", env=ENV) as handle:
+        yield handle
 
 
 @dataclass
