@@ -1,6 +1,6 @@
 """Group commit (`Database.write_grouped`) on SQLite and PostgreSQL: concurrent writes share
 transactions, yet each gets its own result or its own error, and a failing one rolls back
-alone (its savepoint), never its neighbours."""
+alone, never its neighbours; a stream of writes waits a moment to share commits."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from confab.adapters.sql.errors import DUPLICATE
 from confab.adapters.sql.migrate import upgrade_to_head
 from confab.adapters.sql.prepared import Prepared
 from confab.adapters.sql.tables import users
+from confab.core.clock import ManualClock
 from confab.core.errors import Conflict
 from tests.contract.chat_databases import empty_database
 from tests.contract.chat_records import NOW
@@ -110,5 +111,48 @@ async def test_a_failure_mid_batch_keeps_each_deferred_row_once(kind: str, tmp_p
                 lambda conn: list(conn.execute(sa.select(users.c.username)).scalars())
             )
             assert sorted(stored) == ["a0", "a1", "a3", "a5"]
+        finally:
+            await database.close()
+
+
+def _transaction(conn: Connection, name: str) -> tuple[str, object]:
+    """The transaction a write ran in."""
+    return name, conn.get_transaction()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_writes_that_arrive_while_a_batch_runs_wait_to_share_the_next(
+    kind: str, tmp_path: Path
+) -> None:
+    """A lone write on an idle lane starts at once; the writes that arrive while it runs
+    wait `linger` for more, then commit together."""
+    async with empty_database(kind, tmp_path) as url:
+        await upgrade_to_head(url)
+        clock = ManualClock()
+        database = Database(url, pool_size=2, linger=0.004, clock=clock)
+        try:
+            first = asyncio.ensure_future(database.write_grouped(0, _transaction, "a"))
+            await asyncio.sleep(0)  # `first` queues itself and starts the lane's flusher
+            # Queued behind the flusher, which takes its first batch before these queue.
+            early = [
+                asyncio.ensure_future(database.write_grouped(0, _transaction, f"b{i}"))
+                for i in range(3)
+            ]
+            # The lone first write never waits on the clock (the clock does not move).
+            (_, first_transaction) = await asyncio.wait_for(first, timeout=30)
+            await clock.settle()
+            assert clock.pending() == 1 and not any(write.done() for write in early)
+            late = [
+                asyncio.ensure_future(database.write_grouped(0, _transaction, f"c{i}"))
+                for i in range(2)
+            ]
+            await clock.settle()
+            assert not any(write.done() for write in early + late)
+            await clock.advance(0.004)
+            results = await asyncio.gather(*early, *late)
+            assert [name for name, _ in results] == ["b0", "b1", "b2", "c0", "c1"]
+            shared = results[0][1]
+            assert all(transaction is shared for _, transaction in results)
+            assert shared is not first_transaction
         finally:
             await database.close()
