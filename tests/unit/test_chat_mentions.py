@@ -18,6 +18,8 @@ CASES = [
     ("@room look", (), True),
     ("(@room) and @bob @bob", ("bob",), True),
     ("@@bob", (), False),
+    ("x.@bob _@carol -@dave", (), False),  # after any name character: not a mention
+    ("line\n@bob", ("bob",), False),
     ("no mentions", (), False),
     ("@under_score-dash", ("under_score-dash",), False),
 ]
