@@ -156,3 +156,27 @@ async def test_writes_that_arrive_while_a_batch_runs_wait_to_share_the_next(
             assert shared is not first_transaction
         finally:
             await database.close()
+
+
+def _driver_connection(conn: Connection, _: str = "") -> object:
+    """The DBAPI connection a call ran on."""
+    return conn.connection.dbapi_connection
+
+
+async def test_the_sqlite_writer_keeps_a_connection_of_its_own(tmp_path: Path) -> None:
+    """Every write runs on one connection that no read is given (a connection another
+    one wrote behind drops its page cache)."""
+    async with empty_database("sqlite", tmp_path) as url:
+        await upgrade_to_head(url)
+        database = Database(url, pool_size=3)
+        try:
+            await database.warm(3)
+            writes = [await database.write(_driver_connection) for _ in range(3)]
+            writes += await asyncio.gather(
+                *(database.write_grouped(0, _driver_connection, str(i)) for i in range(5))
+            )
+            reads = await asyncio.gather(*(database.read(_driver_connection) for _ in range(9)))
+            assert len({id(connection) for connection in writes}) == 1
+            assert id(writes[0]) not in {id(connection) for connection in reads}
+        finally:
+            await database.close()

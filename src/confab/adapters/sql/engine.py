@@ -61,7 +61,7 @@ Call = Callable[[Connection], Any]
 MAX_BATCH = 64
 # Under a stream of writes, how long a batch waits for more before it starts. A commit
 # costs the writer about 100 us of CPU however many writes it holds (SQLite's fdatasync
-# alone ~80 us on a virtual disk); at 1,800 writes/s batches grew from ~3 to ~10 and the
+# alone ~80 us on a virtual disk); at 1,800 writes/s batches grew from ~3 to ~15 and the
 # SQLite writer's CPU per write fell from ~227 to ~174 us (bench/chat/manyrooms.py), for
 # ~5 ms more on the median ack and none on the p99.
 GROUP_COMMIT_LINGER_SECONDS = 0.004
