@@ -18,9 +18,10 @@ SAVEPOINT each), so one that fails (or rolls itself back) leaves the others;
 nodes use it for every room change. After COMMIT every caller gets its own
 result, so nothing is acknowledged before it is durable. One fsync (SQLite) or one commit
 round trip (PostgreSQL) then serves a whole batch; while writes keep coming, each batch
-waits `GROUP_COMMIT_LINGER_SECONDS` for more before it starts. Writes are spread over lanes by a key
-(the room): a room's writes always share a lane, so two lanes never wait for each other's
-room row lock (which could deadlock two batches); SQLite has one lane (one writer).
+waits `GROUP_COMMIT_LINGER_SECONDS` for more before it starts. Writes are spread over
+lanes by a key (the room): a room's writes always share a lane, so two lanes never wait
+for each other's room row lock (which could deadlock two batches); SQLite has one lane
+(one writer).
 
 SQLite notes: the sqlite3 module's own transaction handling is turned off and SQLAlchemy
 emits BEGIN itself, so transactions (and Alembic's DDL) really are transactional. Taking the
@@ -31,8 +32,9 @@ write lock at BEGIN means a second writer waits `busy_timeout` for it instead of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
@@ -113,6 +115,19 @@ class _CallFailed(Exception):
     """A call of an optimistic batch failed: its transaction is rolled back whole."""
 
 
+@contextmanager
+def _deferring(conn: Connection) -> Iterator[dict[Prepared, list[dict[str, Any]]]]:
+    """Collect the batch's deferred inserts (`defer_insert`); insert them when the batch's
+    calls are done, not if they raised."""
+    pending: dict[Prepared, list[dict[str, Any]]] = {}
+    conn.info[_DEFERRED] = pending
+    try:
+        yield pending
+        flush_deferred(conn)
+    finally:
+        del conn.info[_DEFERRED]
+
+
 def _run_all(conn: Connection, calls: list[Call]) -> list[_Outcome]:
     """Run every call of a batch in the open transaction, then the deferred inserts.
 
@@ -122,29 +137,23 @@ def _run_all(conn: Connection, calls: list[Call]) -> list[_Outcome]:
     call fails (or rolls itself back with `Unchanged`), `_CallFailed` rolls the whole
     transaction back and the caller runs the batch again with `_run_each`.
     """
-    conn.info[_DEFERRED] = {}
-    try:
-        outcomes = []
+    outcomes = []
+    with _deferring(conn):
         for call in calls:
             try:
                 with translated():
                     outcomes.append(_Outcome(value=call(conn)))
             except Exception as error:  # run again by `_run_each`
                 raise _CallFailed from error
-        flush_deferred(conn)
-        return outcomes
-    finally:
-        del conn.info[_DEFERRED]
+    return outcomes
 
 
 def _run_each(conn: Connection, calls: list[Call]) -> list[_Outcome]:
     """Run each call of a batch in its own savepoint (one that fails leaves the others),
     then the deferred inserts: after `_CallFailed`, in a new transaction (a call that went
     through the first time may not now: another node may have committed in between)."""
-    pending: dict[Prepared, list[dict[str, Any]]] = {}
-    conn.info[_DEFERRED] = pending
-    try:
-        outcomes = []
+    outcomes = []
+    with _deferring(conn) as pending:
         for call in calls:
             # Through SQLAlchemy: on asyncpg the transaction starts with its first statement.
             conn.exec_driver_sql("SAVEPOINT confab_call")
@@ -160,10 +169,7 @@ def _run_each(conn: Connection, calls: list[Call]) -> list[_Outcome]:
             else:
                 outcomes.append(_Outcome(value=value))
             conn.exec_driver_sql("RELEASE SAVEPOINT confab_call")
-        flush_deferred(conn)
-        return outcomes
-    finally:
-        del conn.info[_DEFERRED]
+    return outcomes
 
 
 def normalize_url(url: str) -> str:
