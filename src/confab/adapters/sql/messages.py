@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -168,27 +168,6 @@ _UNMENTION_DELETED = (
     .values(mention_count=memberships.c.mention_count - 1)
 )
 _AUTHOR_OF = sa.select(messages.c.author_id).where(messages.c.id == _B("id"))
-_REACTION_CHECK = Prepared(
-    sa.select(
-        messages.c.deleted,
-        sa.select(memberships.c.user_id)
-        .where(memberships.c.room_id == _B("room_id"), memberships.c.user_id == _B("user_id"))
-        .exists()
-        .label("member"),
-        sa.select(reactions.c.user_id)
-        .where(
-            reactions.c.message_id == messages.c.id,
-            reactions.c.user_id == _B("user_id"),
-            reactions.c.emoji == _B("emoji"),
-        )
-        .exists()
-        .label("had"),
-        sa.select(users.c.username)
-        .where(users.c.id == _B("user_id"))
-        .scalar_subquery()
-        .label("user"),
-    ).where(messages.c.id == _B("id"), messages.c.room_id == _B("room_id"))
-)
 # A reaction is added or removed in the statement that checks it may be: a member, a
 # message of this room (live, to add), the reaction absent (to add) or present (to
 # remove). Only when nothing changed does `_reaction_check` run, to say why: the common
@@ -200,6 +179,11 @@ _THIS_REACTION = (
     reactions.c.emoji == _B("emoji"),
 )
 _REACTOR = sa.select(users.c.username).where(users.c.id == _B("user_id"))
+# Why a reaction changed nothing: the message (no row: not in this room) and whether the
+# user is a member.
+_REACTION_CHECK = Prepared(
+    sa.select(messages.c.deleted, _IS_MEMBER.exists().label("member")).where(*_IN_ROOM)
+)
 _ADD_REACTION = Prepared(
     reactions.insert()
     .from_select(
@@ -497,26 +481,18 @@ def set_previews(
     return _fold(conn, [stored])[0], event
 
 
-class _ReactionState(NamedTuple):
-    """A message as a reaction to it sees it."""
-
-    deleted: bool
-    had: bool  # the user has this reaction already
-    user: str  # the reacting user's name
-
-
-def _reaction_check(conn: Connection, params: dict[str, Any]) -> _ReactionState | None:
-    """The message's state for a reaction by a member; `Forbidden` for a non-member
-    (checked before anything about the message, like the memory store)."""
+def _reaction_check(conn: Connection, params: dict[str, Any]) -> bool | None:
+    """Whether the message is deleted, None if it is not in this room; `Forbidden` for a
+    non-member (checked before anything about the message, like the memory store)."""
     row = _REACTION_CHECK.first(conn, params)
     if row is None:  # no such message here: membership still decides the error
         if conn.execute(_IS_MEMBER, params).first() is None:
             raise _not_member()
         return None
-    deleted, member, had, user = row
+    deleted, member = row
     if not member:
         raise _not_member()
-    return _ReactionState(bool(deleted), bool(had), str(user))
+    return bool(deleted)
 
 
 def add_reaction(
@@ -527,8 +503,8 @@ def add_reaction(
     params = {"id": message_id, "room_id": room_id, "user_id": user_id, "emoji": emoji}
     added = _ADD_REACTION.first(conn, {**params, "seq": seq})
     if added is None:  # why not: refused, no such live message, or had it already
-        row = _reaction_check(conn, params)
-        if row is None or row.deleted:
+        deleted = _reaction_check(conn, params)
+        if deleted is None or deleted:
             raise NotFound(f"no message {message_id}", code="message_not_found")
         raise log.Unchanged(None)
     event = roomlog.reaction_added(room, seq, message_id, emoji, str(added[0]))
