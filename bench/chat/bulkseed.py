@@ -36,6 +36,10 @@ class Seed:
     rooms: list[str]
     room_size: int
 
+    def room_ids(self) -> dict[str, int]:
+        """Room name -> its id (ids from 1, in `rooms` order)."""
+        return {name: index + 1 for index, name in enumerate(self.rooms)}
+
     def memberships(self) -> Iterator[tuple[int, int, bool]]:
         """(room id, user id, is owner), ids from 1; the first user of a room owns it."""
         for index in range(len(self.users)):
@@ -73,7 +77,7 @@ def rows(seed: Seed, now: datetime) -> dict[str, list[tuple[Any, ...]]]:
         "users": [(i + 1, name, NO_PASSWORD, now) for i, name in enumerate(seed.users)],
         "tokens": [(token_hash(t), i + 1, now, expires) for i, t in enumerate(seed.tokens)],
         "rooms": [
-            (r + 1, name, "", False, owners[r + 1], 0, now) for r, name in enumerate(seed.rooms)
+            (room, name, "", False, owners[room], 0, now) for name, room in seed.room_ids().items()
         ],
         "memberships": [(room, user, now) for room, user, _ in seed.memberships()],
     }

@@ -124,7 +124,7 @@ class ConfabStore:
         self.store = SqlChatStore.open(url, pool_size=4)
         self.seed, self.in_flight = seed, in_flight
         self.plan = workload(seed, weights)
-        self.room_ids = {room: index + 1 for index, room in enumerate(seed.rooms)}
+        self.room_ids = seed.room_ids()
         self.number = 0
 
     async def _one(self) -> bool:
@@ -231,7 +231,7 @@ class FloorBatches:
 
     def __init__(self, seed: bulkseed.Seed, weights: Mapping[str, float], stamp: Any) -> None:
         self.plan = workload(seed, weights)
-        self.room_ids = {room: index + 1 for index, room in enumerate(seed.rooms)}
+        self.room_ids = seed.room_ids()
         self.seqs: dict[str, int] = {}  # the seeded rooms start at seq 0, ids at 1
         self.messages = 0
         self.stamp = stamp  # created_at, as the engine takes it
