@@ -10,7 +10,8 @@ joined to its room; random clients write a mix of sends, reactions and read mark
 (SQLite in the node's data dir, a fresh PostgreSQL database): the highest passing step's
 stored-and-acked events/s, and the node's CPU per event (its process tree's CPU time from
 /proc over the step's window, divided by the events stored in it). PostgreSQL's own
-processes are not counted: they are shared with the rest of the machine.
+processes are counted apart, as the database server's CPU per event; with the generator's,
+they give the cores the whole run would keep busy at the target rate on this machine.
 
 `--current PATH` runs the same clients against another version's `confab` (the version
 before the event log) on the same engines in the same run, sends only (it has no `react`
@@ -44,7 +45,7 @@ if str(ROOT) not in sys.path:
 from bench.chat import bulkseed, mix, report  # noqa: E402
 from bench.chat.run import cores, drive, raise_own_fd_limit  # noqa: E402
 from bench.chat.servers import ChatServer, Confab, WebsocketsPeer  # noqa: E402
-from bench.media.procstats import thread_cpu_seconds  # noqa: E402
+from bench.media.procstats import named_cpu_seconds, thread_cpu_seconds  # noqa: E402
 from bench.procs import cleanup_on_sigterm, sync_postgres_database  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
@@ -170,11 +171,35 @@ class ThreadSplit:
         return out
 
 
+class DatabaseCPU:
+    """The database server's own CPU at every mark: PostgreSQL's processes are no children
+    of the node, so the node's figures leave them out, but they share the machine."""
+
+    def __init__(self, engine: str) -> None:
+        self.name = "postgres" if engine == "postgres" else None
+        self.marks: dict[str, float] = {}
+
+    def on_mark(self, label: str) -> None:
+        """Read the server processes' CPU time (nothing to read for SQLite or no database)."""
+        if self.name is not None:
+            self.marks[label] = named_cpu_seconds(self.name)
+
+    def per_event_us(self, label: str, events: float) -> float:
+        """µs of the database server's CPU per event over `label`'s window (0 without one)."""
+        start, end = self.marks.get(f"{label}:start"), self.marks.get(f"{label}:end")
+        if start is None or end is None or events <= 0:
+            return 0.0
+        return 1e6 * (end - start) / events
+
+
 def figures(
-    steps: list[dict[str, Any]], marks: Mapping[str, report.Mark], threads: ThreadSplit
+    steps: list[dict[str, Any]],
+    marks: Mapping[str, report.Mark],
+    threads: ThreadSplit,
+    database_cpu: DatabaseCPU | None = None,
 ) -> dict[str, Any]:
-    """The best passing step's figures; every step annotated with the server's cores and
-    its CPU per event by thread."""
+    """The best passing step's figures; every step annotated with the server's cores, its
+    CPU per event by thread, and the generator's and the database server's CPU per event."""
     for index, step in enumerate(steps):
         cores_busy, wait = report._window(marks, f"step{index}")
         step["server_cores"], step["server_wait"] = cores_busy, wait
@@ -183,6 +208,12 @@ def figures(
         start, end = marks.get(f"step{index}:start"), marks.get(f"step{index}:end")
         seconds = end[1] - start[1] if start and end else 0.0
         step["thread_us_per_event"] = threads.per_event_us(f"step{index}", stored * seconds)
+        step["generator_us_per_event"] = (
+            1e4 * float(step.get("client_cpu_pct", math.nan)) / stored if stored else math.nan
+        )
+        step["database_us_per_event"] = (
+            database_cpu.per_event_us(f"step{index}", stored * seconds) if database_cpu else 0.0
+        )
     passed = [s for s in steps if s.get("passed")]
     top = max(steps, key=lambda s: float(s.get("stored_per_s", 0.0)), default=None)
     out: dict[str, Any] = {
@@ -203,6 +234,8 @@ def figures(
         server_cpu_ms_per_event=float(best["server_cpu_ms_per_event"]),
         thread_us_per_event=dict(best.get("thread_us_per_event", {})),
         client_cpu_pct=float(best["client_cpu_pct"]),
+        generator_us_per_event=float(best["generator_us_per_event"]),
+        database_us_per_event=float(best["database_us_per_event"]),
         stored_by_kind=dict(best.get("stored_by_kind", {})),
     )
     return out
@@ -217,6 +250,20 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     chosen["runs"] = len(runs)
     chosen["all_stored_per_s"] = [float(r.get("stored_per_s", 0.0)) for r in runs]
     return chosen
+
+
+def machine_cores_needed(figures: Mapping[str, Any], rate: float) -> dict[str, float]:
+    """The cores the whole benchmark would keep busy at `rate` events/s, at the best step's
+    CPU per event: the node, the generator and the database server (which share this
+    machine). Not a measured rate: what the target asks of the machine."""
+    parts = {
+        "node": float(figures.get("server_cpu_ms_per_event", math.nan)) / 1e3,
+        "generator": float(figures.get("generator_us_per_event", math.nan)) / 1e6,
+        "database": float(figures.get("database_us_per_event", 0.0)) / 1e6,
+    }
+    needed = {name: rate * seconds for name, seconds in parts.items()}
+    needed["total"] = sum(needed.values())
+    return needed
 
 
 def one_core_bound(figures: Mapping[str, Any]) -> float:
@@ -273,6 +320,17 @@ def verdicts(results: Mapping[str, dict[str, Any]]) -> list[str]:
                 f" (target >= {TARGET_EVENTS_PER_S:.0f}): {'met' if ok else 'NOT met'}"
             )
     lines.extend(thread_lines(results))
+    machine = len(os.sched_getaffinity(0))
+    for label, f in results.items():
+        if not f.get("stored_per_s"):
+            continue
+        need = machine_cores_needed(f, TARGET_EVENTS_PER_S)
+        lines.append(
+            f"{label}: at {TARGET_EVENTS_PER_S:.0f}/s and its CPU per event this workload keeps"
+            f" {need['total']:.2f} cores busy (node {need['node']:.2f}, generator"
+            f" {need['generator']:.2f}, database server {need['database']:.2f});"
+            f" this machine has {machine}"
+        )
     bare = next((f for label, f in results.items() if label.startswith(CEILING)), None)
     if bare:
         top = float(bare.get("stored_per_s", 0.0))
@@ -399,9 +457,11 @@ def ramp(
             config.update(tokens=seed.users, dialect="websockets")
         spy = Profiler(server.pid, work / "profile.txt", args.profile)
         threads = ThreadSplit(server.pid)
+        database_cpu = DatabaseCPU(target.engine)
 
         def on_mark(label: str) -> None:
             threads.on_mark(label)
+            database_cpu.on_mark(label)
             spy.on_mark(label)
 
         run = drive(
@@ -420,7 +480,7 @@ def ramp(
     result = run.result
     if result.get("errors"):
         print(f"      error frames: {result['errors']} e.g. {result['error_samples'][:2]}")
-    out = figures(list(result.get("steps", [])), run.marks, threads)
+    out = figures(list(result.get("steps", [])), run.marks, threads, database_cpu)
     out["connected"] = result.get("connected")
     out["errors"] = result.get("errors", {})
     out["steps_raw"] = result.get("steps", [])

@@ -182,6 +182,34 @@ def test_figures_take_the_best_passing_step_and_cpu_per_event() -> None:
     (line,) = manyrooms.thread_lines({"eventlog/sqlite/send": got})
     assert line.startswith("eventlog/sqlite/send: CPU per event by thread at 990/s: main 606 us")
     assert manyrooms.figures([_step(500, 400, False)], {}, threads)["stored_per_s"] == 0.0
+    # The generator's 30% of a core at 990 events/s; no database server on SQLite.
+    assert got["generator_us_per_event"] == pytest.approx(0.3e6 / 990)
+    assert got["database_us_per_event"] == 0.0
+
+
+def test_the_database_servers_cpu_counts_per_event_and_in_the_machine_budget() -> None:
+    steps = [_step(1000, 1000, True)]
+    marks = {"step0:start": (0.0, 0.0, 0.0), "step0:end": (1.0, 2.0, 0.0)}  # half a core
+    database_cpu = manyrooms.DatabaseCPU("postgres")
+    database_cpu.marks = {"step0:start": 7.0, "step0:end": 7.4}
+    got = manyrooms.figures(steps, marks, manyrooms.ThreadSplit(pid=0), database_cpu)
+    # 0.4 s of PostgreSQL's CPU over 2,000 events.
+    assert got["database_us_per_event"] == pytest.approx(200.0)
+    assert got["server_cpu_ms_per_event"] == pytest.approx(0.5)
+    need = manyrooms.machine_cores_needed(got, 5000.0)
+    assert need["node"] == pytest.approx(2.5)
+    assert need["generator"] == pytest.approx(1.5)  # 30% of a core at 1,000/s
+    assert need["database"] == pytest.approx(1.0)
+    assert need["total"] == pytest.approx(5.0)
+    lines = manyrooms.verdicts({"eventlog/postgres/send+react+read": got})
+    assert any(
+        "keeps 5.00 cores busy (node 2.50, generator 1.50, database server 1.00)" in line
+        for line in lines
+    )
+    # SQLite has no server to read, and a window never opened counts nothing.
+    sqlite = manyrooms.DatabaseCPU("sqlite")
+    sqlite.on_mark("step0:start")
+    assert sqlite.marks == {} and sqlite.per_event_us("step0", 1000.0) == 0.0
 
 
 def test_median_run_keeps_one_runs_figures_together() -> None:
