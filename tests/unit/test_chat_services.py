@@ -172,6 +172,34 @@ async def test_hashing_does_not_block_the_loop(monkeypatch: pytest.MonkeyPatch) 
     assert during[0] > 0  # and the loop ran while it did
 
 
+async def test_a_ticket_costs_one_lookup_of_its_token_and_counts_as_a_post(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accounts, sessions, store = chat.services.accounts, chat.services.sessions, chat.store
+    await accounts.register("alice", "password1")
+    token = (await accounts.sign_in("alice", "password1", "c")).token
+    lookups: list[str] = []
+    for name in ("get_token", "user_for_token"):
+        looked_up = getattr(store, name)
+
+        async def counted(*args: Any, _name: str = name, _real: Any = looked_up) -> Any:
+            lookups.append(_name)
+            return await _real(*args)
+
+        monkeypatch.setattr(store, name, counted)
+    ticket = await sessions.issue_ticket(token)
+    assert lookups == ["get_token"]  # the token once: it names the user too
+    assert (await sessions.redeem_ticket(ticket)).user.username == "alice"
+    for bad in ("", "x" * 129, "not-a-token"):
+        with pytest.raises(Unauthorized) as refused:
+            await sessions.issue_ticket(bad)
+        assert refused.value.reason == "invalid_token"
+    # Tickets are writes: the user's post limit runs out (its burst, then refusals).
+    with pytest.raises(RateLimited):
+        for _ in range(1000):
+            await sessions.issue_ticket(token)
+
+
 # rooms
 
 

@@ -82,13 +82,26 @@ _TOKEN_SELECT = sa.select(
 ).join(users, users.c.id == tokens.c.user_id)
 
 
+# Looked up for every WebSocket ticket (issued, then redeemed): built once, as above.
+_TOKEN_BY_HASH = _TOKEN_SELECT.where(
+    tokens.c.token_hash == _B("token_hash"), tokens.c.expires_at > _B("now")
+)
+
+
+def _token_record(row: AnyRow) -> TokenRecord:
+    return TokenRecord(row.token_hash, row.user_id, row.username, row.created_at, row.expires_at)
+
+
+def token_by_hash(conn: Connection, token_hash: str, now: datetime) -> TokenRecord | None:
+    """The unexpired token with this hash, or None."""
+    row = conn.execute(_TOKEN_BY_HASH, {"token_hash": token_hash, "now": now}).first()
+    return None if row is None else _token_record(row)
+
+
 def tokens_where(conn: Connection, where: sa.ColumnElement[bool]) -> list[TokenRecord]:
     """The tokens matching `where`, oldest first."""
     query = _TOKEN_SELECT.where(where).order_by(tokens.c.created_at, tokens.c.token_hash)
-    return [
-        TokenRecord(row.token_hash, row.user_id, row.username, row.created_at, row.expires_at)
-        for row in conn.execute(query)
-    ]
+    return [_token_record(row) for row in conn.execute(query)]
 
 
 def delete_user_tokens(conn: Connection, user_id: int) -> list[str]:

@@ -127,9 +127,7 @@ class SqlChatStore:
 
     async def get_token(self, token_hash: str, now: datetime) -> TokenRecord | None:
         """The unexpired token with this hash, or None."""
-        where = sa.and_(tokens.c.token_hash == token_hash, tokens.c.expires_at > now)
-        found = await self._db.read(accounts.tokens_where, where)
-        return found[0] if found else None
+        return await self._db.read(accounts.token_by_hash, token_hash, now)
 
     async def list_tokens(self, user_id: int, now: datetime) -> list[TokenRecord]:
         """A user's unexpired tokens, oldest first."""

@@ -79,6 +79,7 @@ def build_chat_services(
         accounts,
         bus,
         MemoryTickets() if tickets is None else tickets,
+        limiter,
         ticket_ttl=config.ticket_ttl_seconds,
         clock=clock,
     )

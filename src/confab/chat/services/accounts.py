@@ -22,6 +22,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def checked_token_hash(token: str) -> str:
+    """The stored hash of a bearer token; `Unauthorized` for one that cannot be ours (empty,
+    or longer than any we issue), before any hashing or query."""
+    if not token or len(token) > _MAX_TOKEN:
+        raise Unauthorized("the token is invalid or expired", code="invalid_token")
+    return token_hash(token)
+
+
 def _bad_credentials() -> Unauthorized:
     # One answer whether the user exists or not.
     return Unauthorized("wrong username or password", code="bad_credentials")
@@ -125,9 +133,7 @@ class AccountService:
 
     async def authenticate(self, token: str) -> User:
         """The user a bearer token belongs to; `Unauthorized("invalid_token")` otherwise."""
-        if not token or len(token) > _MAX_TOKEN:
-            raise Unauthorized("the token is invalid or expired", code="invalid_token")
-        record = await self._store.user_for_token(token_hash(token), self._clock())
+        record = await self._store.user_for_token(checked_token_hash(token), self._clock())
         if record is None:
             raise Unauthorized("the token is invalid or expired", code="invalid_token")
         return User(record.id, record.username)

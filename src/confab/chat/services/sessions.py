@@ -16,13 +16,14 @@ from datetime import datetime
 
 from confab.chat.busevent import user_channel
 from confab.chat.domain import User
-from confab.chat.services.accounts import AccountService, token_hash
-from confab.chat.services.config import Clock, utc_now
+from confab.chat.services.accounts import AccountService, checked_token_hash
+from confab.chat.services.config import POST, Clock, utc_now
 from confab.chat.userfeed import session_ended_frame
 from confab.core.chatstore import ChatStore, TokenRecord
 from confab.core.errors import NotFound, Unauthorized
 from confab.core.ids import random_token
 from confab.core.ports import Bus
+from confab.core.ratelimit import RateLimiter
 from confab.core.tickets import TicketStore
 
 _MAX_TICKET = 64  # longer than any ticket issued: refused before any lookup
@@ -56,6 +57,7 @@ class SessionService:
         accounts: AccountService,
         bus: Bus,
         tickets: TicketStore,
+        limiter: RateLimiter,
         *,
         ticket_ttl: float = 30.0,
         clock: Clock = utc_now,
@@ -64,12 +66,13 @@ class SessionService:
         self._accounts = accounts
         self._bus = bus
         self._tickets = tickets
+        self._limiter = limiter
         self._ticket_ttl = ticket_ttl
         self._clock = clock
 
     async def _record(self, token: str) -> TokenRecord:
-        await self._accounts.authenticate(token)  # the one check of a bearer token's form
-        record = await self._store.get_token(token_hash(token), self._clock())
+        # The one lookup of the token: it names the user too.
+        record = await self._store.get_token(checked_token_hash(token), self._clock())
         if record is None:
             raise Unauthorized("the token is invalid or expired", code="invalid_token")
         return record
@@ -80,8 +83,10 @@ class SessionService:
     # WebSocket tickets
 
     async def issue_ticket(self, token: str) -> str:
-        """A one-time ticket for `/ws?ticket=`, good for a few seconds."""
+        """A one-time ticket for `/ws?ticket=`, good for a few seconds; a write, limited as
+        the user's other posts are."""
         record = await self._record(token)
+        await self._limiter.ratelimit(POST, record.username)
         ticket = random_token(32)
         await self._tickets.put(_ticket_key(ticket), record.token_hash, self._ticket_ttl)
         return ticket

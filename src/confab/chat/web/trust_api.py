@@ -45,8 +45,7 @@ def trust_routes(
 
     @_endpoint
     async def ws_ticket(request: Request) -> Response:
-        token, _ = await writer(request)
-        ticket = await sessions.issue_ticket(token)
+        ticket = await sessions.issue_ticket(_bearer(request))
         return _json({"ticket": ticket, "expires_in": sessions.ticket_ttl}, 201)
 
     @_endpoint
