@@ -241,6 +241,19 @@ def figures(
     return out
 
 
+def admission(marks: Mapping[str, report.Mark], clients: int) -> dict[str, float]:
+    """How long the clients took to get in (a ticket, the handshake, the join), and the
+    node's CPU per client meanwhile: what a node pays when a fleet's clients move to it."""
+    start, end = marks.get("join:start"), marks.get("join:end")
+    if start is None or end is None or clients <= 0:
+        return {}
+    seconds = end[1] - start[1]
+    return {
+        "join_seconds": seconds,
+        "join_cpu_ms_per_client": 1e3 * (end[0] - start[0]) / clients,
+    }
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run whose stored_per_s is the median (its figures belong together)."""
     if not runs:
@@ -320,6 +333,12 @@ def verdicts(results: Mapping[str, dict[str, Any]]) -> list[str]:
                 f" (target >= {TARGET_EVENTS_PER_S:.0f}): {'met' if ok else 'NOT met'}"
             )
     lines.extend(thread_lines(results))
+    for label, f in results.items():
+        if "join_seconds" in f:
+            lines.append(
+                f"{label}: {f.get('connected')} clients got in (ticket, handshake, join) in"
+                f" {f['join_seconds']:.0f} s, {f['join_cpu_ms_per_client']:.2f} ms of node CPU each"
+            )
     machine = len(os.sched_getaffinity(0))
     for label, f in results.items():
         if not f.get("stored_per_s"):
@@ -481,6 +500,7 @@ def ramp(
     if result.get("errors"):
         print(f"      error frames: {result['errors']} e.g. {result['error_samples'][:2]}")
     out = figures(list(result.get("steps", [])), run.marks, threads, database_cpu)
+    out.update(admission(run.marks, int(result.get("connected") or 0)))
     out["connected"] = result.get("connected")
     out["errors"] = result.get("errors", {})
     out["steps_raw"] = result.get("steps", [])

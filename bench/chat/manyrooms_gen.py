@@ -253,7 +253,9 @@ class Generator:
         """Connect, ramp, report."""
         cfg = self.config
         began = time.perf_counter()
+        emit("MARK", "join:start")  # the node's CPU to admit every client (ticket, join)
         failures = await self.open()
+        emit("MARK", "join:end")
         connected = sum(1 for c in self.conns if c is not None)
         log(f"{connected}/{len(self.conns)} clients joined in {time.perf_counter() - began:.0f} s")
         if failures:

@@ -187,6 +187,19 @@ def test_figures_take_the_best_passing_step_and_cpu_per_event() -> None:
     assert got["database_us_per_event"] == 0.0
 
 
+def test_admission_is_the_join_phases_time_and_node_cpu_per_client() -> None:
+    marks = {"join:start": (3.0, 100.0, 0.0), "join:end": (23.0, 125.0, 0.0)}
+    got = manyrooms.admission(marks, 10_000)
+    assert got == {"join_seconds": 25.0, "join_cpu_ms_per_client": pytest.approx(2.0)}
+    assert manyrooms.admission({}, 10_000) == {}  # a generator that marked nothing
+    assert manyrooms.admission(marks, 0) == {}  # nobody got in
+    lines = manyrooms.verdicts({"eventlog/sqlite/send": {**got, "connected": 10_000}})
+    assert (
+        "eventlog/sqlite/send: 10000 clients got in (ticket, handshake, join) in 25 s,"
+        " 2.00 ms of node CPU each" in lines
+    )
+
+
 def test_the_database_servers_cpu_counts_per_event_and_in_the_machine_budget() -> None:
     steps = [_step(1000, 1000, True)]
     marks = {"step0:start": (0.0, 0.0, 0.0), "step0:end": (1.0, 2.0, 0.0)}  # half a core
