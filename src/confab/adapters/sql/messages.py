@@ -481,18 +481,18 @@ def set_previews(
     return _fold(conn, [stored])[0], event
 
 
-def _reaction_check(conn: Connection, params: dict[str, Any]) -> bool | None:
-    """Whether the message is deleted, None if it is not in this room; `Forbidden` for a
-    non-member (checked before anything about the message, like the memory store)."""
+def _reaction_check(conn: Connection, params: dict[str, Any]) -> bool:
+    """Whether the message is live in this room; `Forbidden` for a non-member (checked
+    before anything about the message, like the memory store)."""
     row = _REACTION_CHECK.first(conn, params)
     if row is None:  # no such message here: membership still decides the error
         if conn.execute(_IS_MEMBER, params).first() is None:
             raise _not_member()
-        return None
+        return False
     deleted, member = row
     if not member:
         raise _not_member()
-    return bool(deleted)
+    return not deleted
 
 
 def add_reaction(
@@ -503,8 +503,7 @@ def add_reaction(
     params = {"id": message_id, "room_id": room_id, "user_id": user_id, "emoji": emoji}
     added = _ADD_REACTION.first(conn, {**params, "seq": seq})
     if added is None:  # why not: refused, no such live message, or had it already
-        deleted = _reaction_check(conn, params)
-        if deleted is None or deleted:
+        if not _reaction_check(conn, params):
             raise NotFound(f"no message {message_id}", code="message_not_found")
         raise log.Unchanged(None)
     event = roomlog.reaction_added(room, seq, message_id, emoji, str(added[0]))
