@@ -171,18 +171,24 @@ class ThreadSplit:
         return out
 
 
+def database_cpu_seconds(engine: str) -> float:
+    """CPU seconds of `engine`'s server processes so far (PostgreSQL's: no children of the
+    node or of the bench); 0 for SQLite, which runs inside the node."""
+    return named_cpu_seconds("postgres") if engine == "postgres" else 0.0
+
+
 class DatabaseCPU:
-    """The database server's own CPU at every mark: PostgreSQL's processes are no children
-    of the node, so the node's figures leave them out, but they share the machine."""
+    """The database server's own CPU at every mark: the node's figures leave it out, but it
+    shares the machine."""
 
     def __init__(self, engine: str) -> None:
-        self.name = "postgres" if engine == "postgres" else None
+        self.engine = engine
         self.marks: dict[str, float] = {}
 
     def on_mark(self, label: str) -> None:
         """Read the server processes' CPU time (nothing to read for SQLite or no database)."""
-        if self.name is not None:
-            self.marks[label] = named_cpu_seconds(self.name)
+        if self.engine == "postgres":
+            self.marks[label] = database_cpu_seconds(self.engine)
 
     def per_event_us(self, label: str, events: float) -> float:
         """µs of the database server's CPU per event over `label`'s window (0 without one)."""

@@ -50,8 +50,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.chat import bulkseed, manyrooms, mix, report  # noqa: E402
-from bench.chat.manyrooms import ENGINES, Target, database, prepare  # noqa: E402
-from bench.media.procstats import named_cpu_seconds  # noqa: E402
+from bench.chat.manyrooms import (  # noqa: E402
+    ENGINES,
+    Target,
+    database,
+    database_cpu_seconds,
+    prepare,
+)
 from bench.procs import cleanup_on_sigterm  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "chat"
@@ -84,10 +89,8 @@ class Cost:
 async def timed(engine: str, run: Callable[[], Awaitable[int]]) -> Cost:
     """Run `run` (it returns the events it stored) and what it cost."""
 
-    def server() -> float:
-        return named_cpu_seconds("postgres") if engine == "postgres" else 0.0
-
-    usage, server0, began = resource.getrusage(resource.RUSAGE_SELF), server(), time.monotonic()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    server0, began = database_cpu_seconds(engine), time.monotonic()
     events = await run()
     seconds = time.monotonic() - began
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -96,7 +99,7 @@ async def timed(engine: str, run: Callable[[], Awaitable[int]]) -> Cost:
         seconds,
         after.ru_utime - usage.ru_utime,
         after.ru_stime - usage.ru_stime,
-        server() - server0,
+        database_cpu_seconds(engine) - server0,
     )
 
 
