@@ -22,10 +22,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _could_be_ours(token: str) -> bool:
+    """Not empty, and no longer than any token we issue."""
+    return bool(token) and len(token) <= _MAX_TOKEN
+
+
 def checked_token_hash(token: str) -> str:
-    """The stored hash of a bearer token; `Unauthorized` for one that cannot be ours (empty,
-    or longer than any we issue), before any hashing or query."""
-    if not token or len(token) > _MAX_TOKEN:
+    """The stored hash of a bearer token; `Unauthorized` for one that cannot be ours,
+    before any hashing or query."""
+    if not _could_be_ours(token):
         raise Unauthorized("the token is invalid or expired", code="invalid_token")
     return token_hash(token)
 
@@ -140,5 +145,5 @@ class AccountService:
 
     async def sign_out(self, token: str) -> None:
         """Revoke a token (an unknown one is not an error)."""
-        if token and len(token) <= _MAX_TOKEN:
+        if _could_be_ours(token):
             await self._store.delete_token(token_hash(token))
